@@ -1,0 +1,5 @@
+//! The `rivus` command.
+
+fn main() {
+    println!("rivus {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,68 @@
+//! # Rivus
+//!
+//! Typed, composable data pipelines for Rust: pipes that turn inputs into outputs, sync or async, composed with
+//! `>>` and checked by the compiler; sources and sinks with an `open`/`close` lifecycle; one error type that
+//! knows which pipe failed and whether a retry may help.
+//!
+//! ```
+//! use rivus_core::prelude::*;
+//!
+//! /// Parses "name,amount" lines.
+//! struct Parse;
+//!
+//! impl SyncPipe for Parse {
+//!     type In = String;
+//!     type Out = (String, u64);
+//!     fn process(&self, line: String) -> Result<(String, u64), PipeError> {
+//!         let (name, amount) = line.split_once(',').ok_or_else(|| PipeError::msg("no comma"))?;
+//!         let amount = amount.trim().parse().permanent("parse")?;
+//!         Ok((name.to_owned(), amount))
+//!     }
+//! }
+//!
+//! let p = Parse
+//!     .then(pipe::filter(|(_, amount): &(String, u64)| *amount > 0))
+//!     >> pipe::map(|(name, amount): (String, u64)| format!("{name}: {amount}"));
+//!
+//! let mut out = Vec::new();
+//! for line in ["ada,3", "bob,0", "eve,7"] {
+//!     p.process_each(line.to_owned(), &mut out).unwrap();
+//! }
+//! assert_eq!(out, ["ada: 3", "eve: 7"]);
+//!
+//! let err = p.process("oops".to_owned()).unwrap_err();
+//! assert_eq!(err.pipe(), "Parse");
+//! ```
+//!
+//! The map of the crate, and the reasons behind its shape, are in the repository's `DESIGN.md`.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`pipe`] | the six traits; closures as pipes |
+//! | [`compose`] | `>>` and `.then()` |
+//! | [`message`] | [`Message`] and [`MessageMetadata`] |
+//! | [`error`] | [`PipeError`] |
+//! | [`config`] | [`PipeConfig`] |
+
+pub mod compose;
+pub mod config;
+pub mod error;
+pub mod message;
+pub mod pipe;
+
+pub use compose::PipeExt;
+pub use config::PipeConfig;
+pub use error::{BoxError, ErrorKind, PipeError, ResultExt};
+pub use message::{Headers, Message, MessageMetadata};
+pub use pipe::{AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, SyncSource};
+
+/// The names most programs need: `use rivus_core::prelude::*;`.
+pub mod prelude {
+    pub use crate::compose::PipeExt;
+    pub use crate::config::PipeConfig;
+    pub use crate::error::{ErrorKind, PipeError, ResultExt};
+    pub use crate::message::{Message, MessageMetadata};
+    pub use crate::pipe::{
+        self, AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, SyncSource,
+    };
+}

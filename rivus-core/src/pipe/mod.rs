@@ -1,0 +1,630 @@
+//! The six traits of Rivus — [`SyncPipe`], [`AsyncPipe`], [`SyncSource`], [`AsyncSource`], [`SyncSink`],
+//! [`AsyncSink`] — and closures as pipes ([`map`], [`filter`], [`filter_map`], [`flat_map`], [`try_map`] and
+//! their `async_` twins).
+//!
+//! # One in, one out — and zero or many
+//!
+//! A pipe is written as a one-in, one-out function: implement [`SyncPipe::process`] (or
+//! [`AsyncPipe::process`]). Pipes that drop or multiply items ([`filter`], [`flat_map`], and chains that contain
+//! them) override the provided [`SyncPipe::process_each`], which pushes every output into an [`Emit`] sink. The
+//! runtime and the composition always call `process_each`, so a filter in a chain simply emits nothing. Calling
+//! `process` on such a pipe returns the single output, or an error saying that there were none or several.
+//!
+//! # Lifecycle
+//!
+//! All six traits have `open` and `close` (the async twins of Python's `__aenter__`/`__aexit__`), which default
+//! to doing nothing. The runtime opens every part before the first item and closes every part once after the
+//! last, also when the run fails; sinks are flushed before they are closed.
+
+mod fns;
+
+use std::borrow::Cow;
+use std::future::Future;
+
+pub use fns::{
+    AsyncFilter, AsyncFilterMap, AsyncFlatMap, AsyncMap, AsyncTryMap, Filter, FilterMap, FlatMap,
+    Map, TryMap, async_filter, async_filter_map, async_flat_map, async_map, async_try_map, filter,
+    filter_map, flat_map, map, try_map,
+};
+
+pub use crate::compose::{blocking, from_async, lift};
+
+use crate::error::PipeError;
+
+/// A synchronous pipe: turns one input into one output.
+///
+/// A `SyncPipe` is plain Rust: it can be called with no runtime at all, and a chain of them (`a >> b`) is again
+/// a `SyncPipe`. In an async pipeline it runs inline on the task of its stage (see [`blocking`] for CPU-heavy
+/// work that must not hold up the async workers).
+///
+/// # Examples
+///
+/// ```
+/// use rivus_core::prelude::*;
+///
+/// struct Double;
+///
+/// impl SyncPipe for Double {
+///     type In = u64;
+///     type Out = u64;
+///     fn process(&self, input: u64) -> Result<u64, PipeError> {
+///         Ok(input * 2)
+///     }
+/// }
+///
+/// let p = Double.then(pipe::map(|x: u64| x + 1));
+/// assert_eq!(p.process(20).unwrap(), 41);
+/// ```
+pub trait SyncPipe {
+    /// What the pipe takes.
+    type In;
+    /// What the pipe gives.
+    type Out;
+
+    /// Processes one input into one output.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`PipeError`] when the input cannot be processed; its [`kind`](PipeError::kind) tells retry
+    /// policies whether another attempt may help. Pipes that emit zero or several outputs (filters, flat-maps)
+    /// return an error here when the count is not exactly one; use [`process_each`](Self::process_each) for them.
+    fn process(&self, input: Self::In) -> Result<Self::Out, PipeError>;
+
+    /// Processes one input and pushes each of its outputs (zero, one or many) into `out`.
+    ///
+    /// The default pushes the one output of [`process`](Self::process), naming errors after this pipe. Filters
+    /// and flat-maps override it; the runtime and the composition call only this method.
+    ///
+    /// # Errors
+    ///
+    /// Returns this pipe's error, or the first error of `out` (a downstream pipe or sink).
+    #[inline]
+    fn process_each<E: Emit<Self::Out>>(
+        &self,
+        input: Self::In,
+        out: &mut E,
+    ) -> Result<(), PipeError> {
+        let output = self.process(input).map_err(|e| e.or_pipe(self.name()))?;
+        out.emit(output)
+    }
+
+    /// The pipe's name in errors, metrics and logs. Defaults to the type's name without its module path.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(short_type_name::<Self>())
+    }
+
+    /// The names of the pipes this pipe is made of, in order: one for a single pipe, every part for a chain
+    /// (`(a >> b) >> c` and `a >> (b >> c)` both give `[a, b, c]`).
+    fn stage_names(&self) -> Vec<Cow<'static, str>> {
+        vec![self.name()]
+    }
+
+    /// Acquires resources before the first item. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here stops the pipeline before it starts.
+    fn open(&mut self) -> Result<(), PipeError> {
+        Ok(())
+    }
+
+    /// Releases resources after the last item; called once, also after a failure. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here is reported after the run; it does not undo work already done.
+    fn close(&mut self) -> Result<(), PipeError> {
+        Ok(())
+    }
+}
+
+/// An asynchronous pipe: turns one input into one output with an `async fn`.
+///
+/// Implement it with `async fn process(&self, input: Self::In) -> Result<Self::Out, PipeError>`; the returned
+/// future must be `Send` (the runtime moves it between worker threads), which the compiler checks at the impl.
+///
+/// # Cancel safety
+///
+/// The runtime drops a `process` future only on shutdown-abort or a [timeout](crate::PipeConfig::timeout). A
+/// pipe whose side effects must not be cut in half should make them idempotent or finish them in `close`.
+///
+/// # Examples
+///
+/// ```
+/// use rivus_core::prelude::*;
+///
+/// struct Lookup;
+///
+/// impl AsyncPipe for Lookup {
+///     type In = u32;
+///     type Out = String;
+///     async fn process(&self, id: u32) -> Result<String, PipeError> {
+///         tokio::task::yield_now().await; // a real pipe would await a database here
+///         Ok(format!("customer-{id}"))
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let p = pipe::map(|id: u32| id + 1).then(pipe::from_async(Lookup));
+/// assert_eq!(p.process(41).await.unwrap(), "customer-42");
+/// # });
+/// ```
+pub trait AsyncPipe: Send + Sync {
+    /// What the pipe takes.
+    type In: Send;
+    /// What the pipe gives.
+    type Out: Send;
+
+    /// Processes one input into one output.
+    ///
+    /// # Errors
+    ///
+    /// As [`SyncPipe::process`].
+    fn process(&self, input: Self::In)
+    -> impl Future<Output = Result<Self::Out, PipeError>> + Send;
+
+    /// Processes one input and pushes each of its outputs into `out`; see [`SyncPipe::process_each`].
+    ///
+    /// # Errors
+    ///
+    /// Returns this pipe's error, or the first error of `out`.
+    fn process_each<E: Emit<Self::Out> + Send>(
+        &self,
+        input: Self::In,
+        out: &mut E,
+    ) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async move {
+            let output = self
+                .process(input)
+                .await
+                .map_err(|e| e.or_pipe(self.name()))?;
+            out.emit(output)
+        }
+    }
+
+    /// The pipe's name in errors, metrics and logs. Defaults to the type's name without its module path.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(short_type_name::<Self>())
+    }
+
+    /// The names of the parts, in order; see [`SyncPipe::stage_names`].
+    fn stage_names(&self) -> Vec<Cow<'static, str>> {
+        vec![self.name()]
+    }
+
+    /// Acquires resources (connections, clients) before the first item. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here stops the pipeline before it starts.
+    fn open(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Releases resources after the last item; called once, also after a failure. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here is reported after the run.
+    fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// A synchronous source: yields items until it is exhausted.
+///
+/// # Examples
+///
+/// ```
+/// use rivus_core::prelude::*;
+///
+/// struct Count(u32);
+///
+/// impl SyncSource for Count {
+///     type Out = u32;
+///     fn next(&mut self) -> Option<Result<u32, PipeError>> {
+///         (self.0 > 0).then(|| {
+///             self.0 -= 1;
+///             Ok(self.0)
+///         })
+///     }
+/// }
+///
+/// let mut c = Count(2);
+/// assert_eq!(c.next().unwrap().unwrap(), 1);
+/// ```
+pub trait SyncSource {
+    /// What the source yields.
+    type Out;
+
+    /// The next item; `None` once the source is exhausted.
+    ///
+    /// An `Err` is one bad item (a malformed row): the error policy decides, and the source is asked again. A
+    /// source that cannot go on at all returns its error and then `None`.
+    fn next(&mut self) -> Option<Result<Self::Out, PipeError>>;
+
+    /// The source's name. Defaults to the type's name without its module path.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(short_type_name::<Self>())
+    }
+
+    /// Opens files or connections before the first `next`. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here stops the pipeline before it starts.
+    fn open(&mut self) -> Result<(), PipeError> {
+        Ok(())
+    }
+
+    /// Releases resources; called once after the last item. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here is reported after the run.
+    fn close(&mut self) -> Result<(), PipeError> {
+        Ok(())
+    }
+}
+
+/// An asynchronous source: yields items until it is exhausted.
+///
+/// # Cancel safety
+///
+/// The runtime may drop a pending `next` future when it shuts down (Ctrl-C, a cancellation token). An
+/// implementation must not lose an item that way: keep a received-but-not-returned item in `self`, as
+/// `tokio::sync::mpsc::Receiver::recv` does, so that dropping the future loses nothing.
+pub trait AsyncSource: Send {
+    /// What the source yields.
+    type Out: Send;
+
+    /// The next item; `None` once the source is exhausted. See [`SyncSource::next`] for `Err`.
+    fn next(&mut self) -> impl Future<Output = Option<Result<Self::Out, PipeError>>> + Send;
+
+    /// The source's name. Defaults to the type's name without its module path.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(short_type_name::<Self>())
+    }
+
+    /// Connects before the first `next`. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here stops the pipeline before it starts.
+    fn open(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Disconnects; called once after the last item. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here is reported after the run.
+    fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// A synchronous sink: takes items, and flushes what it buffers.
+///
+/// # Examples
+///
+/// ```
+/// use rivus_core::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Collect(Vec<u32>);
+///
+/// impl SyncSink for Collect {
+///     type In = u32;
+///     fn write(&mut self, item: u32) -> Result<(), PipeError> {
+///         self.0.push(item);
+///         Ok(())
+///     }
+/// }
+///
+/// let mut sink = Collect::default();
+/// sink.write(7).unwrap();
+/// sink.flush().unwrap();
+/// assert_eq!(sink.0, [7]);
+/// ```
+pub trait SyncSink {
+    /// What the sink takes.
+    type In;
+
+    /// Takes one item. The item counts as delivered once `write` returns `Ok` and the next `flush` succeeds.
+    ///
+    /// # Errors
+    ///
+    /// The item could not be written; the error policy decides what happens to it.
+    fn write(&mut self, item: Self::In) -> Result<(), PipeError>;
+
+    /// Pushes buffered items to their destination. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// Buffered items could not be written.
+    fn flush(&mut self) -> Result<(), PipeError> {
+        Ok(())
+    }
+
+    /// The sink's name. Defaults to the type's name without its module path.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(short_type_name::<Self>())
+    }
+
+    /// Opens files or connections before the first `write`. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here stops the pipeline before it starts.
+    fn open(&mut self) -> Result<(), PipeError> {
+        Ok(())
+    }
+
+    /// Releases resources; called once, after the final `flush`. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here is reported after the run.
+    fn close(&mut self) -> Result<(), PipeError> {
+        Ok(())
+    }
+}
+
+/// An asynchronous sink: takes items, and flushes what it buffers.
+///
+/// # Cancel safety
+///
+/// `write` and `flush` futures are awaited to completion except when the runtime aborts (a second Ctrl-C). An
+/// item counts as delivered only once `write` and the following `flush` have returned `Ok`, so an aborted
+/// write is replayed, never lost, by at-least-once sources.
+pub trait AsyncSink: Send {
+    /// What the sink takes.
+    type In: Send;
+
+    /// Takes one item.
+    ///
+    /// # Errors
+    ///
+    /// The item could not be written; the error policy decides what happens to it.
+    fn write(&mut self, item: Self::In) -> impl Future<Output = Result<(), PipeError>> + Send;
+
+    /// Pushes buffered items to their destination. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// Buffered items could not be written.
+    fn flush(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The sink's name. Defaults to the type's name without its module path.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(short_type_name::<Self>())
+    }
+
+    /// Connects before the first `write`. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here stops the pipeline before it starts.
+    fn open(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Disconnects; called once, after the final `flush`. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error here is reported after the run.
+    fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// Where a pipe pushes its outputs: the next pipe of a chain, a runtime buffer, a `Vec`.
+pub trait Emit<T> {
+    /// Takes one output.
+    ///
+    /// # Errors
+    ///
+    /// Returns the error of whatever consumes the item (the next pipe in a chain); the emitting pipe passes it
+    /// on unchanged.
+    fn emit(&mut self, item: T) -> Result<(), PipeError>;
+}
+
+impl<T> Emit<T> for Vec<T> {
+    #[inline]
+    fn emit(&mut self, item: T) -> Result<(), PipeError> {
+        self.push(item);
+        Ok(())
+    }
+}
+
+impl<T, E: Emit<T> + ?Sized> Emit<T> for &mut E {
+    #[inline]
+    fn emit(&mut self, item: T) -> Result<(), PipeError> {
+        (**self).emit(item)
+    }
+}
+
+/// An [`Emit`] from a closure; see [`emit_fn`].
+#[derive(Debug, Clone, Copy)]
+pub struct EmitFn<F>(F);
+
+/// Turns a closure into an [`Emit`], e.g. to sum a chain's outputs without collecting them.
+///
+/// ```
+/// use rivus_core::prelude::*;
+/// use rivus_core::pipe::emit_fn;
+///
+/// let p = pipe::flat_map(|n: u32| 0..n);
+/// let mut sum = 0;
+/// p.process_each(4, &mut emit_fn(|x| {
+///     sum += x;
+///     Ok(())
+/// }))
+/// .unwrap();
+/// assert_eq!(sum, 6);
+/// ```
+pub fn emit_fn<T, F: FnMut(T) -> Result<(), PipeError>>(f: F) -> EmitFn<F> {
+    EmitFn(f)
+}
+
+impl<T, F: FnMut(T) -> Result<(), PipeError>> Emit<T> for EmitFn<F> {
+    #[inline]
+    fn emit(&mut self, item: T) -> Result<(), PipeError> {
+        (self.0)(item)
+    }
+}
+
+/// A small buffer of outputs that does not allocate for zero or one item (the common cases).
+#[derive(Debug, Clone)]
+pub struct Outputs<T> {
+    state: OutputsState<T>,
+}
+
+#[derive(Debug, Clone)]
+enum OutputsState<T> {
+    Empty,
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Outputs<T> {
+    /// An empty buffer.
+    pub const fn new() -> Self {
+        Self {
+            state: OutputsState::Empty,
+        }
+    }
+
+    /// The number of buffered outputs.
+    pub fn len(&self) -> usize {
+        match &self.state {
+            OutputsState::Empty => 0,
+            OutputsState::One(_) => 1,
+            OutputsState::Many(v) => v.len(),
+        }
+    }
+
+    /// `true` when nothing was emitted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The one output, or an error naming `pipe` when there were none or several.
+    pub(crate) fn into_single(
+        self,
+        pipe: impl FnOnce() -> Cow<'static, str>,
+    ) -> Result<T, PipeError> {
+        match self.state {
+            OutputsState::One(item) => Ok(item),
+            OutputsState::Empty => Err(PipeError::msg(
+                "produced no output for this input (it was filtered out); call `process_each` on pipes that \
+                 filter",
+            )
+            .with_pipe(pipe())),
+            OutputsState::Many(v) => Err(PipeError::msg(format!(
+                "produced {} outputs where `process` returns one; call `process_each` on pipes that fan out",
+                v.len()
+            ))
+            .with_pipe(pipe())),
+        }
+    }
+}
+
+impl<T> Default for Outputs<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Emit<T> for Outputs<T> {
+    #[inline]
+    fn emit(&mut self, item: T) -> Result<(), PipeError> {
+        self.state = match std::mem::replace(&mut self.state, OutputsState::Empty) {
+            OutputsState::Empty => OutputsState::One(item),
+            OutputsState::One(first) => OutputsState::Many(vec![first, item]),
+            OutputsState::Many(mut v) => {
+                v.push(item);
+                OutputsState::Many(v)
+            }
+        };
+        Ok(())
+    }
+}
+
+impl<T> IntoIterator for Outputs<T> {
+    type Item = T;
+    type IntoIter = OutputsIter<T>;
+    fn into_iter(self) -> OutputsIter<T> {
+        OutputsIter {
+            inner: match self.state {
+                OutputsState::Empty => OutputsIterState::Done,
+                OutputsState::One(item) => OutputsIterState::One(item),
+                OutputsState::Many(v) => OutputsIterState::Many(v.into_iter()),
+            },
+        }
+    }
+}
+
+/// The iterator of [`Outputs`].
+#[derive(Debug)]
+pub struct OutputsIter<T> {
+    inner: OutputsIterState<T>,
+}
+
+#[derive(Debug)]
+enum OutputsIterState<T> {
+    Done,
+    One(T),
+    Many(std::vec::IntoIter<T>),
+}
+
+impl<T> Iterator for OutputsIter<T> {
+    type Item = T;
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        match std::mem::replace(&mut self.inner, OutputsIterState::Done) {
+            OutputsIterState::Done => None,
+            OutputsIterState::One(item) => Some(item),
+            OutputsIterState::Many(mut it) => {
+                let item = it.next();
+                self.inner = OutputsIterState::Many(it);
+                item
+            }
+        }
+    }
+}
+
+/// The type's name without module paths: `my_app::orders::Parse` → `Parse`, `rivus_core::pipe::Map<…>` → `Map`.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names() {
+        assert_eq!(short_type_name::<Vec<u8>>(), "Vec");
+        assert_eq!(short_type_name::<Outputs<u8>>(), "Outputs");
+        assert_eq!(short_type_name::<u8>(), "u8");
+    }
+
+    #[test]
+    fn outputs_keep_order() {
+        let mut o = Outputs::new();
+        assert!(o.is_empty());
+        for i in 0..5 {
+            o.emit(i).unwrap();
+        }
+        assert_eq!(o.len(), 5);
+        assert_eq!(o.into_iter().collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    }
+}

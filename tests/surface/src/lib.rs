@@ -1,0 +1,1 @@
+//! Public-surface tests live in `tests/`.
