@@ -66,3 +66,8 @@ pub mod prelude {
         self, AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, SyncSource,
     };
 }
+
+/// The README's examples run as doctests, so that the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

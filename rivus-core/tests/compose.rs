@@ -1,6 +1,8 @@
 //! Every composition case: sync>>sync, async>>async, sync>>async, async>>sync, pipeline>>pipe, pipe>>pipeline,
 //! filters and flat-maps in chains, errors that keep their cause and the failing pipe's name, lifecycles.
 
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on error")]
+
 use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -132,7 +134,7 @@ async fn pipeline_then_pipe_and_pipe_then_pipeline_flatten() {
 
 #[test]
 fn filter_and_flat_map_change_counts() {
-    let p = pipe::flat_map(|n: u64| 0..n) >> pipe::filter(|x: &u64| x % 2 == 0) >> Double;
+    let p = pipe::flat_map(|n: u64| 0..n) >> pipe::filter(|x: &u64| x.is_multiple_of(2)) >> Double;
     // 0..5 expands to 0+1+2+3+4 = 10 items (0; 0,1; 0,1,2; 0,1,2,3), of which 6 are even.
     let out = run_each(&p, 0..5);
     assert_eq!(out.len(), 6);
@@ -240,7 +242,7 @@ fn downstream_error_stops_a_flat_map() {
 #[test]
 fn emit_fn_sums_without_collecting() {
     let p = pipe::map(|x: u64| x + 1)
-        >> pipe::filter(|x: &u64| x % 2 == 0)
+        >> pipe::filter(|x: &u64| x.is_multiple_of(2))
         >> pipe::map(|x: u64| x * 2);
     let mut sum = 0;
     let mut sink = emit_fn(|x: u64| {

@@ -59,7 +59,7 @@ impl<P: SyncPipe> Composable for P {
 /// Proof that the output of one pipe is the input of the next; it holds exactly when the two types are equal.
 #[diagnostic::on_unimplemented(
     message = "the output of the left pipe (`{Self}`) is not the input of the right pipe (`{T}`)",
-    label = "the pipe on the left of `>>` gives `{Self}`, the one on its right takes `{T}`",
+    label = "the left pipe gives `{Self}`, the right pipe takes `{T}`",
     note = "insert a pipe that converts `{Self}` into `{T}`, e.g. `pipe::map(|x: {Self}| -> {T} {{ ... }})`"
 )]
 pub trait Feeds<T> {
@@ -161,7 +161,7 @@ where
 /// ```
 /// use rivus_core::prelude::*;
 ///
-/// let p = pipe::map(|x: u32| x + 1).then(pipe::filter(|x: &u32| x % 2 == 0));
+/// let p = pipe::map(|x: u32| x + 1).then(pipe::filter(|x: &u32| x.is_multiple_of(2)));
 /// let mut out = Vec::new();
 /// for x in 0..6 {
 ///     p.process_each(x, &mut out).unwrap();

@@ -124,7 +124,7 @@ impl<I, O, F: Fn(I) -> O> SyncPipe for Map<F, I> {
 /// ```
 /// use rivus_core::prelude::*;
 /// let mut kept = Vec::new();
-/// let even = pipe::filter(|x: &u32| x % 2 == 0);
+/// let even = pipe::filter(|x: &u32| x.is_multiple_of(2));
 /// for x in 0..5 {
 ///     even.process_each(x, &mut kept).unwrap();
 /// }
