@@ -319,3 +319,123 @@ mod tests {
         assert_eq!(e.pipe(), "first");
     }
 }
+
+/// Where in the input a bad record was: file, line, column and field, as far as the plugin knows them.
+///
+/// Displays as `file:line:column` followed by `field \`name\``, leaving out what is unknown, so that editors and
+/// terminals can jump to it.
+///
+/// ```
+/// use rivus_core::error::Location;
+///
+/// let at = Location::file("orders.csv").line(12).column(3).field("amount");
+/// assert_eq!(at.to_string(), "orders.csv:12:3, field `amount`");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Location {
+    /// The file (or other input: `<stdin>`, a topic-partition).
+    pub file: Option<String>,
+    /// 1-based line.
+    pub line: Option<u64>,
+    /// 1-based column: a character column for text formats, the field number for CSV.
+    pub column: Option<u64>,
+    /// The field's name.
+    pub field: Option<String>,
+}
+
+impl Location {
+    /// A location in `file`.
+    pub fn file(file: impl Into<String>) -> Self {
+        Self {
+            file: Some(file.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the line.
+    #[must_use]
+    pub fn line(mut self, line: u64) -> Self {
+        self.line = Some(line);
+        self
+    }
+
+    /// Sets the column.
+    #[must_use]
+    pub fn column(mut self, column: u64) -> Self {
+        self.column = Some(column);
+        self
+    }
+
+    /// Sets the field.
+    #[must_use]
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut wrote = false;
+        if let Some(file) = &self.file {
+            f.write_str(file)?;
+            wrote = true;
+        }
+        if let Some(line) = self.line {
+            write!(f, "{}{line}", if wrote { ":" } else { "line " })?;
+            wrote = true;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        } else if let Some(column) = self.column {
+            write!(f, "{}column {column}", if wrote { ", " } else { "" })?;
+            wrote = true;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{}field `{field}`", if wrote { ", " } else { "" })?;
+        }
+        Ok(())
+    }
+}
+
+/// A bad record in the input, with its [`Location`]: what sources hand to the error policy.
+///
+/// ```
+/// use rivus_core::error::{InputError, Location};
+///
+/// let err = InputError::new(Location::file("in.jsonl").line(4).column(9), "expected `,` or `}`");
+/// assert_eq!(err.to_string(), "in.jsonl:4:9: expected `,` or `}`");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct InputError {
+    /// Where.
+    pub location: Location,
+    /// What is wrong.
+    pub message: String,
+    /// The parser's own error, if any.
+    #[source]
+    pub cause: Option<BoxError>,
+}
+
+impl InputError {
+    /// A bad record at `location`.
+    pub fn new(location: Location, message: impl Into<String>) -> Self {
+        Self {
+            location,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// A bad record at `location`, caused by `cause` (whose message becomes the message).
+    pub fn caused_by(location: Location, cause: impl Into<BoxError>) -> Self {
+        let cause = cause.into();
+        Self {
+            location,
+            message: cause.to_string(),
+            cause: Some(cause),
+        }
+    }
+}

@@ -43,12 +43,14 @@
 //! | [`message`] | [`Message`] and [`MessageMetadata`] |
 //! | [`error`] | [`PipeError`] |
 //! | [`config`] | [`PipeConfig`] |
+//! | [`value`] | [`Record`](value::Record), the dynamic item of config-built pipelines |
 
 pub mod compose;
 pub mod config;
 pub mod error;
 pub mod message;
 pub mod pipe;
+pub mod value;
 
 pub use compose::PipeExt;
 pub use config::PipeConfig;

@@ -1,4 +1,10 @@
-//! Reference plugins for Rivus.
+//! Reference plugins for Rivus, one module per system, each with its configuration type, its sources and
+//! sinks, and its tests.
 //!
-//! The plugins arrive with their issues (files, Kafka, databases, HTTP); this crate already fixes where they live
-//! so that applications can depend on it.
+//! | module | what |
+//! |---|---|
+//! | [`csv`] | CSV files: typed columns, located errors |
+//! | [`jsonl`] | JSON lines files |
+
+pub mod csv;
+pub mod jsonl;

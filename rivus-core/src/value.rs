@@ -1,0 +1,270 @@
+//! [`Record`], the dynamic item that config-built pipelines carry.
+//!
+//! Library users keep their own types end to end. Pipelines built from a TOML file by plugin names need one item
+//! type that every source can produce and every sink can take: a `Record` is an ordered map of named fields
+//! (JSON-like [`Value`]s, in the order the source gave them, so a CSV keeps its column order) plus, optionally,
+//! the raw bytes the system gave (a Kafka payload, a line of text) for sinks that pass bytes through untouched.
+//!
+//! Conversions to and from serde types go through [`Record::from_serde`] and [`Record::to_serde`], so a typed
+//! pipe can sit in a dynamic pipeline.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::PipeError;
+
+/// A field's value: null, bool, number, string, array or object (`serde_json::Value`).
+pub use serde_json::Value;
+
+/// The ordered map of a record's fields.
+pub type Fields = serde_json::Map<String, Value>;
+
+/// A dynamic record: ordered named fields plus optional raw bytes.
+///
+/// # Examples
+///
+/// ```
+/// use rivus_core::value::{Record, Value};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+/// struct Order { id: u64, customer: String }
+///
+/// let mut r = Record::from_serde(&Order { id: 7, customer: "ada".into() }).unwrap();
+/// assert_eq!(r.get("id"), Some(&Value::from(7)));
+/// r.rename("customer", "name");
+/// assert_eq!(r.field_names().collect::<Vec<_>>(), ["id", "name"]);
+/// r.rename("name", "customer");
+/// assert_eq!(r.to_serde::<Order>().unwrap(), Order { id: 7, customer: "ada".into() });
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    fields: Fields,
+    raw: Option<Vec<u8>>,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A record of the given fields.
+    pub fn from_fields(fields: Fields) -> Self {
+        Self { fields, raw: None }
+    }
+
+    /// A record that holds only raw bytes (no fields yet), e.g. a Kafka payload before it is parsed.
+    pub fn from_raw(raw: impl Into<Vec<u8>>) -> Self {
+        Self {
+            fields: Fields::new(),
+            raw: Some(raw.into()),
+        }
+    }
+
+    /// The record of a serializable value, which must serialize as a map or struct.
+    ///
+    /// # Errors
+    ///
+    /// A permanent error when `value` does not serialize to a map (a number, a list) or fails to serialize.
+    pub fn from_serde<T: Serialize + ?Sized>(value: &T) -> Result<Self, PipeError> {
+        match serde_json::to_value(value)? {
+            Value::Object(fields) => Ok(Self::from_fields(fields)),
+            other => Err(PipeError::msg(format!(
+                "a record needs named fields, but the value serialized as {}",
+                kind_of(&other)
+            ))),
+        }
+    }
+
+    /// Deserializes the fields into `T`.
+    ///
+    /// # Errors
+    ///
+    /// A permanent error naming the field that does not fit `T`.
+    pub fn to_serde<T: DeserializeOwned>(&self) -> Result<T, PipeError> {
+        serde_path_to_error::deserialize(Value::Object(self.fields.clone())).map_err(|err| {
+            let path = err.path().to_string();
+            PipeError::msg(format!("field `{path}`: {}", err.into_inner()))
+        })
+    }
+
+    /// The value of `field`.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.fields.get(field)
+    }
+
+    /// The value of `field`, for changing it in place.
+    pub fn get_mut(&mut self, field: &str) -> Option<&mut Value> {
+        self.fields.get_mut(field)
+    }
+
+    /// Sets `field`, keeping its position if it exists and appending it otherwise; returns the old value.
+    pub fn insert(&mut self, field: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
+        self.fields.insert(field.into(), value.into())
+    }
+
+    /// Removes `field`, keeping the order of the others; returns its value.
+    pub fn remove(&mut self, field: &str) -> Option<Value> {
+        self.fields.shift_remove(field)
+    }
+
+    /// Renames `from` to `to` in place (same position). Returns `false` if there is no field `from`.
+    pub fn rename(&mut self, from: &str, to: &str) -> bool {
+        if !self.fields.contains_key(from) {
+            return false;
+        }
+        let mut fields = Fields::new();
+        for (name, value) in std::mem::take(&mut self.fields) {
+            if name == from {
+                fields.insert(to.to_owned(), value);
+            } else if name != to {
+                fields.insert(name, value);
+            }
+        }
+        self.fields = fields;
+        true
+    }
+
+    /// Keeps only the named fields, in the given order.
+    pub fn select<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        let mut fields = Fields::new();
+        for name in names {
+            if let Some(value) = self.fields.shift_remove(name) {
+                fields.insert(name.to_owned(), value);
+            }
+        }
+        self.fields = fields;
+    }
+
+    /// The field names, in order.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.fields.keys().map(String::as_str)
+    }
+
+    /// All fields.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// All fields, for changing them.
+    pub fn fields_mut(&mut self) -> &mut Fields {
+        &mut self.fields
+    }
+
+    /// Takes the fields out of the record.
+    pub fn into_fields(self) -> Fields {
+        self.fields
+    }
+
+    /// The raw bytes the system gave, if any.
+    pub fn raw(&self) -> Option<&[u8]> {
+        self.raw.as_deref()
+    }
+
+    /// Sets the raw bytes.
+    pub fn set_raw(&mut self, raw: Option<Vec<u8>>) {
+        self.raw = raw;
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// `true` when the record has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+impl From<Fields> for Record {
+    fn from(fields: Fields) -> Self {
+        Self::from_fields(fields)
+    }
+}
+
+impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Record {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self::from_fields(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
+/// Records serialize as their fields (a JSON object); the raw bytes are not part of the serialized form.
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Fields::deserialize(deserializer).map(Self::from_fields)
+    }
+}
+
+/// "a number", "a string", … for error messages.
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_keeps_position_and_replaces_a_clash() {
+        let mut r: Record = [("a", 1), ("b", 2), ("c", 3)].into_iter().collect();
+        assert!(r.rename("b", "x"));
+        assert_eq!(r.field_names().collect::<Vec<_>>(), ["a", "x", "c"]);
+        assert!(r.rename("a", "c"));
+        assert_eq!(r.field_names().collect::<Vec<_>>(), ["c", "x"]);
+        assert_eq!(r.get("c"), Some(&Value::from(1)));
+        assert!(!r.rename("nope", "y"));
+    }
+
+    #[test]
+    fn select_orders_and_drops() {
+        let mut r: Record = [("a", 1), ("b", 2), ("c", 3)].into_iter().collect();
+        r.select(["c", "a", "missing"]);
+        assert_eq!(r.field_names().collect::<Vec<_>>(), ["c", "a"]);
+        assert_eq!(r.remove("c"), Some(Value::from(3)));
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn to_serde_names_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct T {
+            id: u64,
+        }
+        let r: Record = [("id", "seven")].into_iter().collect();
+        let err = r.to_serde::<T>().unwrap_err();
+        assert!(err.message().starts_with("field `id`:"), "{err}");
+    }
+
+    #[test]
+    fn non_map_is_not_a_record() {
+        let err = Record::from_serde(&5).unwrap_err();
+        assert!(err.message().contains("a number"), "{err}");
+    }
+
+    #[test]
+    fn raw_bytes_travel_beside_fields() {
+        let mut r = Record::from_raw(b"payload".to_vec());
+        r.insert("k", "v");
+        assert_eq!(r.raw(), Some(&b"payload"[..]));
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"k":"v"}"#);
+    }
+}

@@ -1,0 +1,245 @@
+//! JSON lines files: [`JsonlSource`] reads one JSON object per line into a [`Record`], [`JsonlSink`] writes one
+//! record per line.
+//!
+//! A line that is not a JSON object is a located [`InputError`] (`file:line:column` from the JSON parser) and
+//! reading goes on with the next line. Blank lines are skipped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use rivus_core::error::{InputError, Location};
+use rivus_core::value::{Record, Value, kind_of};
+use rivus_core::{PipeError, SyncSink, SyncSource};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Configuration of [`JsonlSource`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlSourceConfig {
+    /// The file to read.
+    pub path: PathBuf,
+}
+
+/// Reads a JSON lines file into [`Record`]s.
+pub struct JsonlSource {
+    config: JsonlSourceConfig,
+    file_name: String,
+    reader: Option<BufReader<File>>,
+    line: Vec<u8>,
+    line_no: u64,
+}
+
+impl JsonlSource {
+    /// A source for `config`; the file is opened by [`SyncSource::open`].
+    pub fn new(config: JsonlSourceConfig) -> Self {
+        let file_name = config.path.display().to_string();
+        Self {
+            config,
+            file_name,
+            reader: None,
+            line: Vec::new(),
+            line_no: 0,
+        }
+    }
+
+    fn error(&self, at: Location, cause: impl Into<rivus_core::BoxError>) -> PipeError {
+        PipeError::permanent("jsonl", InputError::caused_by(at, cause))
+    }
+}
+
+impl SyncSource for JsonlSource {
+    type Out = Record;
+
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        "jsonl".into()
+    }
+
+    fn open(&mut self) -> Result<(), PipeError> {
+        let file = File::open(&self.config.path)
+            .map_err(|e| self.error(Location::file(self.file_name.clone()), e))?;
+        self.reader = Some(BufReader::new(file));
+        Ok(())
+    }
+
+    fn next(&mut self) -> Option<Result<Record, PipeError>> {
+        loop {
+            let reader = self.reader.as_mut()?;
+            self.line.clear();
+            self.line_no += 1;
+            let at = Location::file(self.file_name.clone()).line(self.line_no);
+            match reader.read_until(b'\n', &mut self.line) {
+                Ok(0) => {
+                    self.reader = None;
+                    return None;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // The file cannot be read further.
+                    self.reader = None;
+                    return Some(Err(self.error(at, e)));
+                }
+            }
+            let text = match std::str::from_utf8(&self.line) {
+                Ok(text) => text.trim_end_matches(['\n', '\r']),
+                Err(e) => {
+                    let at = at.column(e.valid_up_to() as u64 + 1);
+                    return Some(Err(self.error(at, format!("not valid UTF-8 ({e})"))));
+                }
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            return Some(match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(fields)) => Ok(Record::from_fields(fields)),
+                Ok(other) => Err(PipeError::permanent(
+                    "jsonl",
+                    InputError::new(
+                        at,
+                        format!("expected a JSON object, found {}", kind_of(&other)),
+                    ),
+                )),
+                Err(e) => {
+                    let at = at.column(e.column() as u64);
+                    Err(self.error(at, e))
+                }
+            });
+        }
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        self.reader = None;
+        Ok(())
+    }
+}
+
+/// Configuration of [`JsonlSink`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlSinkConfig {
+    /// The file to write; created or truncated (see `append`).
+    pub path: PathBuf,
+    /// Append to the file instead of truncating it. Default: `false`.
+    #[serde(default)]
+    pub append: bool,
+}
+
+/// Writes [`Record`]s as JSON lines.
+pub struct JsonlSink {
+    config: JsonlSinkConfig,
+    writer: Option<BufWriter<File>>,
+}
+
+impl JsonlSink {
+    /// A sink for `config`; the file is created by [`SyncSink::open`].
+    pub fn new(config: JsonlSinkConfig) -> Self {
+        Self {
+            config,
+            writer: None,
+        }
+    }
+}
+
+impl SyncSink for JsonlSink {
+    type In = Record;
+
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        "jsonl".into()
+    }
+
+    fn open(&mut self) -> Result<(), PipeError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(self.config.append)
+            .truncate(!self.config.append)
+            .open(&self.config.path)
+            .map_err(|e| {
+                PipeError::permanent(
+                    "jsonl",
+                    InputError::caused_by(
+                        Location::file(self.config.path.display().to_string()),
+                        e,
+                    ),
+                )
+            })?;
+        self.writer = Some(BufWriter::with_capacity(64 * 1024, file));
+        Ok(())
+    }
+
+    fn write(&mut self, record: Record) -> Result<(), PipeError> {
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| PipeError::msg("write before open").with_pipe("jsonl"))?;
+        serde_json::to_writer(&mut *writer, &record)
+            .map_err(|e| PipeError::transient("jsonl", e))?;
+        writer
+            .write_all(b"\n")
+            .map_err(|e| PipeError::transient("jsonl", e))
+    }
+
+    fn flush(&mut self) -> Result<(), PipeError> {
+        match self.writer.as_mut() {
+            Some(w) => w.flush().map_err(|e| PipeError::transient("jsonl", e)),
+            None => Ok(()),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        self.flush()?;
+        self.writer = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_located_errors() {
+        let dir = std::env::temp_dir().join(format!("rivus-jsonl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("in.jsonl");
+        std::fs::write(&input, b"{\"a\":1}\n\n{\"a\": 2,}\n[1]\n\xff\n{\"a\":3}\n").unwrap();
+        let mut src = JsonlSource::new(JsonlSourceConfig {
+            path: input.clone(),
+        });
+        src.open().unwrap();
+        let rows: Vec<_> = std::iter::from_fn(|| src.next()).collect();
+        assert_eq!(rows.len(), 5);
+        let errs: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(ToString::to_string))
+            .collect();
+        assert!(errs[0].contains("in.jsonl:3:9"), "{}", errs[0]);
+        assert!(
+            errs[1].contains("in.jsonl:4") && errs[1].contains("found a list"),
+            "{}",
+            errs[1]
+        );
+        assert!(
+            errs[2].contains("in.jsonl:5") && errs[2].contains("UTF-8"),
+            "{}",
+            errs[2]
+        );
+        assert_eq!(rows[4].as_ref().unwrap().get("a"), Some(&Value::from(3)));
+
+        let output = dir.join("out.jsonl");
+        let mut sink = JsonlSink::new(JsonlSinkConfig {
+            path: output.clone(),
+            append: false,
+        });
+        sink.open().unwrap();
+        for r in rows.into_iter().flatten() {
+            sink.write(r).unwrap();
+        }
+        sink.close().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&output).unwrap(),
+            "{\"a\":1}\n{\"a\":3}\n"
+        );
+    }
+}
