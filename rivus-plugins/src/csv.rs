@@ -16,51 +16,7 @@ use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The type of a CSV column; values are parsed into it, and a value that does not parse is a located error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ColumnType {
-    /// Text, as it is (the default).
-    #[default]
-    String,
-    /// A signed 64-bit integer.
-    Int,
-    /// A 64-bit float.
-    Float,
-    /// `true`/`false` (also `1`/`0`, `yes`/`no`, any case).
-    Bool,
-}
-
-impl ColumnType {
-    /// Parses `text`; empty text is `null` for every type but `string`.
-    fn parse(self, text: &str) -> Result<Value, String> {
-        if text.is_empty() && self != Self::String {
-            return Ok(Value::Null);
-        }
-        match self {
-            Self::String => Ok(Value::String(text.to_owned())),
-            Self::Int => text
-                .trim()
-                .parse::<i64>()
-                .map(Value::from)
-                .map_err(|e| format!("{text:?} is not an integer ({e})")),
-            Self::Float => {
-                let parsed = text
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|e| format!("{text:?} is not a number ({e})"))?;
-                serde_json::Number::from_f64(parsed)
-                    .map(Value::Number)
-                    .ok_or_else(|| format!("{text:?} is not a finite number"))
-            }
-            Self::Bool => match text.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(Value::Bool(true)),
-                "false" | "0" | "no" => Ok(Value::Bool(false)),
-                _ => Err(format!("{text:?} is not a boolean")),
-            },
-        }
-    }
-}
+pub use crate::field_type::FieldType;
 
 const fn default_true() -> bool {
     true
@@ -96,7 +52,7 @@ pub struct CsvSourceConfig {
     /// Types of columns by name (`string`, `int`, `float`, `bool`); unnamed columns are strings.
     /// Default: all strings.
     #[serde(default)]
-    pub types: BTreeMap<String, ColumnType>,
+    pub types: BTreeMap<String, FieldType>,
 }
 
 impl CsvSourceConfig {
@@ -138,7 +94,7 @@ pub struct CsvSource {
     config: CsvSourceConfig,
     reader: Option<csv::Reader<File>>,
     /// Column names and their types, fixed at `open`.
-    columns: Vec<(String, ColumnType)>,
+    columns: Vec<(String, FieldType)>,
     record: csv::ByteRecord,
     file_name: String,
     done: bool,
@@ -474,9 +430,9 @@ mod tests {
             b"id,amount,paid\n1,2.5,yes\nx,3,no\n3,4,maybe\n4,5,\n",
         );
         let mut config = CsvSourceConfig::new(&path);
-        config.types.insert("id".into(), ColumnType::Int);
-        config.types.insert("amount".into(), ColumnType::Float);
-        config.types.insert("paid".into(), ColumnType::Bool);
+        config.types.insert("id".into(), FieldType::Int);
+        config.types.insert("amount".into(), FieldType::Float);
+        config.types.insert("paid".into(), FieldType::Bool);
         let rows = read_all(config);
         assert_eq!(rows.len(), 4);
         let first = rows[0].as_ref().unwrap();
