@@ -26,7 +26,7 @@ pub struct JsonlSourceConfig {
 pub struct JsonlSource {
     config: JsonlSourceConfig,
     file_name: String,
-    reader: Option<BufReader<File>>,
+    reader: Option<Box<dyn BufRead + Send>>,
     line: Vec<u8>,
     line_no: u64,
 }
@@ -39,6 +39,20 @@ impl JsonlSource {
             config,
             file_name,
             reader: None,
+            line: Vec::new(),
+            line_no: 0,
+        }
+    }
+
+    /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors; `open` does nothing.
+    pub fn from_reader(file_name: impl Into<String>, reader: Box<dyn BufRead + Send>) -> Self {
+        let file_name = file_name.into();
+        Self {
+            config: JsonlSourceConfig {
+                path: PathBuf::from(&file_name),
+            },
+            file_name,
+            reader: Some(reader),
             line: Vec::new(),
             line_no: 0,
         }
@@ -57,9 +71,11 @@ impl SyncSource for JsonlSource {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
-        let file = File::open(&self.config.path)
-            .map_err(|e| self.error(Location::file(self.file_name.clone()), e))?;
-        self.reader = Some(BufReader::new(file));
+        if self.reader.is_none() {
+            let file = File::open(&self.config.path)
+                .map_err(|e| self.error(Location::file(self.file_name.clone()), e))?;
+            self.reader = Some(Box::new(BufReader::new(file)));
+        }
         Ok(())
     }
 
@@ -128,7 +144,7 @@ pub struct JsonlSinkConfig {
 /// Writes [`Record`]s as JSON lines.
 pub struct JsonlSink {
     config: JsonlSinkConfig,
-    writer: Option<BufWriter<File>>,
+    writer: Option<Box<dyn Write + Send>>,
 }
 
 impl JsonlSink {
@@ -137,6 +153,17 @@ impl JsonlSink {
         Self {
             config,
             writer: None,
+        }
+    }
+
+    /// A sink that writes to `writer` (stdout); `open` does nothing.
+    pub fn from_writer(writer: Box<dyn Write + Send>) -> Self {
+        Self {
+            config: JsonlSinkConfig {
+                path: PathBuf::from("-"),
+                append: true,
+            },
+            writer: Some(writer),
         }
     }
 }
@@ -149,6 +176,9 @@ impl SyncSink for JsonlSink {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
+        if self.writer.is_some() {
+            return Ok(());
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -164,7 +194,7 @@ impl SyncSink for JsonlSink {
                     ),
                 )
             })?;
-        self.writer = Some(BufWriter::with_capacity(64 * 1024, file));
+        self.writer = Some(Box::new(BufWriter::with_capacity(64 * 1024, file)));
         Ok(())
     }
 
