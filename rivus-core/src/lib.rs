@@ -43,6 +43,7 @@
 //! | [`message`] | [`Message`] and [`MessageMetadata`] |
 //! | [`error`] | [`PipeError`] |
 //! | [`config`] | [`PipeConfig`] |
+//! | [`spec`] | pipeline files: TOML by plugin names, located errors |
 //! | [`value`] | [`Record`](value::Record), the dynamic item of config-built pipelines |
 
 pub mod compose;
@@ -50,6 +51,7 @@ pub mod config;
 pub mod error;
 pub mod message;
 pub mod pipe;
+pub mod spec;
 pub mod value;
 
 pub use compose::PipeExt;

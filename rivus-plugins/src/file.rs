@@ -84,7 +84,9 @@ impl FileSource {
                 files
             }
             _ => {
-                return Err(PipeError::msg("give exactly one of `dir` and `glob`").with_pipe("file"));
+                return Err(
+                    PipeError::msg("give exactly one of `dir` and `glob`").with_pipe("file")
+                );
             }
         };
         files.sort();

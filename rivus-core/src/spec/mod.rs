@@ -1,0 +1,439 @@
+//! Pipeline files: a pipeline described in TOML by plugin names.
+//!
+//! ```toml
+//! [pipeline]
+//! name = "orders"
+//!
+//! [source]
+//! plugin = "csv"
+//! path = "${DATA_DIR:-examples/data}/orders.csv"
+//!
+//! [[transforms]]
+//! plugin = "filter"
+//! field = "status"
+//! op = "eq"
+//! value = "paid"
+//! runtime = { concurrency = 2 }    # the stage's PipeConfig
+//!
+//! [[sinks]]
+//! plugin = "jsonl"
+//! path = "out/orders.jsonl"
+//! ```
+//!
+//! Each plugin table holds `plugin` (the registered name), optionally `name` (how the stage is called in
+//! reports) and `runtime` (its [`PipeConfig`]), and the plugin's own options, which the plugin's configuration
+//! type checks. `${VAR}` and `${VAR:-default}` in string values are replaced from the environment (`$${` writes a
+//! literal `${`).
+//!
+//! Every error points into the file: [`ConfigError`] carries the file, line and column and the field path
+//! (`transforms[1].op`), whether the TOML is malformed, a field is unknown or of the wrong type, or a plugin
+//! rejects an option.
+
+mod env;
+mod locate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use env::interpolate;
+pub use locate::{FieldPath, Segment};
+
+use crate::config::PipeConfig;
+
+/// An error in a pipeline file, located at file, line, column and field path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The file, as given.
+    pub file: String,
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// 1-based column, 0 when unknown.
+    pub column: usize,
+    /// The field path, e.g. `transforms[1].op`; empty for the whole file.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn render(&self) -> String {
+        let mut out = self.file.clone();
+        if self.line > 0 {
+            out.push_str(&format!(":{}:{}", self.line, self.column));
+        }
+        out.push_str(": ");
+        if !self.path.is_empty() {
+            out.push_str(&format!("`{}`: ", self.path));
+        }
+        out.push_str(&self.message);
+        out
+    }
+}
+
+/// The text of a pipeline file, for locating errors in it.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    name: String,
+    text: String,
+}
+
+impl SourceText {
+    /// Text named `name` in errors (usually its path).
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Reads `path`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file when it cannot be read.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Ok(Self { name, text })
+    }
+
+    /// The name used in errors.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let mut end = offset.min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &self.text[..end];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    /// An error at `path`, located at the key or value the path names (or the nearest enclosing one).
+    pub fn error_at(&self, path: &FieldPath, message: impl Into<String>) -> ConfigError {
+        let (line, column) =
+            locate::span_of(&self.text, path).map_or((0, 0), |offset| self.line_column(offset));
+        ConfigError {
+            file: self.name.clone(),
+            line,
+            column,
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// An error at a byte offset, with a field path.
+    pub fn error_at_offset(
+        &self,
+        offset: usize,
+        path: &FieldPath,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = self.line_column(offset);
+        ConfigError {
+            file: self.name.clone(),
+            line,
+            column,
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Deserializes the whole text into `T`, with located errors.
+    ///
+    /// # Errors
+    ///
+    /// The first error, at its line and column, with its field path.
+    pub fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let deserializer = toml::Deserializer::parse(&self.text)
+            .map_err(|e| self.toml_error(&FieldPath::root(), e))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = FieldPath::from_serde(e.path());
+            self.toml_error(&path, e.into_inner())
+        })
+    }
+
+    fn toml_error(&self, path: &FieldPath, err: toml::de::Error) -> ConfigError {
+        let message = err.message().trim_end().to_owned();
+        match err.span() {
+            // toml's span of a field is the whole table for some errors: prefer the path's own key when the
+            // path is longer than the span's table.
+            Some(span) if !path.is_empty() && locate::span_of(&self.text, path).is_some() => {
+                let offset = locate::span_of(&self.text, path).unwrap_or(span.start);
+                self.error_at_offset(offset, path, message)
+            }
+            Some(span) => self.error_at_offset(span.start, path, message),
+            None => self.error_at(path, message),
+        }
+    }
+}
+
+/// One plugin's table in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PluginTable {
+    /// The registered plugin name.
+    pub plugin: String,
+    /// The stage's name in reports and metrics. Default: the plugin name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// How the runtime runs this stage.
+    #[serde(default)]
+    pub runtime: Option<PipeConfig>,
+    /// The plugin's own options.
+    #[serde(flatten)]
+    pub options: toml::Table,
+}
+
+/// The `[pipeline]` table. Keys other than `name` are the runtime's options, checked by the runtime's own
+/// configuration type (which rejects unknown ones).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct PipelineOptions {
+    /// The pipeline's name. Default: the file's stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Runtime options (buffer, batching, windows, retry, error policy), read by the runtime.
+    #[serde(flatten)]
+    pub runtime: toml::Table,
+}
+
+/// A config unit test: `[[tests]]` feeds `input` records through the transforms and expects `expect`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    /// The test's name.
+    pub name: String,
+    /// Input records, as TOML tables.
+    pub input: Vec<toml::Table>,
+    /// The records the transforms must give, in order.
+    pub expect: Vec<toml::Table>,
+}
+
+/// A pipeline file as written, before plugins are looked up.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineDoc {
+    /// `[pipeline]`: name and runtime options.
+    #[serde(default)]
+    pub pipeline: PipelineOptions,
+    /// `[source]`.
+    pub source: PluginTable,
+    /// `[[transforms]]`, in order.
+    #[serde(default)]
+    pub transforms: Vec<PluginTable>,
+    /// `[[sinks]]`: every record goes to each of them.
+    pub sinks: Vec<PluginTable>,
+    /// `[dead_letter]`: where the `dead_letter` error policy sends bad records.
+    #[serde(default)]
+    pub dead_letter: Option<PluginTable>,
+    /// `[[tests]]`.
+    #[serde(default)]
+    pub tests: Vec<TestCase>,
+}
+
+/// A parsed pipeline file: the document and its text (for locating later errors).
+#[derive(Debug, Clone)]
+pub struct PipelineFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The text.
+    pub source: SourceText,
+    /// The document, with `${ENV}` replaced.
+    pub doc: PipelineDoc,
+}
+
+impl PipelineFile {
+    /// Reads and parses `path`, replacing `${ENV}` references from the process environment.
+    ///
+    /// # Errors
+    ///
+    /// A located [`ConfigError`]: unreadable file, malformed TOML, unknown or mistyped field, missing
+    /// environment variable, no sinks.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let source = SourceText::read(path)?;
+        Self::parse(path, source, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses `source`, taking `${VAR}` values from `env`.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn parse(
+        path: &Path,
+        source: SourceText,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut doc: PipelineDoc = source.deserialize()?;
+        if doc.sinks.is_empty() {
+            return Err(source.error_at(
+                &FieldPath::root().key("sinks"),
+                "a pipeline needs at least one `[[sinks]]`",
+            ));
+        }
+        let mut tables: Vec<(FieldPath, &mut PluginTable)> =
+            vec![(FieldPath::root().key("source"), &mut doc.source)];
+        for (i, t) in doc.transforms.iter_mut().enumerate() {
+            tables.push((FieldPath::root().key("transforms").index(i), t));
+        }
+        for (i, t) in doc.sinks.iter_mut().enumerate() {
+            tables.push((FieldPath::root().key("sinks").index(i), t));
+        }
+        if let Some(t) = doc.dead_letter.as_mut() {
+            tables.push((FieldPath::root().key("dead_letter"), t));
+        }
+        for (path, table) in tables {
+            for (key, value) in table.options.iter_mut() {
+                let at = path.clone().key(key);
+                interpolate(value, env)
+                    .map_err(|(inner, message)| source.error_at(&at.join(&inner), message))?;
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            source,
+            doc,
+        })
+    }
+
+    /// The pipeline's name: `[pipeline] name`, or the file's stem.
+    pub fn name(&self) -> String {
+        self.doc.pipeline.name.clone().unwrap_or_else(|| {
+            self.path.file_stem().map_or_else(
+                || "pipeline".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            )
+        })
+    }
+}
+
+impl fmt::Display for PluginTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "`{name}` (plugin `{}`)", self.plugin),
+            None => write!(f, "plugin `{}`", self.plugin),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PipelineFile, ConfigError> {
+        let env = |name: &str| (name == "DIR").then(|| "/data".to_owned());
+        PipelineFile::parse(Path::new("p.toml"), SourceText::new("p.toml", text), &env)
+    }
+
+    const GOOD: &str = r#"
+[pipeline]
+name = "orders"
+buffer_size = 16
+
+[source]
+plugin = "csv"
+path = "${DIR}/orders.csv"
+other = "${MISSING:-fallback} and $${literal}"
+
+[[transforms]]
+plugin = "filter"
+runtime = { concurrency = 2 }
+field = "status"
+
+[[sinks]]
+plugin = "jsonl"
+path = "out.jsonl"
+
+[[tests]]
+name = "keeps paid"
+input = [{ status = "paid" }]
+expect = [{ status = "paid" }]
+"#;
+
+    #[test]
+    fn parses_and_interpolates() {
+        let file = parse(GOOD).unwrap();
+        assert_eq!(file.name(), "orders");
+        assert_eq!(
+            file.doc.source.options["path"].as_str(),
+            Some("/data/orders.csv")
+        );
+        assert_eq!(
+            file.doc.source.options["other"].as_str(),
+            Some("fallback and ${literal}")
+        );
+        assert_eq!(
+            file.doc.transforms[0]
+                .runtime
+                .as_ref()
+                .map(|r| r.concurrency.get()),
+            Some(2)
+        );
+        assert_eq!(
+            file.doc.pipeline.runtime["buffer_size"].as_integer(),
+            Some(16)
+        );
+        assert_eq!(file.doc.tests[0].input.len(), 1);
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let text = GOOD.replace("[[tests]]\nname", "[[tests]]\nnmae = 1\nname");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            (err.line, err.path.as_str()),
+            (21, "tests[0].nmae"),
+            "{err}"
+        );
+        assert!(err.message.contains("unknown field `nmae`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let text = GOOD.replace("concurrency = 2", "concurrency = \"two\"");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, 13, "{err}");
+        assert!(err.path.starts_with("transforms[0].runtime"), "{err}");
+    }
+
+    #[test]
+    fn missing_env_is_located() {
+        let text = GOOD.replace("${DIR}", "${NOPE}");
+        let err = parse(&text).unwrap_err();
+        assert_eq!((err.line, err.column), (8, 1), "{err}");
+        assert_eq!(err.path, "source.path");
+        assert!(err.message.contains("NOPE"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_is_located() {
+        let err = parse("[source\nplugin = 1").unwrap_err();
+        assert_eq!(err.line, 1, "{err}");
+        assert!(err.to_string().starts_with("p.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn needs_a_sink() {
+        let err = parse("sinks = []\n[source]\nplugin = \"csv\"\n").unwrap_err();
+        assert!(err.to_string().contains("at least one"), "{err}");
+    }
+}
