@@ -333,12 +333,7 @@ impl SyncSink for CsvSink {
 
     fn open(&mut self) -> Result<(), PipeError> {
         let delimiter = CsvSource::ascii(self.config.delimiter, "delimiter")?;
-        let file = File::create(&self.config.path).map_err(|e| {
-            PipeError::permanent(
-                "csv",
-                InputError::caused_by(Location::file(self.config.path.display().to_string()), e),
-            )
-        })?;
+        let file = crate::fs::create("csv", &self.config.path, false)?;
         self.writer = Some(
             csv::WriterBuilder::new()
                 .delimiter(delimiter)

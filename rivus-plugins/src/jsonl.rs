@@ -179,21 +179,7 @@ impl SyncSink for JsonlSink {
         if self.writer.is_some() {
             return Ok(());
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(self.config.append)
-            .truncate(!self.config.append)
-            .open(&self.config.path)
-            .map_err(|e| {
-                PipeError::permanent(
-                    "jsonl",
-                    InputError::caused_by(
-                        Location::file(self.config.path.display().to_string()),
-                        e,
-                    ),
-                )
-            })?;
+        let file = crate::fs::create("jsonl", &self.config.path, self.config.append)?;
         self.writer = Some(Box::new(BufWriter::with_capacity(64 * 1024, file)));
         Ok(())
     }

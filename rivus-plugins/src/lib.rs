@@ -18,6 +18,7 @@ pub mod blackhole;
 pub mod csv;
 pub mod field_type;
 pub mod file;
+mod fs;
 pub mod generator;
 pub mod jsonl;
 pub mod lines;

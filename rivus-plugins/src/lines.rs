@@ -185,15 +185,7 @@ impl SyncSink for LinesSink {
 
     fn open(&mut self) -> Result<(), PipeError> {
         if self.writer.is_none() {
-            let file = File::create(&self.config.path).map_err(|e| {
-                PipeError::permanent(
-                    "lines",
-                    InputError::caused_by(
-                        Location::file(self.config.path.display().to_string()),
-                        e,
-                    ),
-                )
-            })?;
+            let file = crate::fs::create("lines", &self.config.path, false)?;
             self.writer = Some(Box::new(BufWriter::new(file)));
         }
         Ok(())
