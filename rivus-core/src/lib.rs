@@ -41,6 +41,7 @@
 //! | [`pipe`] | the six traits; closures as pipes |
 //! | [`compose`] | `>>` and `.then()` |
 //! | [`message`] | [`Message`] and [`MessageMetadata`] |
+//! | [`dynamic`] | type-erased pipes, sources and sinks for pipelines built at run time |
 //! | [`error`] | [`PipeError`] |
 //! | [`config`] | [`PipeConfig`] |
 //! | [`spec`] | pipeline files: TOML by plugin names, located errors |
@@ -48,6 +49,7 @@
 
 pub mod compose;
 pub mod config;
+pub mod dynamic;
 pub mod error;
 pub mod message;
 pub mod pipe;
