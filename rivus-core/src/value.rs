@@ -8,18 +8,29 @@
 //! Conversions to and from serde types go through [`Record::from_serde`] and [`Record::to_serde`], so a typed
 //! pipe can sit in a dynamic pipeline.
 
+use std::fmt;
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::ser::SerializeMap;
 
 use crate::error::PipeError;
 
 /// A field's value: null, bool, number, string, array or object (`serde_json::Value`).
 pub use serde_json::Value;
 
-/// The ordered map of a record's fields.
+/// A JSON object: what a nested value's fields, and [`Record::from_fields`], are made of.
 pub type Fields = serde_json::Map<String, Value>;
 
+/// A field's name. Shared, so that a source that makes millions of records with the same columns clones a
+/// pointer per field, not a string.
+pub type FieldName = Arc<str>;
+
 /// A dynamic record: ordered named fields plus optional raw bytes.
+///
+/// Fields are kept in a small vector in the order they were added: records have few fields, so a linear look-up
+/// beats hashing, and the order is the source's (a CSV keeps its column order).
 ///
 /// # Examples
 ///
@@ -36,10 +47,23 @@ pub type Fields = serde_json::Map<String, Value>;
 /// r.rename("name", "customer");
 /// assert_eq!(r.to_serde::<Order>().unwrap(), Order { id: 7, customer: "ada".into() });
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Record {
-    fields: Fields,
+    fields: Vec<(FieldName, Value)>,
     raw: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (k, v) in &self.fields {
+            map.entry(&k, v);
+        }
+        if let Some(raw) = &self.raw {
+            map.entry(&"<raw>", &String::from_utf8_lossy(raw));
+        }
+        map.finish()
+    }
 }
 
 impl Record {
@@ -48,15 +72,29 @@ impl Record {
         Self::default()
     }
 
-    /// A record of the given fields.
+    /// An empty record with room for `n` fields.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            fields: Vec::with_capacity(n),
+            raw: None,
+        }
+    }
+
+    /// A record of the fields of a JSON object, in its order.
     pub fn from_fields(fields: Fields) -> Self {
-        Self { fields, raw: None }
+        Self {
+            fields: fields
+                .into_iter()
+                .map(|(k, v)| (FieldName::from(k), v))
+                .collect(),
+            raw: None,
+        }
     }
 
     /// A record that holds only raw bytes (no fields yet), e.g. a Kafka payload before it is parsed.
     pub fn from_raw(raw: impl Into<Vec<u8>>) -> Self {
         Self {
-            fields: Fields::new(),
+            fields: Vec::new(),
             raw: Some(raw.into()),
         }
     }
@@ -82,78 +120,111 @@ impl Record {
     ///
     /// A permanent error naming the field that does not fit `T`.
     pub fn to_serde<T: DeserializeOwned>(&self) -> Result<T, PipeError> {
-        serde_path_to_error::deserialize(Value::Object(self.fields.clone())).map_err(|err| {
+        serde_path_to_error::deserialize(self.to_json()).map_err(|err| {
             let path = err.path().to_string();
             PipeError::msg(format!("field `{path}`: {}", err.into_inner()))
         })
     }
 
+    /// The fields as a JSON object.
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn position(&self, field: &str) -> Option<usize> {
+        self.fields.iter().position(|(k, _)| &**k == field)
+    }
+
     /// The value of `field`.
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.fields.get(field)
+        self.fields
+            .iter()
+            .find(|(k, _)| &**k == field)
+            .map(|(_, v)| v)
     }
 
     /// The value of `field`, for changing it in place.
     pub fn get_mut(&mut self, field: &str) -> Option<&mut Value> {
-        self.fields.get_mut(field)
+        self.fields
+            .iter_mut()
+            .find(|(k, _)| &**k == field)
+            .map(|(_, v)| v)
     }
 
     /// Sets `field`, keeping its position if it exists and appending it otherwise; returns the old value.
-    pub fn insert(&mut self, field: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
-        self.fields.insert(field.into(), value.into())
+    pub fn insert(
+        &mut self,
+        field: impl Into<FieldName> + AsRef<str>,
+        value: impl Into<Value>,
+    ) -> Option<Value> {
+        let value = value.into();
+        match self.position(field.as_ref()) {
+            Some(i) => Some(std::mem::replace(&mut self.fields[i].1, value)),
+            None => {
+                self.fields.push((field.into(), value));
+                None
+            }
+        }
+    }
+
+    /// Appends `field` without checking whether it exists: for sources that know their fields are distinct
+    /// (the columns of a CSV header). A duplicate name would shadow nothing: [`get`](Self::get) finds the first.
+    pub fn push(&mut self, field: FieldName, value: Value) {
+        self.fields.push((field, value));
     }
 
     /// Removes `field`, keeping the order of the others; returns its value.
     pub fn remove(&mut self, field: &str) -> Option<Value> {
-        self.fields.shift_remove(field)
+        self.position(field).map(|i| self.fields.remove(i).1)
     }
 
-    /// Renames `from` to `to` in place (same position). Returns `false` if there is no field `from`.
+    /// Renames `from` to `to` in place (same position), replacing any other field called `to`. Returns `false`
+    /// if there is no field `from`.
     pub fn rename(&mut self, from: &str, to: &str) -> bool {
-        if !self.fields.contains_key(from) {
+        let Some(mut i) = self.position(from) else {
             return false;
+        };
+        if from == to {
+            return true;
         }
-        let mut fields = Fields::new();
-        for (name, value) in std::mem::take(&mut self.fields) {
-            if name == from {
-                fields.insert(to.to_owned(), value);
-            } else if name != to {
-                fields.insert(name, value);
+        if let Some(j) = self.position(to) {
+            self.fields.remove(j);
+            if j < i {
+                i -= 1;
             }
         }
-        self.fields = fields;
+        self.fields[i].0 = FieldName::from(to);
         true
     }
 
     /// Keeps only the named fields, in the given order.
     pub fn select<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
-        let mut fields = Fields::new();
+        let mut old = std::mem::take(&mut self.fields);
         for name in names {
-            if let Some(value) = self.fields.shift_remove(name) {
-                fields.insert(name.to_owned(), value);
+            if let Some(i) = old.iter().position(|(k, _)| &**k == name) {
+                self.fields.push(old.swap_remove(i));
             }
         }
-        self.fields = fields;
     }
 
     /// The field names, in order.
     pub fn field_names(&self) -> impl Iterator<Item = &str> {
-        self.fields.keys().map(String::as_str)
+        self.fields.iter().map(|(k, _)| &**k)
     }
 
-    /// All fields.
-    pub fn fields(&self) -> &Fields {
-        &self.fields
+    /// The fields, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(k, v)| (&**k, v))
     }
 
-    /// All fields, for changing them.
-    pub fn fields_mut(&mut self) -> &mut Fields {
-        &mut self.fields
-    }
-
-    /// Takes the fields out of the record.
-    pub fn into_fields(self) -> Fields {
-        self.fields
+    /// The fields, in order, for changing values.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
+        self.fields.iter_mut().map(|(k, v)| (&**k, v))
     }
 
     /// The raw bytes the system gave, if any.
@@ -183,20 +254,24 @@ impl From<Fields> for Record {
     }
 }
 
-impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Record {
+impl<K: Into<FieldName> + AsRef<str>, V: Into<Value>> FromIterator<(K, V)> for Record {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self::from_fields(
-            iter.into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        let mut record = Self::new();
+        for (k, v) in iter {
+            record.insert(k, v);
+        }
+        record
     }
 }
 
 /// Records serialize as their fields (a JSON object); the raw bytes are not part of the serialized form.
 impl Serialize for Record {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.fields.serialize(serializer)
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (k, v) in &self.fields {
+            map.serialize_entry(&**k, v)?;
+        }
+        map.end()
     }
 }
 

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rivus_core::error::{InputError, Location};
-use rivus_core::value::{Record, Value};
+use rivus_core::value::{FieldName, Record, Value};
 use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,7 @@ pub struct CsvSource {
     config: CsvSourceConfig,
     reader: Option<csv::Reader<File>>,
     /// Column names and their types, fixed at `open`.
-    columns: Vec<(String, FieldType)>,
+    columns: Vec<(FieldName, FieldType)>,
     record: csv::ByteRecord,
     file_name: String,
     done: bool,
@@ -128,7 +128,7 @@ impl CsvSource {
                 .ok()
                 .and_then(|i| self.columns.get(i))
             {
-                at = at.field(name.clone());
+                at = at.field(name.to_string());
             }
         }
         PipeError::permanent("csv", InputError::new(at, message))
@@ -147,7 +147,7 @@ impl CsvSource {
                 ),
             ));
         }
-        let mut record = Record::new();
+        let mut record = Record::with_capacity(self.columns.len());
         for (i, (bytes, (name, ty))) in self.record.iter().zip(&self.columns).enumerate() {
             let column = i as u64 + 1;
             let text = std::str::from_utf8(bytes)
@@ -155,7 +155,7 @@ impl CsvSource {
             let value = ty
                 .parse(text)
                 .map_err(|message| self.located(line, Some(column), message))?;
-            record.insert(name.clone(), value);
+            record.push(FieldName::clone(name), value);
         }
         Ok(record)
     }
@@ -221,7 +221,7 @@ impl SyncSource for CsvSource {
             .into_iter()
             .map(|n| {
                 let ty = self.config.types.get(&n).copied().unwrap_or_default();
-                (n, ty)
+                (FieldName::from(n), ty)
             })
             .collect();
         self.reader = Some(reader);

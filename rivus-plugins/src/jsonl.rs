@@ -145,6 +145,8 @@ pub struct JsonlSinkConfig {
 pub struct JsonlSink {
     config: JsonlSinkConfig,
     writer: Option<Box<dyn Write + Send>>,
+    /// One line, serialized before one write: serde_json writes in small pieces, each a virtual call on `writer`.
+    line: Vec<u8>,
 }
 
 impl JsonlSink {
@@ -153,6 +155,7 @@ impl JsonlSink {
         Self {
             config,
             writer: None,
+            line: Vec::new(),
         }
     }
 
@@ -164,6 +167,7 @@ impl JsonlSink {
                 append: true,
             },
             writer: Some(writer),
+            line: Vec::new(),
         }
     }
 }

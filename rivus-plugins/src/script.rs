@@ -157,7 +157,7 @@ impl SyncPipe for Script {
 
     fn process_each<E: Emit<Record>>(&self, record: Record, out: &mut E) -> Result<(), PipeError> {
         let raw = record.raw().map(<[u8]>::to_vec);
-        let input = rhai::serde::to_dynamic(record.fields())
+        let input = rhai::serde::to_dynamic(&record)
             .map_err(|e| self.fail(format!("the record cannot be given to the script: {e}")))?;
         let mut scope = Scope::new();
         scope.push("record", input);

@@ -1,0 +1,141 @@
+//! CSV → JSON lines on a generated file, beside a hand-written `csv` + `serde_json` loop, in one run.
+//!
+//! Run: `cargo bench -p rivus-plugins --bench csv_to_jsonl` (set `RIVUS_BENCH_MB` to change the size; the
+//! default is 100 MB). Prints MB/s and rows/s for each, and the ratio.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a bench fails loudly"
+)]
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rivus_core::{SyncSink, SyncSource};
+use rivus_plugins::csv::{CsvSource, CsvSourceConfig, FieldType};
+use rivus_plugins::jsonl::{JsonlSink, JsonlSinkConfig};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Order {
+    order_id: i64,
+    customer: String,
+    country: String,
+    status: String,
+    amount: f64,
+    quantity: i64,
+    created_at: String,
+}
+
+fn generate(path: &Path, megabytes: u64) -> u64 {
+    let mut out = BufWriter::new(File::create(path).unwrap());
+    writeln!(
+        out,
+        "order_id,customer,country,status,amount,quantity,created_at"
+    )
+    .unwrap();
+    let customers = [
+        "Ada Lovelace",
+        "Grace Hopper",
+        "Linus Torvalds",
+        "Barbara Liskov",
+    ];
+    let statuses = ["paid", "pending", "refunded"];
+    let mut written = 0u64;
+    let mut rows = 0u64;
+    while written < megabytes * 1_000_000 {
+        let line = format!(
+            "{rows},\"{}\",DE,{},{}.{:02},{},2026-01-{:02}T10:00:00Z\n",
+            customers[(rows % 4) as usize],
+            statuses[(rows % 3) as usize],
+            rows % 900,
+            rows % 100,
+            1 + rows % 12,
+            1 + rows % 28
+        );
+        out.write_all(line.as_bytes()).unwrap();
+        written += line.len() as u64;
+        rows += 1;
+    }
+    out.flush().unwrap();
+    rows
+}
+
+fn hand_written(input: &Path, output: &Path) -> u64 {
+    let mut reader = csv::Reader::from_path(input).unwrap();
+    let mut out = BufWriter::with_capacity(64 * 1024, File::create(output).unwrap());
+    let mut rows = 0;
+    for order in reader.deserialize::<Order>() {
+        serde_json::to_writer(&mut out, &order.unwrap()).unwrap();
+        out.write_all(b"\n").unwrap();
+        rows += 1;
+    }
+    out.flush().unwrap();
+    rows
+}
+
+fn rivus_plugins(input: &Path, output: &Path) -> u64 {
+    let mut config = CsvSourceConfig::new(input);
+    config.types.insert("order_id".into(), FieldType::Int);
+    config.types.insert("amount".into(), FieldType::Float);
+    config.types.insert("quantity".into(), FieldType::Int);
+    let mut source = CsvSource::new(config);
+    let mut sink = JsonlSink::new(JsonlSinkConfig {
+        path: output.to_path_buf(),
+        append: false,
+    });
+    source.open().unwrap();
+    sink.open().unwrap();
+    let mut rows = 0;
+    while let Some(record) = source.next() {
+        sink.write(record.unwrap()).unwrap();
+        rows += 1;
+    }
+    sink.close().unwrap();
+    rows
+}
+
+fn main() {
+    let megabytes = std::env::var("RIVUS_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let dir: PathBuf = std::env::temp_dir().join(format!("rivus-bench-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("orders.csv");
+    let rows = generate(&input, megabytes);
+    let bytes = std::fs::metadata(&input).unwrap().len() as f64;
+    println!("input: {rows} rows, {:.1} MB", bytes / 1e6);
+
+    let mut best = [f64::MAX; 2];
+    for _ in 0..3 {
+        for (i, run) in [hand_written as fn(&Path, &Path) -> u64, rivus_plugins]
+            .iter()
+            .enumerate()
+        {
+            let start = Instant::now();
+            let n = run(&input, &dir.join(format!("out{i}.jsonl")));
+            let secs = start.elapsed().as_secs_f64();
+            assert_eq!(n, rows);
+            best[i] = best[i].min(secs);
+        }
+    }
+    let a = std::fs::read(dir.join("out0.jsonl")).unwrap();
+    let b = std::fs::read(dir.join("out1.jsonl")).unwrap();
+    assert!(a == b, "both write the same JSON lines");
+    for (name, secs) in [
+        ("hand-written csv+serde_json", best[0]),
+        ("rivus csv -> jsonl", best[1]),
+    ] {
+        println!(
+            "{name:32} {secs:7.3} s  {:8.1} MB/s  {:10.0} rows/s",
+            bytes / 1e6 / secs,
+            rows as f64 / secs
+        );
+    }
+    println!("ratio rivus / hand-written: {:.2}x", best[0] / best[1]);
+    std::fs::remove_dir_all(&dir).ok();
+}
