@@ -221,7 +221,7 @@ impl SyncSource for CsvSource {
             .into_iter()
             .map(|n| {
                 let ty = self.config.types.get(&n).copied().unwrap_or_default();
-                (FieldName::from(n), ty)
+                (FieldName::interned(&n), ty)
             })
             .collect();
         self.reader = Some(reader);

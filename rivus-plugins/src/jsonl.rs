@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use rivus_core::error::{InputError, Location};
-use rivus_core::value::{Record, Value, kind_of};
+use rivus_core::value::Record;
 use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -107,20 +107,23 @@ impl SyncSource for JsonlSource {
             if text.trim().is_empty() {
                 continue;
             }
-            return Some(match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(fields)) => Ok(Record::from_fields(fields)),
-                Ok(other) => Err(PipeError::permanent(
-                    "jsonl",
-                    InputError::new(
-                        at,
-                        format!("expected a JSON object, found {}", kind_of(&other)),
-                    ),
-                )),
-                Err(e) => {
-                    let at = at.column(e.column() as u64);
-                    Err(self.error(at, e))
-                }
-            });
+            return Some(serde_json::from_str::<Record>(text).map_err(|e| {
+                let at = at.column(e.column().max(1) as u64);
+                let message = match e.classify() {
+                    serde_json::error::Category::Data => {
+                        let found = match text.trim_start().chars().next() {
+                            Some('[') => "a list",
+                            Some('"') => "a string",
+                            Some('t' | 'f') => "a boolean",
+                            Some('n') => "null",
+                            _ => "a number",
+                        };
+                        format!("expected a JSON object, found {found}")
+                    }
+                    _ => e.to_string(),
+                };
+                PipeError::permanent("jsonl", InputError::new(at, message))
+            }));
         }
     }
 
@@ -193,10 +196,12 @@ impl SyncSink for JsonlSink {
             .writer
             .as_mut()
             .ok_or_else(|| PipeError::msg("write before open").with_pipe("jsonl"))?;
-        serde_json::to_writer(&mut *writer, &record)
-            .map_err(|e| PipeError::transient("jsonl", e))?;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &record)
+            .map_err(|e| PipeError::permanent("jsonl", e))?;
+        self.line.push(b'\n');
         writer
-            .write_all(b"\n")
+            .write_all(&self.line)
             .map_err(|e| PipeError::transient("jsonl", e))
     }
 
@@ -220,6 +225,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_located_errors() {
+        use rivus_core::value::Value;
         let dir = std::env::temp_dir().join(format!("rivus-jsonl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let input = dir.join("in.jsonl");
