@@ -1,4 +1,5 @@
-//! [`PipeConfig`]: how the runtime runs one pipe (retries, timeout, concurrency, buffer).
+//! [`PipeConfig`]: how the runtime runs one pipe (retries, timeout, concurrency, buffer, error policy);
+//! [`StreamConfig`]: how it runs a whole pipeline; [`ErrorPolicy`]: what happens to an item that failed.
 //!
 //! It deserializes from TOML or JSON with every field optional (the defaults are documented on each field and
 //! exposed as `const fn`s), rejects unknown fields, and describes itself as a JSON schema (schemars) so that
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::retry::RetryPolicy;
 
 /// How the runtime runs one pipe.
 ///
@@ -30,7 +33,7 @@ use serde::{Deserialize, Serialize};
 /// let err = toml::from_str::<PipeConfig>("retrys = 3").unwrap_err();
 /// assert!(err.to_string().contains("unknown field `retrys`"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct PipeConfig {
@@ -38,6 +41,25 @@ pub struct PipeConfig {
     pub name: Option<String>,
     /// How many times a transient error is retried before the error policy takes the item. Default: 0.
     pub retries: u32,
+    /// Wait before the first retry, e.g. `"100ms"`; each further retry waits `retry_factor` times longer.
+    /// Default: 100 ms.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub retry_delay: Duration,
+    /// Growth of the wait from one retry to the next (exponential backoff). Default: 2.0.
+    #[schemars(range(min = 1.0))]
+    pub retry_factor: f64,
+    /// Random spread of each wait, as a fraction: 0.2 waits between 80 % and 120 % of the computed delay.
+    /// Default: 0.0 (exact delays).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub retry_jitter: f64,
+    /// Longest wait between two attempts, whatever the factor. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub retry_max_delay: Duration,
+    /// What happens to an item that failed (after its retries): `"fail_fast"`, `"skip"` or `"dead_letter"`.
+    /// Default: the pipeline's policy ([`StreamConfig::on_error`]).
+    pub on_error: Option<ErrorPolicy>,
     /// Longest time one call may take, e.g. `"500ms"` or `"2s"`; a call that takes longer fails with a
     /// transient error. Default: no limit.
     #[serde(with = "humantime_serde")]
@@ -70,6 +92,202 @@ impl PipeConfig {
             ..Self::default()
         }
     }
+
+    /// The retry settings of this pipe as one [`RetryPolicy`].
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.retries,
+            initial_delay: self.retry_delay,
+            factor: self.retry_factor,
+            jitter: self.retry_jitter,
+            max_delay: self.retry_max_delay,
+        }
+    }
+
+    /// Sets every retry setting from `policy`.
+    #[must_use]
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retries = policy.retries;
+        self.retry_delay = policy.initial_delay;
+        self.retry_factor = policy.factor;
+        self.retry_jitter = policy.jitter;
+        self.retry_max_delay = policy.max_delay;
+        self
+    }
+
+    /// Sets [`concurrency`](Self::concurrency) (at least 1) and [`ordered`](Self::ordered).
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: usize, ordered: bool) -> Self {
+        self.concurrency = NonZeroUsize::new(concurrency).unwrap_or(NonZeroUsize::MIN);
+        self.ordered = ordered;
+        self
+    }
+
+    /// Sets [`buffer_size`](Self::buffer_size) (at least 1).
+    #[must_use]
+    pub fn with_buffer_size(mut self, items: usize) -> Self {
+        self.buffer_size = NonZeroUsize::new(items).unwrap_or(NonZeroUsize::MIN);
+        self
+    }
+
+    /// Sets [`timeout`](Self::timeout).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`on_error`](Self::on_error).
+    #[must_use]
+    pub fn with_error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.on_error = Some(policy);
+        self
+    }
+
+    /// Sets [`blocking`](Self::blocking).
+    #[must_use]
+    pub fn with_blocking(mut self, blocking: bool) -> Self {
+        self.blocking = blocking;
+        self
+    }
+}
+
+/// What the runtime does with an item whose pipe failed (after its retries), or with a bad item from a source.
+///
+/// ```
+/// use rivus_core::config::ErrorPolicy;
+///
+/// #[derive(serde::Deserialize)]
+/// struct T { on_error: ErrorPolicy }
+/// let t: T = toml::from_str(r#"on_error = "dead_letter""#).unwrap();
+/// assert_eq!(t.on_error, ErrorPolicy::DeadLetter);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorPolicy {
+    /// Stop the pipeline: the source stops, sinks are flushed and closed, and `run` returns the error.
+    #[default]
+    FailFast,
+    /// Drop the item, count it in the report (`skipped`), and go on. The item is acknowledged.
+    Skip,
+    /// Hand the item, the error and the pipe's name to the pipeline's dead-letter sink, and go on. The item is
+    /// acknowledged once the dead-letter sink has taken it.
+    DeadLetter,
+}
+
+/// How the runtime runs a whole pipeline: defaults for every stage, and how items travel between stages.
+///
+/// ```
+/// use rivus_core::config::{ErrorPolicy, StreamConfig};
+///
+/// let cfg: StreamConfig = toml::from_str(r#"
+///     name = "orders"
+///     chunk_size = 128
+///     on_error = "skip"
+/// "#).unwrap();
+/// assert_eq!(cfg.chunk_size.get(), 128);
+/// assert_eq!(cfg.on_error, ErrorPolicy::Skip);
+/// assert!(cfg.fuse_sync_stages);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct StreamConfig {
+    /// The pipeline's name, the `pipeline` label of its metrics. Default: `"pipeline"`.
+    pub name: String,
+    /// Capacity of each channel between stages, in items, for stages that do not set their own. Default: 1024.
+    #[schemars(range(min = 1))]
+    pub buffer_size: NonZeroUsize,
+    /// Items travel between stages in chunks of at most this many items; a stage sends a partial chunk as soon
+    /// as it has nothing more to read, so a quiet stream is not delayed. 1 sends every item on its own.
+    /// Default: 128.
+    #[schemars(range(min = 1))]
+    pub chunk_size: NonZeroUsize,
+    /// Run adjacent sync pipes added with `.pipe()` in one task, with no channel between them. Default: `true`.
+    pub fuse_sync_stages: bool,
+    /// The error policy of every stage that does not set its own. Default: fail fast.
+    pub on_error: ErrorPolicy,
+}
+
+impl StreamConfig {
+    /// Default [`chunk_size`](Self::chunk_size).
+    pub const DEFAULT_CHUNK_SIZE: NonZeroUsize = default_chunk_size();
+
+    /// The defaults, with a name.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets [`chunk_size`](Self::chunk_size) (at least 1).
+    #[must_use]
+    pub fn with_chunk_size(mut self, items: usize) -> Self {
+        self.chunk_size = NonZeroUsize::new(items).unwrap_or(NonZeroUsize::MIN);
+        self
+    }
+
+    /// Sets [`buffer_size`](Self::buffer_size) (at least 1).
+    #[must_use]
+    pub fn with_buffer_size(mut self, items: usize) -> Self {
+        self.buffer_size = NonZeroUsize::new(items).unwrap_or(NonZeroUsize::MIN);
+        self
+    }
+
+    /// Sets [`fuse_sync_stages`](Self::fuse_sync_stages).
+    #[must_use]
+    pub fn with_fusion(mut self, fuse: bool) -> Self {
+        self.fuse_sync_stages = fuse;
+        self
+    }
+
+    /// Sets [`on_error`](Self::on_error).
+    #[must_use]
+    pub fn with_error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.on_error = policy;
+        self
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            name: default_pipeline_name(),
+            buffer_size: default_buffer_size(),
+            chunk_size: default_chunk_size(),
+            fuse_sync_stages: true,
+            on_error: ErrorPolicy::FailFast,
+        }
+    }
+}
+
+fn default_pipeline_name() -> String {
+    "pipeline".to_owned()
+}
+
+/// 128 items per chunk: amortizes the channel hop without holding a quiet stream back (partial chunks leave
+/// as soon as a stage is idle).
+pub const fn default_chunk_size() -> NonZeroUsize {
+    match NonZeroUsize::new(128) {
+        Some(n) => n,
+        None => NonZeroUsize::MIN,
+    }
+}
+
+/// 100 ms before the first retry.
+pub const fn default_retry_delay() -> Duration {
+    Duration::from_millis(100)
+}
+
+/// Each retry waits twice as long as the one before.
+pub const fn default_retry_factor() -> f64 {
+    2.0
+}
+
+/// No wait is longer than 30 s.
+pub const fn default_retry_max_delay() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// 1024 items: enough to smooth bursts, small enough that a stalled sink holds little memory.
@@ -90,6 +308,11 @@ impl Default for PipeConfig {
         Self {
             name: None,
             retries: 0,
+            retry_delay: default_retry_delay(),
+            retry_factor: default_retry_factor(),
+            retry_jitter: 0.0,
+            retry_max_delay: default_retry_max_delay(),
+            on_error: None,
             timeout: None,
             concurrency: default_concurrency(),
             ordered: true,
@@ -133,6 +356,11 @@ mod tests {
             "ordered",
             "buffer_size",
             "blocking",
+            "retry_delay",
+            "retry_factor",
+            "retry_jitter",
+            "retry_max_delay",
+            "on_error",
         ] {
             assert!(
                 props[field]["description"].is_string(),
@@ -140,6 +368,29 @@ mod tests {
             );
         }
         assert_eq!(props["buffer_size"]["default"], 1024);
+    }
+
+    #[test]
+    fn retry_settings_and_policies() {
+        let cfg: PipeConfig = toml::from_str(
+            r#"
+            retries = 4
+            retry_delay = "50ms"
+            retry_factor = 3.0
+            retry_max_delay = "1s"
+            on_error = "skip"
+        "#,
+        )
+        .unwrap();
+        let p = cfg.retry_policy();
+        assert_eq!(p.retries, 4);
+        assert_eq!(p.initial_delay, Duration::from_millis(50));
+        assert_eq!(cfg.on_error, Some(ErrorPolicy::Skip));
+        assert_eq!(PipeConfig::default().with_retry(p).retry_policy(), p);
+        assert!(toml::from_str::<PipeConfig>(r#"on_error = "retry""#).is_err());
+        let s: StreamConfig = toml::from_str("").unwrap();
+        assert_eq!(s, StreamConfig::default());
+        assert!(toml::from_str::<StreamConfig>("chunk = 3").is_err());
     }
 
     #[test]

@@ -43,34 +43,52 @@
 //! | [`message`] | [`Message`] and [`MessageMetadata`] |
 //! | [`dynamic`] | type-erased pipes, sources and sinks for pipelines built at run time |
 //! | [`error`] | [`PipeError`] |
-//! | [`config`] | [`PipeConfig`] |
+//! | [`config`] | [`PipeConfig`], [`StreamConfig`], [`ErrorPolicy`] |
 //! | [`spec`] | pipeline files: TOML by plugin names, located errors |
 //! | [`value`] | [`Record`](value::Record), the dynamic item of config-built pipelines |
+//! | [`stream`] | the runtime: [`Pipeline`], sinks and sources for tests, the `Stream` form |
+//! | [`window`] | tumbling, sliding and session windows |
+//! | [`retry`] | [`RetryPolicy`](retry::RetryPolicy) |
+//! | [`ack`] | at-least-once acknowledgements, [`Acknowledge`](ack::Acknowledge) |
+//! | [`metrics`] | [`RunReport`](metrics::RunReport), [`PipelineMonitor`](metrics::PipelineMonitor), metric names |
 
+pub mod ack;
 pub mod compose;
 pub mod config;
 pub mod dynamic;
 pub mod error;
 pub mod message;
+pub mod metrics;
 pub mod pipe;
+pub mod retry;
 pub mod spec;
+pub mod stream;
 pub mod value;
+pub mod window;
 
 pub use compose::PipeExt;
-pub use config::PipeConfig;
+pub use config::{ErrorPolicy, PipeConfig, StreamConfig};
 pub use error::{BoxError, ErrorKind, PipeError, ResultExt};
 pub use message::{Headers, Message, MessageMetadata};
 pub use pipe::{AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, SyncSource};
+pub use stream::{DeadLetter, Pipeline, PipelineError};
 
 /// The names most programs need: `use rivus_core::prelude::*;`.
 pub mod prelude {
+    pub use crate::ack::Acknowledge;
     pub use crate::compose::PipeExt;
-    pub use crate::config::PipeConfig;
+    pub use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
     pub use crate::error::{ErrorKind, PipeError, ResultExt};
     pub use crate::message::{Message, MessageMetadata};
+    pub use crate::metrics::{PipelineMonitor, RunReport};
     pub use crate::pipe::{
         self, AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, SyncSource,
     };
+    pub use crate::retry::RetryPolicy;
+    pub use crate::stream::{
+        DeadLetter, Pipeline, PipelineError, PipelineStream, StreamPipe, sink, source,
+    };
+    pub use crate::window::{Window, Windows};
 }
 
 /// The README's examples run as doctests, so that the README stays true.
