@@ -51,6 +51,19 @@
 //! | [`retry`] | [`RetryPolicy`](retry::RetryPolicy) |
 //! | [`ack`] | at-least-once acknowledgements, [`Acknowledge`](ack::Acknowledge) |
 //! | [`metrics`] | [`RunReport`](metrics::RunReport), [`PipelineMonitor`](metrics::PipelineMonitor), metric names |
+//! | [`registry`] | plugins registered by the attributes below: look-ups, duplicates, build from configuration |
+//!
+//! # Plugins
+//!
+//! One attribute per kind makes a struct a plugin, registered by name at link time: [`macro@async_source`],
+//! [`macro@async_sink`], [`macro@sync_source`], [`macro@sync_sink`], [`macro@async_pipe`], [`macro@sync_pipe`].
+//! The attribute also gives the type `>>` (see [`compose`]). Plugins in another crate are listed only when that
+//! crate is linked: see [`registry`] ("Linking"). The registry works on Linux, macOS and Windows, not on
+//! `wasm32`.
+//!
+//! The crate re-exports [`serde`] and [`schemars`], so that a plugin crate can derive a configuration's
+//! `Deserialize` and `JsonSchema` with `rivus-core` as its only dependency (with
+//! `#[serde(crate = "rivus_core::serde")]` and `#[schemars(crate = "rivus_core::schemars")]`).
 
 pub mod ack;
 pub mod compose;
@@ -60,11 +73,19 @@ pub mod error;
 pub mod message;
 pub mod metrics;
 pub mod pipe;
+pub mod registry;
 pub mod retry;
 pub mod spec;
 pub mod stream;
 pub mod value;
 pub mod window;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use rivus_macros::{async_pipe, async_sink, async_source, sync_pipe, sync_sink, sync_source};
+pub use schemars;
+pub use serde;
 
 pub use compose::PipeExt;
 pub use config::{ErrorPolicy, PipeConfig, StreamConfig};
@@ -84,11 +105,15 @@ pub mod prelude {
     pub use crate::pipe::{
         self, AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, SyncSource,
     };
+    pub use crate::registry::{self, PluginKind};
     pub use crate::retry::RetryPolicy;
     pub use crate::stream::{
         DeadLetter, Pipeline, PipelineError, PipelineStream, StreamPipe, sink, source,
     };
     pub use crate::window::{Window, Windows};
+    pub use rivus_macros::{
+        async_pipe, async_sink, async_source, sync_pipe, sync_sink, sync_source,
+    };
 }
 
 /// The README's examples run as doctests, so that the README stays true.

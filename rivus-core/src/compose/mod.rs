@@ -21,6 +21,11 @@
 //! user's own type gets `>>` on its left from the plugin attributes (`#[sync_pipe]`, `#[async_pipe]`), because
 //! Rust lets only the crate that defines a type implement an operator for it; an [`AsyncPipe`] that carries no
 //! attribute composes once wrapped in [`from_async`].
+//!
+//! # Sources and sinks
+//!
+//! `source >> pipe` is a source and `pipe >> sink` a sink (see [`io`]), for sources and sinks that carry their
+//! plugin attribute (`#[sync_source]`, `#[async_sink]`, …).
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -28,6 +33,13 @@ use std::sync::Arc;
 
 use crate::error::PipeError;
 use crate::pipe::{AsyncPipe, Emit, Outputs, SyncPipe};
+
+pub mod io;
+
+pub use io::{
+    AsyncPipeSink, AsyncSinkMode, AsyncSourceMode, AsyncSourceThen, LiftSink, LiftSource, PipeSink,
+    SourceThen, SyncSinkMode, SyncSourceMode,
+};
 
 /// Marks pipes that run synchronously (`Composable::Mode`).
 #[derive(Debug, Clone, Copy)]
