@@ -77,11 +77,81 @@ fn config_schema<C: Config>() -> schemars::Schema {
     schemars::schema_for!(C)
 }
 
+/// Takes the plugin `T` out of `any` (as [`build`] made it).
+fn unbox<T: 'static>(any: Box<dyn Any + Send>) -> Result<T, String> {
+    any.downcast::<T>()
+        .map(|b| *b)
+        .map_err(|_| format!("the built plugin is not a `{}`", std::any::type_name::<T>()))
+}
+
+/// The type-erased forms of the six kinds (see [`crate::dynamic`]), boxed again as `Any` so that the item
+/// types stay the plugin's own: a pipeline of `Record`s downcasts to, e.g., `BoxSyncPipe<Record, Record>`.
+type Erased = Result<Box<dyn Any + Send>, String>;
+
+fn erase_sync_pipe<T>(any: Box<dyn Any + Send>) -> Erased
+where
+    T: SyncPipe + Send + Sync + 'static,
+    T::In: 'static,
+    T::Out: 'static,
+{
+    Ok(Box::new(crate::dynamic::BoxSyncPipe::new(unbox::<T>(any)?)))
+}
+
+fn erase_async_pipe<T>(any: Box<dyn Any + Send>) -> Erased
+where
+    T: AsyncPipe + 'static,
+    T::In: 'static,
+    T::Out: 'static,
+{
+    Ok(Box::new(crate::dynamic::BoxAsyncPipe::new(unbox::<T>(
+        any,
+    )?)))
+}
+
+fn erase_sync_source<T>(any: Box<dyn Any + Send>) -> Erased
+where
+    T: SyncSource + Send + 'static,
+    T::Out: 'static,
+{
+    let source: crate::dynamic::BoxSyncSource<T::Out> = Box::new(unbox::<T>(any)?);
+    Ok(Box::new(source))
+}
+
+fn erase_async_source<T>(any: Box<dyn Any + Send>) -> Erased
+where
+    T: AsyncSource + 'static,
+    T::Out: 'static,
+{
+    Ok(Box::new(crate::dynamic::BoxAsyncSource::new(unbox::<T>(
+        any,
+    )?)))
+}
+
+fn erase_sync_sink<T>(any: Box<dyn Any + Send>) -> Erased
+where
+    T: SyncSink + Send + 'static,
+    T::In: 'static,
+{
+    let sink: crate::dynamic::BoxSyncSink<T::In> = Box::new(unbox::<T>(any)?);
+    Ok(Box::new(sink))
+}
+
+fn erase_async_sink<T>(any: Box<dyn Any + Send>) -> Erased
+where
+    T: AsyncSink + 'static,
+    T::In: 'static,
+{
+    Ok(Box::new(crate::dynamic::BoxAsyncSink::new(unbox::<T>(
+        any,
+    )?)))
+}
+
 macro_rules! kinds {
     ($(
-        $check:ident, $ctor:ident, $marked:ident, $marked_fn:ident, $trait:ident, $kind:ident, $attr:literal,
+        $check:ident, $ctor:ident, $erase:ident, $marked:ident, $marked_fn:ident, $trait:ident, $kind:ident,
+        $attr:literal,
         $msg:literal, $label:literal, $marked_msg:literal,
-        [$($bound:tt)*], $input:expr, $output:expr;
+        [$($extra:tt)*], [$($bound:tt)*], $input:expr, $output:expr;
     )*) => {$(
         #[doc = concat!("A type registered with `#[", $attr, "]`: implements [`", stringify!($trait), "`].")]
         #[diagnostic::on_unimplemented(
@@ -89,16 +159,16 @@ macro_rules! kinds {
             label = $label,
             note = "a plugin attribute must match the trait the struct implements: `#[sync_pipe]` for `SyncPipe`, \
                     `#[async_pipe]` for `AsyncPipe`, `#[sync_source]` for `SyncSource`, and so on; a registered \
-                    plugin must also be `Send + 'static`"
+                    plugin must also be `Send + 'static` (a sync pipe also `Sync`)"
         )]
-        pub trait $check: $trait + Send + 'static {
+        pub trait $check: $trait + Send + 'static $($extra)* {
             /// What the plugin takes and gives.
             const ITEMS: (Option<ItemType>, Option<ItemType>);
         }
 
         impl<T> $check for T
         where
-            T: $trait + Send + 'static,
+            T: $trait + Send + 'static $($extra)*,
             $($bound)*
         {
             const ITEMS: (Option<ItemType>, Option<ItemType>) = ($input, $output);
@@ -132,6 +202,7 @@ macro_rules! kinds {
                     config_type_name: std::any::type_name::<C>,
                     config_schema: config_schema::<C>,
                     build: build::<T, C>,
+                    erase: $erase::<T>,
                 },
             )
         }
@@ -139,34 +210,34 @@ macro_rules! kinds {
 }
 
 kinds! {
-    IsAsyncSource, async_source, MarkedAsyncSource, marked_async_source, AsyncSource, AsyncSource, "async_source",
+    IsAsyncSource, async_source, erase_async_source, MarkedAsyncSource, marked_async_source, AsyncSource, AsyncSource, "async_source",
         "`{Self}` is registered as an async source but does not implement `AsyncSource`",
         "`#[async_source]` needs `impl AsyncSource for {Self}`",
         "`{Self}` is marked `#[async_source]` but does not implement `AsyncSource`",
-        [T::Out: 'static], None, Some(ItemType::of::<T::Out>());
-    IsAsyncSink, async_sink, MarkedAsyncSink, marked_async_sink, AsyncSink, AsyncSink, "async_sink",
+        [], [T::Out: 'static], None, Some(ItemType::of::<T::Out>());
+    IsAsyncSink, async_sink, erase_async_sink, MarkedAsyncSink, marked_async_sink, AsyncSink, AsyncSink, "async_sink",
         "`{Self}` is registered as an async sink but does not implement `AsyncSink`",
         "`#[async_sink]` needs `impl AsyncSink for {Self}`",
         "`{Self}` is marked `#[async_sink]` but does not implement `AsyncSink`",
-        [T::In: 'static], Some(ItemType::of::<T::In>()), None;
-    IsSyncSource, sync_source, MarkedSyncSource, marked_sync_source, SyncSource, SyncSource, "sync_source",
+        [], [T::In: 'static], Some(ItemType::of::<T::In>()), None;
+    IsSyncSource, sync_source, erase_sync_source, MarkedSyncSource, marked_sync_source, SyncSource, SyncSource, "sync_source",
         "`{Self}` is registered as a sync source but does not implement `SyncSource`",
         "`#[sync_source]` needs `impl SyncSource for {Self}`",
         "`{Self}` is marked `#[sync_source]` but does not implement `SyncSource`",
-        [T::Out: 'static], None, Some(ItemType::of::<T::Out>());
-    IsSyncSink, sync_sink, MarkedSyncSink, marked_sync_sink, SyncSink, SyncSink, "sync_sink",
+        [], [T::Out: 'static], None, Some(ItemType::of::<T::Out>());
+    IsSyncSink, sync_sink, erase_sync_sink, MarkedSyncSink, marked_sync_sink, SyncSink, SyncSink, "sync_sink",
         "`{Self}` is registered as a sync sink but does not implement `SyncSink`",
         "`#[sync_sink]` needs `impl SyncSink for {Self}`",
         "`{Self}` is marked `#[sync_sink]` but does not implement `SyncSink`",
-        [T::In: 'static], Some(ItemType::of::<T::In>()), None;
-    IsAsyncPipe, async_pipe, MarkedAsyncPipe, marked_async_pipe, AsyncPipe, AsyncPipe, "async_pipe",
+        [], [T::In: 'static], Some(ItemType::of::<T::In>()), None;
+    IsAsyncPipe, async_pipe, erase_async_pipe, MarkedAsyncPipe, marked_async_pipe, AsyncPipe, AsyncPipe, "async_pipe",
         "`{Self}` is registered as an async pipe but does not implement `AsyncPipe`",
         "`#[async_pipe]` needs `impl AsyncPipe for {Self}`",
         "`{Self}` is marked `#[async_pipe]` but does not implement `AsyncPipe`",
-        [T::In: 'static, T::Out: 'static], Some(ItemType::of::<T::In>()), Some(ItemType::of::<T::Out>());
-    IsSyncPipe, sync_pipe, MarkedSyncPipe, marked_sync_pipe, SyncPipe, SyncPipe, "sync_pipe",
+        [], [T::In: 'static, T::Out: 'static], Some(ItemType::of::<T::In>()), Some(ItemType::of::<T::Out>());
+    IsSyncPipe, sync_pipe, erase_sync_pipe, MarkedSyncPipe, marked_sync_pipe, SyncPipe, SyncPipe, "sync_pipe",
         "`{Self}` is registered as a sync pipe but does not implement `SyncPipe`",
         "`#[sync_pipe]` needs `impl SyncPipe for {Self}`",
         "`{Self}` is marked `#[sync_pipe]` but does not implement `SyncPipe`",
-        [T::In: 'static, T::Out: 'static], Some(ItemType::of::<T::In>()), Some(ItemType::of::<T::Out>());
+        [+ Sync], [T::In: 'static, T::Out: 'static], Some(ItemType::of::<T::In>()), Some(ItemType::of::<T::Out>());
 }

@@ -225,6 +225,9 @@ impl Eq for ItemType {}
 /// Builds a plugin from its configuration; see [`PluginDescriptor::build`].
 type BuildFn = fn(serde_json::Value) -> Result<Box<dyn Any + Send>, BuildFailure>;
 
+/// Turns a built plugin into its type-erased form; see [`PluginDescriptor::erase`].
+type EraseFn = fn(Box<dyn Any + Send>) -> Result<Box<dyn Any + Send>, String>;
+
 /// Why a generated constructor failed, before the descriptor adds the plugin's name.
 #[doc(hidden)]
 #[derive(Debug)]
@@ -257,6 +260,7 @@ pub struct PluginDescriptor {
     config_type_name: fn() -> &'static str,
     config_schema: fn() -> schemars::Schema,
     build: BuildFn,
+    erase: EraseFn,
 }
 
 /// The parts of a [`PluginDescriptor`] that the attribute writes out as literals.
@@ -286,6 +290,7 @@ pub struct TypeParts {
     pub(crate) config_type_name: fn() -> &'static str,
     pub(crate) config_schema: fn() -> schemars::Schema,
     pub(crate) build: BuildFn,
+    pub(crate) erase: EraseFn,
 }
 
 impl PluginDescriptor {
@@ -305,6 +310,7 @@ impl PluginDescriptor {
             config_type_name: parts.config_type_name,
             config_schema: parts.config_schema,
             build: parts.build,
+            erase: parts.erase,
         }
     }
 
@@ -423,6 +429,18 @@ impl PluginDescriptor {
             message: e.to_string(),
         })?;
         self.build(value)
+    }
+
+    /// The plugin `built` in its type-erased form, for pipelines assembled at run time: a
+    /// [`BoxSyncPipe<In, Out>`](crate::dynamic::BoxSyncPipe) for a sync pipe, a
+    /// [`BoxAsyncSource<Out>`](crate::dynamic::BoxAsyncSource) for an async source, and so on for the six kinds,
+    /// each boxed as `Any` so that the caller downcasts to the item types it expects.
+    ///
+    /// # Errors
+    ///
+    /// A message when `built` was not made by this descriptor.
+    pub fn erase(&self, built: BuiltPlugin) -> Result<Box<dyn Any + Send>, String> {
+        (self.erase)(built.into_any())
     }
 }
 

@@ -7,7 +7,9 @@ use rivus_core::{AsyncSink, PipeError, SyncSink};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Takes records and drops them, counting; usable as a sync or an async sink.
+/// Takes records and drops them, counting; for benchmarks and dry runs.
+#[rivus_core::sync_sink("blackhole")]
+#[rivus_core::async_sink("blackhole")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlackholeSink {

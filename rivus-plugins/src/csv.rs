@@ -69,7 +69,7 @@ impl CsvSourceConfig {
     }
 }
 
-/// Reads a CSV file row by row into [`Record`]s.
+/// Reads a CSV file row by row into records, with typed columns.
 ///
 /// # Examples
 ///
@@ -90,6 +90,7 @@ impl CsvSourceConfig {
 /// assert_eq!(src.next().unwrap().unwrap().get("name").unwrap(), "eve");
 /// assert!(src.next().is_none());
 /// ```
+#[rivus_core::sync_source("csv", config = CsvSourceConfig)]
 pub struct CsvSource {
     config: CsvSourceConfig,
     reader: Option<csv::Reader<File>>,
@@ -158,6 +159,12 @@ impl CsvSource {
             record.push(FieldName::clone(name), value);
         }
         Ok(record)
+    }
+}
+
+impl From<CsvSourceConfig> for CsvSource {
+    fn from(config: CsvSourceConfig) -> Self {
+        Self::new(config)
     }
 }
 
@@ -290,8 +297,11 @@ impl CsvSinkConfig {
     }
 }
 
-/// Writes [`Record`]s as CSV rows; the columns are the first record's fields, and later records are written in
-/// that column order (a missing field is an empty cell; a field that is not a column is an error naming it).
+/// Writes records as CSV rows, the columns in the order of the first record's fields.
+///
+/// Later records are written in that column order: a missing field is an empty cell, and a field that is not a
+/// column is an error naming it.
+#[rivus_core::sync_sink("csv", config = CsvSinkConfig)]
 pub struct CsvSink {
     config: CsvSinkConfig,
     writer: Option<csv::Writer<BufWriter<File>>>,
@@ -321,6 +331,12 @@ fn cell(value: &Value) -> String {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+impl From<CsvSinkConfig> for CsvSink {
+    fn from(config: CsvSinkConfig) -> Self {
+        Self::new(config)
     }
 }
 

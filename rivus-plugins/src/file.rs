@@ -30,7 +30,8 @@ pub struct FileSourceConfig {
     pub decode: bool,
 }
 
-/// Reads whole files; see the [module docs](self).
+/// Reads whole files from a directory or a glob, one record per file.
+#[rivus_core::sync_source("file", config = FileSourceConfig)]
 pub struct FileSource {
     config: FileSourceConfig,
     files: std::vec::IntoIter<PathBuf>,
@@ -91,6 +92,12 @@ impl FileSource {
         };
         files.sort();
         Ok(files)
+    }
+}
+
+impl From<FileSourceConfig> for FileSource {
+    fn from(config: FileSourceConfig) -> Self {
+        Self::new(config)
     }
 }
 

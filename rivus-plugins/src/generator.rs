@@ -24,7 +24,10 @@ pub struct GeneratorConfig {
     pub template: Option<Fields>,
 }
 
-/// Makes records from a template; see [`GeneratorConfig`].
+/// Makes records from a template: for demos, tests and benchmarks.
+///
+/// See [`GeneratorConfig`].
+#[rivus_core::async_source("generator", config = GeneratorConfig)]
 ///
 /// # Cancel safety
 ///

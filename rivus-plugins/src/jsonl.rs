@@ -22,7 +22,8 @@ pub struct JsonlSourceConfig {
     pub path: PathBuf,
 }
 
-/// Reads a JSON lines file into [`Record`]s.
+/// Reads a JSON lines file into records, one JSON object per line.
+#[rivus_core::sync_source("jsonl", config = JsonlSourceConfig)]
 pub struct JsonlSource {
     config: JsonlSourceConfig,
     file_name: String,
@@ -60,6 +61,12 @@ impl JsonlSource {
 
     fn error(&self, at: Location, cause: impl Into<rivus_core::BoxError>) -> PipeError {
         PipeError::permanent("jsonl", InputError::caused_by(at, cause))
+    }
+}
+
+impl From<JsonlSourceConfig> for JsonlSource {
+    fn from(config: JsonlSourceConfig) -> Self {
+        Self::new(config)
     }
 }
 
@@ -144,7 +151,8 @@ pub struct JsonlSinkConfig {
     pub append: bool,
 }
 
-/// Writes [`Record`]s as JSON lines.
+/// Writes records as JSON lines, one object per line.
+#[rivus_core::sync_sink("jsonl", config = JsonlSinkConfig)]
 pub struct JsonlSink {
     config: JsonlSinkConfig,
     writer: Option<Box<dyn Write + Send>>,
@@ -172,6 +180,12 @@ impl JsonlSink {
             writer: Some(writer),
             line: Vec::new(),
         }
+    }
+}
+
+impl From<JsonlSinkConfig> for JsonlSink {
+    fn from(config: JsonlSinkConfig) -> Self {
+        Self::new(config)
     }
 }
 

@@ -30,7 +30,10 @@ pub struct LinesSourceConfig {
     pub skip_empty: bool,
 }
 
-/// Reads a text file line by line; a line that is not UTF-8 is a located error and reading goes on.
+/// Reads a text file line by line, one record per line.
+///
+/// A line that is not UTF-8 is a located error and reading goes on.
+#[rivus_core::sync_source("lines", config = LinesSourceConfig)]
 pub struct LinesSource {
     config: LinesSourceConfig,
     reader: Option<Box<dyn BufRead + Send>>,
@@ -67,6 +70,12 @@ impl LinesSource {
             buf: Vec::new(),
             line_no: 0,
         }
+    }
+}
+
+impl From<LinesSourceConfig> for LinesSource {
+    fn from(config: LinesSourceConfig) -> Self {
+        Self::new(config)
     }
 }
 
@@ -153,6 +162,7 @@ pub struct LinesSinkConfig {
 }
 
 /// Writes one field of each record per line.
+#[rivus_core::sync_sink("lines", config = LinesSinkConfig)]
 pub struct LinesSink {
     config: LinesSinkConfig,
     writer: Option<Box<dyn Write + Send>>,
@@ -173,6 +183,12 @@ impl LinesSink {
             config,
             writer: Some(writer),
         }
+    }
+}
+
+impl From<LinesSinkConfig> for LinesSink {
+    fn from(config: LinesSinkConfig) -> Self {
+        Self::new(config)
     }
 }
 

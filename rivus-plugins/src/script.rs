@@ -51,7 +51,10 @@ pub struct ScriptConfig {
     pub max_operations: u64,
 }
 
-/// A compiled Rhai script applied to each record; see the [module docs](self).
+/// Runs a Rhai script on each record: change it, drop it, or turn it into several.
+///
+/// See the [module docs](self).
+#[rivus_core::sync_pipe("script", config = ScriptConfig)]
 pub struct Script {
     engine: Engine,
     ast: AST,

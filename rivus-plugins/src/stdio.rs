@@ -37,11 +37,13 @@ pub struct StdioConfig {
     pub field: String,
 }
 
-/// A source of records read from standard input: a [`JsonlSource`] or a [`LinesSource`].
-pub enum StdinSource {
-    /// `format = "jsonl"`.
+/// Reads records from standard input, as JSON lines or as plain lines.
+#[rivus_core::sync_source("stdin", config = StdioConfig)]
+pub struct StdinSource(StdinInner);
+
+/// The reader behind [`StdinSource`].
+enum StdinInner {
     Jsonl(JsonlSource),
-    /// `format = "lines"`.
     Lines(LinesSource),
 }
 
@@ -49,8 +51,10 @@ pub enum StdinSource {
 pub fn stdin(config: &StdioConfig) -> StdinSource {
     let reader = Box::new(BufReader::new(std::io::stdin()));
     match config.format {
-        Format::Jsonl => StdinSource::Jsonl(JsonlSource::from_reader("<stdin>", reader)),
-        Format::Lines => StdinSource::Lines(LinesSource::from_reader(
+        Format::Jsonl => StdinSource(StdinInner::Jsonl(JsonlSource::from_reader(
+            "<stdin>", reader,
+        ))),
+        Format::Lines => StdinSource(StdinInner::Lines(LinesSource::from_reader(
             LinesSourceConfig {
                 path: "<stdin>".into(),
                 field: config.field.clone(),
@@ -58,7 +62,13 @@ pub fn stdin(config: &StdioConfig) -> StdinSource {
             },
             "<stdin>",
             reader,
-        )),
+        ))),
+    }
+}
+
+impl From<StdioConfig> for StdinSource {
+    fn from(config: StdioConfig) -> Self {
+        stdin(&config)
     }
 }
 
@@ -70,18 +80,20 @@ impl rivus_core::SyncSource for StdinSource {
     }
 
     fn next(&mut self) -> Option<Result<Self::Out, PipeError>> {
-        match self {
-            Self::Jsonl(s) => s.next(),
-            Self::Lines(s) => s.next(),
+        match &mut self.0 {
+            StdinInner::Jsonl(s) => s.next(),
+            StdinInner::Lines(s) => s.next(),
         }
     }
 }
 
-/// A sink of records written to standard output: a [`JsonlSink`] or a [`LinesSink`].
-pub enum StdoutSink {
-    /// `format = "jsonl"`.
+/// Writes records to standard output, as JSON lines or as plain lines.
+#[rivus_core::sync_sink("stdout", config = StdioConfig)]
+pub struct StdoutSink(StdoutInner);
+
+/// The writer behind [`StdoutSink`].
+enum StdoutInner {
     Jsonl(JsonlSink),
-    /// `format = "lines"`.
     Lines(LinesSink),
 }
 
@@ -89,14 +101,20 @@ pub enum StdoutSink {
 pub fn stdout(config: &StdioConfig) -> StdoutSink {
     let writer = Box::new(BufWriter::new(std::io::stdout()));
     match config.format {
-        Format::Jsonl => StdoutSink::Jsonl(JsonlSink::from_writer(writer)),
-        Format::Lines => StdoutSink::Lines(LinesSink::from_writer(
+        Format::Jsonl => StdoutSink(StdoutInner::Jsonl(JsonlSink::from_writer(writer))),
+        Format::Lines => StdoutSink(StdoutInner::Lines(LinesSink::from_writer(
             LinesSinkConfig {
                 path: "-".into(),
                 field: config.field.clone(),
             },
             writer,
-        )),
+        ))),
+    }
+}
+
+impl From<StdioConfig> for StdoutSink {
+    fn from(config: StdioConfig) -> Self {
+        stdout(&config)
     }
 }
 
@@ -108,16 +126,16 @@ impl rivus_core::SyncSink for StdoutSink {
     }
 
     fn write(&mut self, item: Self::In) -> Result<(), PipeError> {
-        match self {
-            Self::Jsonl(s) => s.write(item),
-            Self::Lines(s) => s.write(item),
+        match &mut self.0 {
+            StdoutInner::Jsonl(s) => s.write(item),
+            StdoutInner::Lines(s) => s.write(item),
         }
     }
 
     fn flush(&mut self) -> Result<(), PipeError> {
-        match self {
-            Self::Jsonl(s) => s.flush(),
-            Self::Lines(s) => s.flush(),
+        match &mut self.0 {
+            StdoutInner::Jsonl(s) => s.flush(),
+            StdoutInner::Lines(s) => s.flush(),
         }
     }
 

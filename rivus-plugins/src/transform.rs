@@ -19,6 +19,7 @@ use crate::field_type::FieldType;
 /// Keeps only the listed fields, in the listed order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[rivus_core::sync_pipe("select")]
 pub struct Select {
     /// The fields to keep, in output order. Fields a record lacks are left out (use `set` for defaults).
     pub fields: Vec<String>,
@@ -39,6 +40,7 @@ impl SyncPipe for Select {
 /// Removes the listed fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[rivus_core::sync_pipe("drop")]
 pub struct DropFields {
     /// The fields to remove; fields a record lacks are ignored.
     pub fields: Vec<String>,
@@ -61,6 +63,7 @@ impl SyncPipe for DropFields {
 /// Renames fields in place (each keeps its position).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[rivus_core::sync_pipe("rename")]
 pub struct Rename {
     /// Old name → new name. A record that lacks an old name is passed on unchanged.
     pub fields: BTreeMap<String, String>,
@@ -83,6 +86,7 @@ impl SyncPipe for Rename {
 /// Sets fields to constant values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[rivus_core::sync_pipe("set")]
 pub struct Set {
     /// Field → value (any TOML/JSON value).
     pub fields: BTreeMap<String, Value>,
@@ -114,6 +118,7 @@ impl SyncPipe for Set {
 /// Converts fields to a type (`string`, `int`, `float`, `bool`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[rivus_core::sync_pipe("cast")]
 pub struct Cast {
     /// Field → type. A value that does not convert fails the record with an error naming the field.
     pub fields: BTreeMap<String, FieldType>,
@@ -179,6 +184,7 @@ pub enum Op {
 /// comparison but `ne` and `missing`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[rivus_core::sync_pipe("filter")]
 pub struct Filter {
     /// The field to test.
     pub field: String,

@@ -29,16 +29,20 @@
 //! (`transforms[1].op`), whether the TOML is malformed, a field is unknown or of the wrong type, or a plugin
 //! rejects an option.
 
+mod build;
 mod env;
 mod locate;
+mod run;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use build::{Built, BuiltPipeline, PipeStage, SinkStage, SourceStage};
 pub use env::interpolate;
 pub use locate::{FieldPath, Segment};
+pub use run::{SyncSeq, dead_letter_record};
 
 use crate::config::PipeConfig;
 

@@ -1,0 +1,159 @@
+//! `rivus list` and `rivus describe`.
+
+use rivus_core::registry::{self, PluginDescriptor, PluginKind};
+use serde_json::json;
+
+use crate::CliError;
+use crate::cli::{DescribeArgs, ListArgs};
+use crate::output::{item_type, print_stdout, table};
+
+/// The registered plugins, sorted by kind and name.
+fn sorted(kind: Option<PluginKind>) -> Vec<&'static PluginDescriptor> {
+    let mut all: Vec<_> = registry::plugins()
+        .filter(|p| kind.is_none_or(|k| p.kind() == k))
+        .collect();
+    all.sort_by_key(|p| (p.kind(), p.name()));
+    all
+}
+
+pub(crate) fn list(args: &ListArgs) -> Result<(), CliError> {
+    let plugins = sorted(args.kind.map(Into::into));
+    if args.json {
+        let items: Vec<_> = plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name(),
+                    "kind": p.kind(),
+                    "description": p.description(),
+                    "type": p.type_name(),
+                    "crate": p.crate_name(),
+                })
+            })
+            .collect();
+        let text =
+            serde_json::to_string_pretty(&items).map_err(|e| CliError::Failed(e.to_string()))?;
+        return print_stdout(&format!("{text}\n"));
+    }
+    let rows: Vec<Vec<String>> = plugins
+        .iter()
+        .map(|p| {
+            vec![
+                p.kind().as_str().to_owned(),
+                p.name().to_owned(),
+                p.description().to_owned(),
+            ]
+        })
+        .collect();
+    print_stdout(&table(&["KIND", "NAME", "DESCRIPTION"], &rows))
+}
+
+pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
+    let kind: Option<PluginKind> = args.kind.map(Into::into);
+    let found: Vec<_> = sorted(kind)
+        .into_iter()
+        .filter(|p| p.name() == args.name)
+        .collect();
+    if found.is_empty() {
+        return Err(CliError::Config(not_found(&args.name, kind)));
+    }
+    if args.json {
+        let items: Vec<_> = found
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name(),
+                    "kind": p.kind(),
+                    "description": p.description(),
+                    "type": p.type_name(),
+                    "module": p.module_path(),
+                    "crate": p.crate_name(),
+                    "input": p.input_type().map(|t| t.name()),
+                    "output": p.output_type().map(|t| t.name()),
+                    "fields": p.config_fields(),
+                    "schema": p.config_schema(),
+                })
+            })
+            .collect();
+        let text =
+            serde_json::to_string_pretty(&items).map_err(|e| CliError::Failed(e.to_string()))?;
+        return print_stdout(&format!("{text}\n"));
+    }
+    for (i, p) in found.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{} ({})", p.name(), p.kind());
+        println!("  {}", p.description());
+        println!("  type:   {}", p.type_name());
+        let items = match (p.input_type(), p.output_type()) {
+            (Some(i), Some(o)) => format!("{} -> {}", item_type(i), item_type(o)),
+            (None, Some(o)) => format!("gives {}", item_type(o)),
+            (Some(i), None) => format!("takes {}", item_type(i)),
+            (None, None) => "-".to_owned(),
+        };
+        println!("  items:  {items}");
+        let fields = p.config_fields();
+        if fields.is_empty() {
+            println!("  options: none");
+            continue;
+        }
+        println!("  options:");
+        let rows: Vec<Vec<String>> = fields
+            .iter()
+            .map(|f| {
+                let default = match (&f.default, f.required) {
+                    (_, true) => "required".to_owned(),
+                    (Some(d), false) => format!("default {d}"),
+                    (None, false) => "optional".to_owned(),
+                };
+                vec![
+                    f.name.clone(),
+                    f.ty.clone(),
+                    default,
+                    f.description.clone().unwrap_or_default().replace('\n', " "),
+                ]
+            })
+            .collect();
+        for line in table(&["FIELD", "TYPE", "DEFAULT", "DESCRIPTION"], &rows).lines() {
+            println!("    {line}");
+        }
+    }
+    Ok(())
+}
+
+/// "no plugin named `x`; did you mean ...?"
+fn not_found(name: &str, kind: Option<PluginKind>) -> String {
+    let mut names: Vec<(usize, &str)> = registry::plugins()
+        .filter(|p| kind.is_none_or(|k| p.kind() == k))
+        .map(|p| (strsim_distance(name, p.name()), p.name()))
+        .filter(|(d, n)| *d <= (name.len().max(n.len()) / 3).max(1))
+        .collect();
+    names.sort_unstable();
+    names.dedup_by_key(|n| n.1);
+    let what = kind.map_or_else(|| "plugin".to_owned(), |k| format!("{k} plugin"));
+    let mut message = format!("no {what} is named `{name}`");
+    if let Some((_, nearest)) = names.first() {
+        message.push_str(&format!("; did you mean `{nearest}`?"));
+    }
+    message.push_str(" (`rivus list` shows every plugin)");
+    message
+}
+
+/// Edit distance in characters.
+fn strsim_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diag + usize::from(ca != cb));
+            diag = above;
+        }
+    }
+    row[b.len()]
+}

@@ -1,0 +1,136 @@
+//! `rivus schema`: the JSON schema of pipeline files, with every registered plugin's options, for editors
+//! (e.g. Taplo or VS Code's Even Better TOML: `#:schema ./rivus.schema.json` at the top of a file).
+
+use rivus_core::config::{PipeConfig, StreamConfig};
+use rivus_core::registry::{self, PluginDescriptor, PluginKind};
+use serde_json::{Map, Value, json};
+
+use crate::CliError;
+
+pub(crate) fn print() -> Result<(), CliError> {
+    let schema = pipeline_schema();
+    let text =
+        serde_json::to_string_pretty(&schema).map_err(|e| CliError::Failed(e.to_string()))?;
+    crate::output::print_stdout(&format!("{text}\n"))
+}
+
+/// Moves every nested `$defs` into `defs` (so that each `#/$defs/Name` reference resolves at the root) and drops
+/// nested `$schema` keys.
+fn hoist(value: &mut Value, defs: &mut Map<String, Value>) {
+    match value {
+        Value::Object(obj) => {
+            obj.remove("$schema");
+            if let Some(Value::Object(nested)) = obj.remove("$defs") {
+                for (name, mut def) in nested {
+                    hoist(&mut def, defs);
+                    defs.entry(name).or_insert(def);
+                }
+            }
+            for v in obj.values_mut() {
+                hoist(v, defs);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                hoist(v, defs);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One plugin table: the plugin's own options plus `plugin`, `name` and `runtime`.
+fn plugin_table(p: &PluginDescriptor) -> Value {
+    let mut schema = serde_json::to_value(p.config_schema()).unwrap_or_else(|_| json!({}));
+    let obj = schema
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    let mut properties = obj
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    properties.insert(
+        "plugin".into(),
+        json!({ "const": p.name(), "description": p.description() }),
+    );
+    properties.insert(
+        "name".into(),
+        json!({ "type": "string", "description": "The stage's name in reports." }),
+    );
+    properties.insert("runtime".into(), json!({ "$ref": "#/$defs/PipeConfig" }));
+    let mut required: Vec<Value> = obj
+        .get("required")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    required.push(json!("plugin"));
+    let mut table = Map::new();
+    table.insert(
+        "title".into(),
+        json!(format!("{} ({})", p.name(), p.kind())),
+    );
+    table.insert("type".into(), json!("object"));
+    table.insert("properties".into(), Value::Object(properties));
+    table.insert("required".into(), Value::Array(required));
+    table.insert("additionalProperties".into(), json!(false));
+    if let Some(defs) = obj.get("$defs") {
+        // Hoisted to the root by `pipeline_schema`, where the plugin's `#/$defs/...` references point.
+        table.insert("$defs".into(), defs.clone());
+    }
+    Value::Object(table)
+}
+
+fn one_of(kinds: &[PluginKind]) -> Value {
+    let mut plugins: Vec<&PluginDescriptor> = registry::plugins()
+        .filter(|p| kinds.contains(&p.kind()))
+        .collect();
+    plugins.sort_by_key(|p| (p.name(), p.kind()));
+    plugins.dedup_by_key(|p| p.name());
+    json!({ "oneOf": plugins.into_iter().map(plugin_table).collect::<Vec<_>>() })
+}
+
+pub(crate) fn pipeline_schema() -> Value {
+    let stream = serde_json::to_value(schemars::schema_for!(StreamConfig)).unwrap_or_default();
+    let pipe = serde_json::to_value(schemars::schema_for!(PipeConfig)).unwrap_or_default();
+    let sources = one_of(&[PluginKind::AsyncSource, PluginKind::SyncSource]);
+    let transforms = one_of(&[PluginKind::SyncPipe, PluginKind::AsyncPipe]);
+    let sinks = one_of(&[PluginKind::AsyncSink, PluginKind::SyncSink]);
+    let mut schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Rivus pipeline file",
+        "type": "object",
+        "required": ["source", "sinks"],
+        "additionalProperties": false,
+        "properties": {
+            "pipeline": stream,
+            "source": sources,
+            "transforms": { "type": "array", "items": transforms },
+            "sinks": { "type": "array", "minItems": 1, "items": sinks },
+            "dead_letter": sinks,
+            "tests": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "input", "expect"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "name": { "type": "string" },
+                        "input": { "type": "array", "items": { "type": "object" } },
+                        "expect": { "type": "array", "items": { "type": "object" } }
+                    }
+                }
+            }
+        },
+    });
+    let mut defs = Map::new();
+    let mut pipe = pipe;
+    hoist(&mut pipe, &mut defs);
+    defs.insert("PipeConfig".into(), pipe);
+    if let Some(props) = schema.get_mut("properties") {
+        hoist(props, &mut defs);
+    }
+    schema["$defs"] = Value::Object(defs);
+    schema
+}

@@ -1,0 +1,120 @@
+//! `rivus test`: the `[[tests]]` of a pipeline file, fed through its transforms.
+
+use rivus_core::spec::{PipeStage, PipelineFile};
+use rivus_core::value::Record;
+use rivus_core::{AsyncPipe, PipeError, SyncPipe};
+
+use crate::CliError;
+use crate::cli::FileArgs;
+
+pub(crate) fn test(args: &FileArgs) -> Result<(), CliError> {
+    let file = PipelineFile::load(&args.file)?;
+    if file.doc.tests.is_empty() {
+        return Err(CliError::Config(format!(
+            "{}: the file has no `[[tests]]`",
+            args.file.display()
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
+    let mut failed = Vec::new();
+    for case in &file.doc.tests {
+        // Each test gets freshly built plugins, so state cannot leak from one test into the next.
+        let mut built = file.build()?;
+        let inputs = to_records(&case.input).map_err(CliError::Config)?;
+        let expected = to_records(&case.expect).map_err(CliError::Config)?;
+        let actual = runtime.block_on(run_transforms(&mut built.transforms, inputs));
+        match actual {
+            Ok(actual) if json(&actual) == json(&expected) => println!("ok     {}", case.name),
+            Ok(actual) => {
+                println!("FAILED {}", case.name);
+                print!("{}", diff(&expected, &actual));
+                failed.push(case.name.clone());
+            }
+            Err(e) => {
+                println!("FAILED {}: {e}", case.name);
+                failed.push(case.name.clone());
+            }
+        }
+    }
+    let total = file.doc.tests.len();
+    println!("{} passed, {} failed", total - failed.len(), failed.len());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "{} of {total} test(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+/// Records as JSON, for comparison: raw bytes (a line's text) are not part of what a test states.
+fn json(records: &[Record]) -> Vec<serde_json::Value> {
+    records.iter().map(Record::to_json).collect()
+}
+
+fn to_records(tables: &[toml::Table]) -> Result<Vec<Record>, String> {
+    tables
+        .iter()
+        .map(|t| {
+            let json = serde_json::to_value(t).map_err(|e| e.to_string())?;
+            serde_json::from_value(json).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+async fn run_transforms(
+    transforms: &mut [rivus_core::spec::Built<PipeStage>],
+    inputs: Vec<Record>,
+) -> Result<Vec<Record>, PipeError> {
+    let mut items = inputs;
+    for t in transforms.iter_mut() {
+        let mut next = Vec::with_capacity(items.len());
+        match &mut t.stage {
+            PipeStage::Sync(p) => {
+                p.open()?;
+                for item in items {
+                    p.process_each(item, &mut next)?;
+                }
+                p.close()?;
+            }
+            PipeStage::Async(p) => {
+                p.open().await?;
+                for item in items {
+                    p.process_each(item, &mut next).await?;
+                }
+                p.close().await?;
+            }
+        }
+        items = next;
+    }
+    Ok(items)
+}
+
+/// A line diff of the expected and actual records, one JSON object per line.
+fn diff(expected: &[Record], actual: &[Record]) -> String {
+    let lines = |records: &[Record]| -> String {
+        records
+            .iter()
+            .map(|r| format!("{}\n", r.to_json()))
+            .collect()
+    };
+    let (expected, actual) = (lines(expected), lines(actual));
+    let mut out = String::from("  --- expected\n  +++ actual\n");
+    for change in similar::TextDiff::from_lines(&expected, &actual).iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => '-',
+            similar::ChangeTag::Insert => '+',
+            similar::ChangeTag::Equal => ' ',
+        };
+        out.push_str(&format!("  {sign} {change}"));
+        if change.missing_newline() {
+            out.push('\n');
+        }
+    }
+    out
+}
