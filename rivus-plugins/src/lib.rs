@@ -16,6 +16,7 @@
 //! | [`stdio`] | stdin and stdout |
 //! | [`file`] | whole files from a directory or a glob |
 //! | [`generator`] | records from a template (demos, tests, benchmarks) |
+//! | [`sequence`] | numbers as typed `u64` items (library pipelines, benchmarks) |
 //! | [`blackhole`] | a sink that drops and counts |
 //! | [`transform`] | select, drop, rename, set, cast, filter |
 //! | `script` | the Rhai `script` transform (feature `script`, on by default) |
@@ -47,5 +48,6 @@ pub mod jsonl;
 pub mod lines;
 #[cfg(feature = "script")]
 pub mod script;
+pub mod sequence;
 pub mod stdio;
 pub mod transform;

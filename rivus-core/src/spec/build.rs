@@ -5,7 +5,7 @@ use std::any::Any;
 
 use super::locate::FieldPath;
 use super::{ConfigError, PipelineFile, PluginTable};
-use crate::config::{PipeConfig, StreamConfig};
+use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
 use crate::dynamic::{
     BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxSyncPipe, BoxSyncSink, BoxSyncSource,
 };
@@ -108,6 +108,8 @@ impl PipelineFile {
         let mut config: StreamConfig = self.runtime_config()?;
         config.name = self.name();
         let root = FieldPath::root;
+        self.check_neighbours()?;
+        self.check_dead_letter(&config)?;
         let source =
             self.build_one(&doc.source, Role::Source, root().key("source"), |b, any| {
                 Ok(match b {
@@ -145,16 +147,14 @@ impl PipelineFile {
             }
             None => None,
         };
-        let built = BuiltPipeline {
+        Ok(BuiltPipeline {
             name: config.name.clone(),
             config,
             source,
             transforms,
             sinks,
             dead_letter,
-        };
-        self.check_neighbours(&built)?;
-        Ok(built)
+        })
     }
 
     /// The `[pipeline]` table (less `name`) as the runtime's [`StreamConfig`].
@@ -177,20 +177,7 @@ impl PipelineFile {
         path: FieldPath,
         wrap: impl Fn(PluginKind, Box<dyn Any + Send>) -> Result<T, String>,
     ) -> Result<Built<T>, ConfigError> {
-        let [preferred, other] = role.kinds();
-        let plugin = match registry::find(preferred, &table.plugin)
-            .or_else(|| registry::find(other, &table.plugin))
-        {
-            Some(plugin) => plugin,
-            None => {
-                // Explain the miss with the preferred kind's suggestions, which also mention other kinds.
-                let message = match registry::lookup(preferred, &table.plugin) {
-                    Err(e) => e.to_string().replacen(preferred.words(), role.words(), 1),
-                    Ok(_) => format!("unknown {} plugin `{}`", role.words(), table.plugin),
-                };
-                return Err(self.source.error_at(&path.clone().key("plugin"), message));
-            }
-        };
+        let plugin = self.resolve(table, role, &path)?;
         let options = serde_json::to_value(&table.options)
             .map_err(|e| self.source.error_at(&path, e.to_string()))?;
         let built = plugin.build(options).map_err(|e| match &e {
@@ -232,14 +219,89 @@ impl PipelineFile {
         })
     }
 
-    fn check_neighbours(&self, built: &BuiltPipeline) -> Result<(), ConfigError> {
-        let mut previous = (&built.source.name, built.source.plugin, &built.source.path);
-        for t in &built.transforms {
-            self.agree(previous, (&t.name, t.plugin, &t.path))?;
-            previous = (&t.name, t.plugin, &t.path);
+    /// The registered plugin a table names, for its role.
+    fn resolve(
+        &self,
+        table: &PluginTable,
+        role: Role,
+        path: &FieldPath,
+    ) -> Result<&'static PluginDescriptor, ConfigError> {
+        let [preferred, other] = role.kinds();
+        registry::find(preferred, &table.plugin)
+            .or_else(|| registry::find(other, &table.plugin))
+            .ok_or_else(|| {
+                // Explain the miss with the preferred kind's suggestions, which also mention other kinds.
+                let message = match registry::lookup(preferred, &table.plugin) {
+                    Err(e) => e.to_string().replacen(preferred.words(), role.words(), 1),
+                    Ok(_) => format!("unknown {} plugin `{}`", role.words(), table.plugin),
+                };
+                self.source.error_at(&path.clone().key("plugin"), message)
+            })
+    }
+
+    /// A dead-letter policy, for the pipeline or one stage, needs a `[dead_letter]` sink.
+    fn check_dead_letter(&self, config: &StreamConfig) -> Result<(), ConfigError> {
+        if self.doc.dead_letter.is_some() {
+            return Ok(());
         }
-        for s in &built.sinks {
-            self.agree(previous, (&s.name, s.plugin, &s.path))?;
+        let message = "`on_error = \"dead_letter\"` needs a `[dead_letter]` table: the sink that takes the failed records";
+        if config.on_error == ErrorPolicy::DeadLetter {
+            return Err(self
+                .source
+                .error_at(&FieldPath::root().key("pipeline").key("on_error"), message));
+        }
+        let tables = std::iter::once((FieldPath::root().key("source"), &self.doc.source))
+            .chain(
+                self.doc
+                    .transforms
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (FieldPath::root().key("transforms").index(i), t)),
+            )
+            .chain(
+                self.doc
+                    .sinks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (FieldPath::root().key("sinks").index(i), t)),
+            );
+        for (path, table) in tables {
+            if table.runtime.as_ref().and_then(|r| r.on_error) == Some(ErrorPolicy::DeadLetter) {
+                return Err(self
+                    .source
+                    .error_at(&path.key("runtime").key("on_error"), message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks, before anything is built, that each stage takes what the stage before it gives.
+    fn check_neighbours(&self) -> Result<(), ConfigError> {
+        let doc = &self.doc;
+        let root = FieldPath::root;
+        let label = |t: &PluginTable| t.name.clone().unwrap_or_else(|| t.plugin.clone());
+        let source_path = root().key("source");
+        let mut previous = (
+            label(&doc.source),
+            self.resolve(&doc.source, Role::Source, &source_path)?,
+            source_path,
+        );
+        for (i, t) in doc.transforms.iter().enumerate() {
+            let path = root().key("transforms").index(i);
+            let next = (label(t), self.resolve(t, Role::Transform, &path)?, path);
+            self.agree(
+                (&previous.0, previous.1, &previous.2),
+                (&next.0, next.1, &next.2),
+            )?;
+            previous = next;
+        }
+        for (i, t) in doc.sinks.iter().enumerate() {
+            let path = root().key("sinks").index(i);
+            let sink = (label(t), self.resolve(t, Role::Sink, &path)?, path);
+            self.agree(
+                (&previous.0, previous.1, &previous.2),
+                (&sink.0, sink.1, &sink.2),
+            )?;
         }
         Ok(())
     }

@@ -305,6 +305,11 @@ impl PipelineFile {
         if let Some(t) = doc.dead_letter.as_mut() {
             tables.push((FieldPath::root().key("dead_letter"), t));
         }
+        for (key, value) in doc.pipeline.runtime.iter_mut() {
+            let at = FieldPath::root().key("pipeline").key(key);
+            interpolate(value, env)
+                .map_err(|(inner, message)| source.error_at(&at.join(&inner), message))?;
+        }
         for (path, table) in tables {
             for (key, value) in table.options.iter_mut() {
                 let at = path.clone().key(key);
