@@ -77,6 +77,28 @@ fn config_schema<C: Config>() -> schemars::Schema {
     schemars::schema_for!(C)
 }
 
+/// The type-dependent parts of a descriptor.
+const fn parts<T, C>(
+    kind: PluginKind,
+    items: (Option<ItemType>, Option<ItemType>),
+    erase: fn(Box<dyn Any + Send>) -> Erased,
+) -> TypeParts
+where
+    T: FromConfig<C> + Send + 'static,
+    C: Config,
+{
+    TypeParts {
+        kind,
+        type_name: std::any::type_name::<T>,
+        input: items.0,
+        output: items.1,
+        config_type_name: std::any::type_name::<C>,
+        config_schema: config_schema::<C>,
+        build: build::<T, C>,
+        erase,
+    }
+}
+
 /// Takes the plugin `T` out of `any` (as [`build`] made it).
 fn unbox<T: 'static>(any: Box<dyn Any + Send>) -> Result<T, String> {
     any.downcast::<T>()
@@ -148,10 +170,9 @@ where
 
 macro_rules! kinds {
     ($(
-        $check:ident, $ctor:ident, $erase:ident, $marked:ident, $marked_fn:ident, $trait:ident, $kind:ident,
-        $attr:literal,
+        $check:ident, $marked:ident, $trait:ident, $kind:ident, $attr:literal,
         $msg:literal, $label:literal, $marked_msg:literal,
-        [$($extra:tt)*], [$($bound:tt)*], $input:expr, $output:expr;
+        [$($bound:tt)*], $input:expr, $output:expr;
     )*) => {$(
         #[doc = concat!("A type registered with `#[", $attr, "]`: implements [`", stringify!($trait), "`].")]
         #[diagnostic::on_unimplemented(
@@ -159,16 +180,18 @@ macro_rules! kinds {
             label = $label,
             note = "a plugin attribute must match the trait the struct implements: `#[sync_pipe]` for `SyncPipe`, \
                     `#[async_pipe]` for `AsyncPipe`, `#[sync_source]` for `SyncSource`, and so on; a registered \
-                    plugin must also be `Send + 'static` (a sync pipe also `Sync`)"
+                    plugin must also be `Send + 'static`"
         )]
-        pub trait $check: $trait + Send + 'static $($extra)* {
+        pub trait $check: $trait + Send + 'static {
+            /// The kind.
+            const KIND: PluginKind = PluginKind::$kind;
             /// What the plugin takes and gives.
             const ITEMS: (Option<ItemType>, Option<ItemType>);
         }
 
         impl<T> $check for T
         where
-            T: $trait + Send + 'static $($extra)*,
+            T: $trait + Send + 'static,
             $($bound)*
         {
             const ITEMS: (Option<ItemType>, Option<ItemType>) = ($input, $output);
@@ -183,61 +206,108 @@ macro_rules! kinds {
 
         impl<T: $trait + ?Sized> $marked for T {}
 
-        #[doc = concat!("Asserts at compile time that `T` implements `", stringify!($trait), "`.")]
-        pub const fn $marked_fn<T: $marked + ?Sized>() {}
-
-        #[doc = concat!("The descriptor of a `#[", $attr, "]` plugin.")]
-        pub const fn $ctor<T, C>(meta: Meta) -> PluginDescriptor
-        where
-            T: $check + FromConfig<C>,
-            C: Config,
-        {
-            PluginDescriptor::__new(
-                meta,
-                TypeParts {
-                    kind: PluginKind::$kind,
-                    type_name: std::any::type_name::<T>,
-                    input: T::ITEMS.0,
-                    output: T::ITEMS.1,
-                    config_type_name: std::any::type_name::<C>,
-                    config_schema: config_schema::<C>,
-                    build: build::<T, C>,
-                    erase: $erase::<T>,
-                },
-            )
-        }
     )*};
 }
 
 kinds! {
-    IsAsyncSource, async_source, erase_async_source, MarkedAsyncSource, marked_async_source, AsyncSource, AsyncSource, "async_source",
+    IsAsyncSource, MarkedAsyncSource, AsyncSource, AsyncSource, "async_source",
         "`{Self}` is registered as an async source but does not implement `AsyncSource`",
         "`#[async_source]` needs `impl AsyncSource for {Self}`",
         "`{Self}` is marked `#[async_source]` but does not implement `AsyncSource`",
-        [], [T::Out: 'static], None, Some(ItemType::of::<T::Out>());
-    IsAsyncSink, async_sink, erase_async_sink, MarkedAsyncSink, marked_async_sink, AsyncSink, AsyncSink, "async_sink",
+        [T::Out: 'static], None, Some(ItemType::of::<T::Out>());
+    IsAsyncSink, MarkedAsyncSink, AsyncSink, AsyncSink, "async_sink",
         "`{Self}` is registered as an async sink but does not implement `AsyncSink`",
         "`#[async_sink]` needs `impl AsyncSink for {Self}`",
         "`{Self}` is marked `#[async_sink]` but does not implement `AsyncSink`",
-        [], [T::In: 'static], Some(ItemType::of::<T::In>()), None;
-    IsSyncSource, sync_source, erase_sync_source, MarkedSyncSource, marked_sync_source, SyncSource, SyncSource, "sync_source",
+        [T::In: 'static], Some(ItemType::of::<T::In>()), None;
+    IsSyncSource, MarkedSyncSource, SyncSource, SyncSource, "sync_source",
         "`{Self}` is registered as a sync source but does not implement `SyncSource`",
         "`#[sync_source]` needs `impl SyncSource for {Self}`",
         "`{Self}` is marked `#[sync_source]` but does not implement `SyncSource`",
-        [], [T::Out: 'static], None, Some(ItemType::of::<T::Out>());
-    IsSyncSink, sync_sink, erase_sync_sink, MarkedSyncSink, marked_sync_sink, SyncSink, SyncSink, "sync_sink",
+        [T::Out: 'static], None, Some(ItemType::of::<T::Out>());
+    IsSyncSink, MarkedSyncSink, SyncSink, SyncSink, "sync_sink",
         "`{Self}` is registered as a sync sink but does not implement `SyncSink`",
         "`#[sync_sink]` needs `impl SyncSink for {Self}`",
         "`{Self}` is marked `#[sync_sink]` but does not implement `SyncSink`",
-        [], [T::In: 'static], Some(ItemType::of::<T::In>()), None;
-    IsAsyncPipe, async_pipe, erase_async_pipe, MarkedAsyncPipe, marked_async_pipe, AsyncPipe, AsyncPipe, "async_pipe",
+        [T::In: 'static], Some(ItemType::of::<T::In>()), None;
+    IsAsyncPipe, MarkedAsyncPipe, AsyncPipe, AsyncPipe, "async_pipe",
         "`{Self}` is registered as an async pipe but does not implement `AsyncPipe`",
         "`#[async_pipe]` needs `impl AsyncPipe for {Self}`",
         "`{Self}` is marked `#[async_pipe]` but does not implement `AsyncPipe`",
-        [], [T::In: 'static, T::Out: 'static], Some(ItemType::of::<T::In>()), Some(ItemType::of::<T::Out>());
-    IsSyncPipe, sync_pipe, erase_sync_pipe, MarkedSyncPipe, marked_sync_pipe, SyncPipe, SyncPipe, "sync_pipe",
+        [T::In: 'static, T::Out: 'static], Some(ItemType::of::<T::In>()), Some(ItemType::of::<T::Out>());
+    IsSyncPipe, MarkedSyncPipe, SyncPipe, SyncPipe, "sync_pipe",
         "`{Self}` is registered as a sync pipe but does not implement `SyncPipe`",
         "`#[sync_pipe]` needs `impl SyncPipe for {Self}`",
         "`{Self}` is marked `#[sync_pipe]` but does not implement `SyncPipe`",
-        [+ Sync], [T::In: 'static, T::Out: 'static], Some(ItemType::of::<T::In>()), Some(ItemType::of::<T::Out>());
+        [T::In: 'static, T::Out: 'static], Some(ItemType::of::<T::In>()), Some(ItemType::of::<T::Out>());
 }
+
+// The constructors are written out, not generated, so that "required by a bound in" notes show one short line.
+
+/// The descriptor of an `#[async_source]` plugin.
+pub const fn async_source<T: IsAsyncSource + FromConfig<C>, C: Config>(
+    meta: Meta,
+) -> PluginDescriptor {
+    PluginDescriptor::__new(
+        meta,
+        parts::<T, C>(T::KIND, T::ITEMS, erase_async_source::<T>),
+    )
+}
+
+/// The descriptor of an `#[async_sink]` plugin.
+pub const fn async_sink<T: IsAsyncSink + FromConfig<C>, C: Config>(meta: Meta) -> PluginDescriptor {
+    PluginDescriptor::__new(
+        meta,
+        parts::<T, C>(T::KIND, T::ITEMS, erase_async_sink::<T>),
+    )
+}
+
+/// The descriptor of a `#[sync_source]` plugin.
+pub const fn sync_source<T: IsSyncSource + FromConfig<C>, C: Config>(
+    meta: Meta,
+) -> PluginDescriptor {
+    PluginDescriptor::__new(
+        meta,
+        parts::<T, C>(T::KIND, T::ITEMS, erase_sync_source::<T>),
+    )
+}
+
+/// The descriptor of a `#[sync_sink]` plugin.
+pub const fn sync_sink<T: IsSyncSink + FromConfig<C>, C: Config>(meta: Meta) -> PluginDescriptor {
+    PluginDescriptor::__new(meta, parts::<T, C>(T::KIND, T::ITEMS, erase_sync_sink::<T>))
+}
+
+/// The descriptor of an `#[async_pipe]` plugin.
+pub const fn async_pipe<T: IsAsyncPipe + FromConfig<C>, C: Config>(meta: Meta) -> PluginDescriptor {
+    PluginDescriptor::__new(
+        meta,
+        parts::<T, C>(T::KIND, T::ITEMS, erase_async_pipe::<T>),
+    )
+}
+
+/// The descriptor of a `#[sync_pipe]` plugin.
+///
+/// A registered sync pipe must also be `Sync`: the runtime shares it between the calls of a stage.
+pub const fn sync_pipe<T: IsSyncPipe + Sync + FromConfig<C>, C: Config>(
+    meta: Meta,
+) -> PluginDescriptor {
+    PluginDescriptor::__new(meta, parts::<T, C>(T::KIND, T::ITEMS, erase_sync_pipe::<T>))
+}
+
+/// Checks a nameless `#[async_source]`.
+pub const fn marked_async_source<T: MarkedAsyncSource + ?Sized>() {}
+
+/// Checks a nameless `#[async_sink]`.
+pub const fn marked_async_sink<T: MarkedAsyncSink + ?Sized>() {}
+
+/// Checks a nameless `#[sync_source]`.
+pub const fn marked_sync_source<T: MarkedSyncSource + ?Sized>() {}
+
+/// Checks a nameless `#[sync_sink]`.
+pub const fn marked_sync_sink<T: MarkedSyncSink + ?Sized>() {}
+
+/// Checks a nameless `#[async_pipe]`.
+pub const fn marked_async_pipe<T: MarkedAsyncPipe + ?Sized>() {}
+
+/// Checks a nameless `#[sync_pipe]`.
+pub const fn marked_sync_pipe<T: MarkedSyncPipe + ?Sized>() {}

@@ -384,13 +384,18 @@ impl PluginDescriptor {
     /// Builds the plugin from its configuration (the plugin's table of a TOML file, as a JSON value).
     ///
     /// The value is deserialized into the configuration type, which is turned into the plugin with `TryFrom`.
-    /// Use [`build_from`](Self::build_from) to pass a `toml::Table` or any other serializable value.
+    /// Use [`build_from`](Self::build_from) to pass a `toml::Table` or any other serializable value. `null`
+    /// (`Value::default()`) stands for "no configuration" and is read as an empty table.
     ///
     /// # Errors
     ///
     /// [`RegistryError::Config`] names the plugin and the field that did not deserialize;
     /// [`RegistryError::Rejected`] carries the error of the plugin's `TryFrom`.
     pub fn build(&'static self, config: serde_json::Value) -> Result<BuiltPlugin, RegistryError> {
+        let config = match config {
+            serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
+            other => other,
+        };
         match (self.build)(config) {
             Ok(plugin) => Ok(BuiltPlugin {
                 descriptor: self,

@@ -168,20 +168,14 @@ fn parse_args(
     if input.is_empty() {
         return Ok(args);
     }
+    // Set when the options start without a name (`#[sync_pipe(description = "...")]`): no comma comes first.
+    let mut options_first = false;
     if input.peek(LitStr) {
         let name: LitStr = input.parse()?;
         check_name(attr, &name, errors);
         args.name = Some(name);
     } else if input.peek(Ident) && input.peek2(Token![=]) {
-        push(
-            errors,
-            syn::Error::new(
-                input.span(),
-                format!(
-                    "the plugin's name comes first, as a string literal: `#[{attr}(\"my-plugin\", ...)]`"
-                ),
-            ),
-        );
+        options_first = true;
     } else {
         let expr: Expr = input.parse()?;
         push(
@@ -194,11 +188,15 @@ fn parse_args(
                 ),
             ),
         );
+        // Keep the name's place, so that the options are not also blamed for a missing name.
+        args.name = Some(LitStr::new("invalid", expr.span()));
     }
     while !input.is_empty() {
-        input.parse::<Token![,]>()?;
-        if input.is_empty() {
-            break;
+        if !std::mem::take(&mut options_first) {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
         }
         let key: Ident = input.parse()?;
         input.parse::<Token![=]>()?;
@@ -250,14 +248,18 @@ fn parse_args(
                 }
             }
             "name" => {
-                let _: Expr = input.parse()?;
+                let value: Expr = input.parse()?;
                 push(
                     errors,
                     syn::Error::new_spanned(
                         &key,
-                        format!("the name takes no key: `#[{attr}(\"my-plugin\")]`"),
+                        format!(
+                            "the name takes no key and comes first: `#[{attr}({}, ...)]`",
+                            value.to_token_stream()
+                        ),
                     ),
                 );
+                args.name = Some(LitStr::new("invalid", key.span()));
             }
             other => {
                 let _: Expr = input.parse()?;
@@ -443,7 +445,10 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
     }
 
     if errors.is_some() {
-        return with_errors(item, errors);
+        // Drop the repeated attributes, so that they do not expand and report the same struct again.
+        let mut strukt = strukt;
+        strukt.attrs.retain(|a| plugin_attr(a) != Some(kind));
+        return with_errors(strukt.into_token_stream(), errors);
     }
 
     let call_site = Span::call_site();

@@ -2,11 +2,29 @@
 //! sinks, and its tests. Every plugin is registered by name (`rivus list` shows them) and used by name in
 //! pipeline files.
 //!
-//! # Linking
+//! # Linking: call [`link()`] in applications that use plugins by name only
 //!
-//! A program that uses these plugins only by name must link this crate: call [`link()`] at start-up or write
-//! `use rivus_plugins as _;`. Naming the crate in `Cargo.toml` alone is not enough: the linker drops crates the
-//! program does not use, and their plugins with them.
+//! Each plugin registers itself in `rivus_core::registry` at link time, through a static that the linker keeps
+//! only when this crate is part of the program. A crate that is only listed in `Cargo.toml` is *not* linked:
+//! Rust links a dependency only when the code names it. An application that uses these plugins through a
+//! TOML pipeline file, and never names a type of this crate, must therefore say so once:
+//!
+//! ```
+//! fn main() {
+//!     rivus_plugins::link(); // or, at the top of the file: `use rivus_plugins as _;`
+//!
+//!     let names: Vec<&str> = rivus_core::registry::plugins().map(|p| p.name()).collect();
+//!     assert!(names.contains(&"csv"));
+//! }
+//! ```
+//!
+//! The same holds for any crate of plugins: name it in code (`use my_plugins as _;`), or give it a `link()` of its
+//! own. Keep each plugin's attribute in the plugin's own module, as the attributes do by default.
+//!
+//! # Platform support
+//!
+//! The registry relies on linker sections (`linkme`): it works on Linux, macOS and Windows (also FreeBSD,
+//! OpenBSD and illumos), in debug and release builds. It does not work on `wasm32`.
 //!
 //! | module | what |
 //! |---|---|
@@ -18,25 +36,22 @@
 //! | [`generator`] | records from a template (demos, tests, benchmarks) |
 //! | [`sequence`] | numbers as typed `u64` items (library pipelines, benchmarks) |
 //! | [`blackhole`] | a sink that drops and counts |
+//! | [`passthrough`] | a transform that changes nothing (wiring checks, placeholders) |
 //! | [`transform`] | select, drop, rename, set, cast, filter |
 //! | `script` | the Rhai `script` transform (feature `script`, on by default) |
 //! | [`field_type`] | the field types of CSV columns and `cast` |
 
-/// Makes sure this crate is linked, so that its plugins are in the registry.
+/// Makes sure that this crate, and with it every plugin it defines, is linked into the program.
 ///
-/// The linker leaves out a crate whose items a program never uses, and with it the plugins the crate registers.
-/// A program that uses these plugins only by name (from a pipeline file) must name the crate in its code: call
-/// `rivus_plugins::link()` at start-up, or write `use rivus_plugins as _;`.
+/// Calling it does nothing at run time; naming the crate is what matters. `use rivus_plugins as _;` has the same
+/// effect. See the crate documentation.
 ///
 /// ```
 /// rivus_plugins::link();
 /// assert!(rivus_core::registry::find(rivus_core::registry::PluginKind::SyncSource, "csv").is_some());
 /// ```
-#[inline(never)]
-pub fn link() {
-    // Reading a descriptor keeps this crate's registrations reachable.
-    std::hint::black_box(&csv::CsvSource::new);
-}
+#[inline]
+pub fn link() {}
 
 pub mod blackhole;
 pub mod csv;
@@ -46,6 +61,7 @@ mod fs;
 pub mod generator;
 pub mod jsonl;
 pub mod lines;
+pub mod passthrough;
 #[cfg(feature = "script")]
 pub mod script;
 pub mod sequence;

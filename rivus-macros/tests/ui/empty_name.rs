@@ -1,0 +1,6 @@
+use rivus_core::prelude::*;
+
+#[sync_pipe("")]
+struct Empty;
+
+fn main() {}
