@@ -153,7 +153,8 @@ impl PluginKind {
 
 impl fmt::Display for PluginKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.words())
+        // `pad`, so that `{:<12}` lines up tables.
+        f.pad(self.words())
     }
 }
 

@@ -62,7 +62,9 @@ impl SyncPipe for RejectOdd {
 fn run_each<P: SyncPipe>(p: &P, inputs: impl IntoIterator<Item = P::In>) -> Vec<P::Out> {
     let mut out = Vec::new();
     for x in inputs {
-        p.process_each(x, &mut out).unwrap();
+        if let Err(e) = p.process_each(x, &mut out) {
+            panic!("{e}");
+        }
     }
     out
 }
@@ -73,7 +75,9 @@ async fn run_each_async<P: AsyncPipe>(
 ) -> Vec<P::Out> {
     let mut out = Vec::new();
     for x in inputs {
-        p.process_each(x, &mut out).await.unwrap();
+        if let Err(e) = p.process_each(x, &mut out).await {
+            panic!("{e}");
+        }
     }
     out
 }
@@ -132,7 +136,7 @@ async fn pipeline_then_pipe_and_pipe_then_pipeline_flatten() {
 
 #[test]
 fn filter_and_flat_map_change_counts() {
-    let p = pipe::flat_map(|n: u64| 0..n) >> pipe::filter(|x: &u64| x % 2 == 0) >> Double;
+    let p = pipe::flat_map(|n: u64| 0..n) >> pipe::filter(|x: &u64| x.is_multiple_of(2)) >> Double;
     // 0..5 expands to 0+1+2+3+4 = 10 items (0; 0,1; 0,1,2; 0,1,2,3), of which 6 are even.
     let out = run_each(&p, 0..5);
     assert_eq!(out.len(), 6);
@@ -240,7 +244,7 @@ fn downstream_error_stops_a_flat_map() {
 #[test]
 fn emit_fn_sums_without_collecting() {
     let p = pipe::map(|x: u64| x + 1)
-        >> pipe::filter(|x: &u64| x % 2 == 0)
+        >> pipe::filter(|x: &u64| x.is_multiple_of(2))
         >> pipe::map(|x: u64| x * 2);
     let mut sum = 0;
     let mut sink = emit_fn(|x: u64| {

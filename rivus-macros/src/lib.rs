@@ -333,19 +333,13 @@ fn doc_description(attrs: &[Attribute]) -> String {
         if !attr.path().is_ident("doc") {
             continue;
         }
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if let Expr::Lit(syn::ExprLit {
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && let Expr::Lit(syn::ExprLit {
                 lit: Lit::Str(s), ..
             }) = &nv.value
-            {
-                // `split`, not `lines`: an empty `///` line is an empty string, which ends the paragraph.
-                lines.extend(
-                    s.value()
-                        .split('\n')
-                        .map(|l| l.trim().to_owned())
-                        .collect::<Vec<_>>(),
-                );
-            }
+        {
+            // `split`, not `lines`: an empty `///` line is an empty string, which ends the paragraph.
+            lines.extend(s.value().split('\n').map(|l| l.trim().to_owned()));
         }
     }
     lines

@@ -12,12 +12,11 @@
 //! TOML pipeline file, and never names a type of this crate, must therefore say so once:
 //!
 //! ```
-//! fn main() {
-//!     rivus_plugins::link(); // or, at the top of the file: `use rivus_plugins as _;`
+//! // In `main`, before the registry is read:
+//! rivus_plugins::link(); // or, at the top of the file: `use rivus_plugins as _;`
 //!
-//!     let names: Vec<&str> = rivus_core::registry::plugins().map(|p| p.name()).collect();
-//!     assert!(names.contains(&"passthrough"));
-//! }
+//! let names: Vec<&str> = rivus_core::registry::plugins().map(|p| p.name()).collect();
+//! assert!(names.contains(&"passthrough"));
 //! ```
 //!
 //! The same holds for any crate of plugins: name it in code (`use my_plugins as _;`), or give it a `link()` of its
