@@ -121,16 +121,11 @@ fn a_source_with_pipes_is_a_source_and_buffers_fan_out() {
 
 #[test]
 fn bad_items_and_pipe_errors_come_out_in_place() {
-    let mut s = Items {
-        items: vec![Some(4), None, Some(0), Some(6)],
-        log: Log::default(),
-    } >> pipe::try_map(|x: u32| {
-        if x == 0 {
-            Err(PipeError::msg("zero"))
-        } else {
-            Ok(12 / x)
-        }
-    });
+    let mut s =
+        Items {
+            items: vec![Some(4), None, Some(0), Some(6)],
+            log: Log::default(),
+        } >> pipe::try_map(|x: u32| 12u32.checked_div(x).ok_or_else(|| PipeError::msg("zero")));
     assert_eq!(
         drain(&mut s),
         [
