@@ -11,6 +11,29 @@
 //! * [`validate`] reports every (kind, name) that is registered more than once, with both Rust types and modules;
 //! * [`PluginDescriptor::build`] (or [`build`]) turns a configuration value into the plugin itself.
 //!
+//! # The attributes
+//!
+//! `#[async_source("name")]`, `#[async_sink("name")]`, `#[sync_source("name")]`, `#[sync_sink("name")]`,
+//! `#[async_pipe("name")]` and `#[sync_pipe("name")]` go on a struct that implements the matching trait
+//! ([`AsyncSource`](crate::AsyncSource), …) and is `Send + 'static`. The name is a non-empty string literal of
+//! `a-z`, `0-9`, `_` and `-`, unique per kind (the same name under two kinds is fine). Two optional settings follow
+//! it:
+//!
+//! * `description = "..."`: the one-line description. Default: the first paragraph of the struct's doc comment.
+//! * `config = SomeType`: the type that the plugin's configuration deserializes into. The plugin is made from it
+//!   with `From<SomeType>` or `TryFrom<SomeType>` (whose error becomes [`RegistryError::Rejected`]);
+//!   `SomeType` implements `Deserialize` and `JsonSchema`. Default: the struct itself, which then derives
+//!   `Deserialize` and `JsonSchema`.
+//!
+//! The attribute also makes the type composable: a pipe gets `>>`, a source `source >> pipe`, a sink stands on
+//! the right of `pipe >> sink` (see [`compose::io`](crate::compose::io)). Without a name (`#[sync_pipe]`,
+//! `#[async_source]`, …) the attribute registers nothing and only does this. A struct may carry attributes of
+//! several kinds (a source with a sync and an async form); `>>` then follows the innermost (last) attribute.
+//!
+//! Generic structs register only when every parameter has a default (`struct Csv<D = Comma>`); the default form
+//! is registered. Mistakes (a name that is not a literal, a trait that is not implemented, an enum, a repeated
+//! attribute, an unknown option) are compile errors at the attribute.
+//!
 //! # Linking: a plugin crate must be linked to be listed
 //!
 //! The linker only keeps crates that the program uses. A crate that is only named in `Cargo.toml` is not linked,
@@ -153,7 +176,8 @@ impl PluginKind {
 
 impl fmt::Display for PluginKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.words())
+        // `pad`, so that `{:<12}` lines up tables.
+        f.pad(self.words())
     }
 }
 
@@ -635,6 +659,7 @@ impl DowncastError {
 
 /// Two or more plugins registered under one (kind, name); see [`validate`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Duplicate {
     /// The kind they share.
     pub kind: PluginKind,

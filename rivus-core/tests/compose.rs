@@ -64,7 +64,9 @@ impl SyncPipe for RejectOdd {
 fn run_each<P: SyncPipe>(p: &P, inputs: impl IntoIterator<Item = P::In>) -> Vec<P::Out> {
     let mut out = Vec::new();
     for x in inputs {
-        p.process_each(x, &mut out).unwrap();
+        if let Err(e) = p.process_each(x, &mut out) {
+            panic!("{e}");
+        }
     }
     out
 }
@@ -75,7 +77,9 @@ async fn run_each_async<P: AsyncPipe>(
 ) -> Vec<P::Out> {
     let mut out = Vec::new();
     for x in inputs {
-        p.process_each(x, &mut out).await.unwrap();
+        if let Err(e) = p.process_each(x, &mut out).await {
+            panic!("{e}");
+        }
     }
     out
 }

@@ -88,12 +88,11 @@ impl Kind {
     }
 }
 
-/// Registers an [`AsyncSource`] under a name: `#[async_source("kafka")]`.
+/// Registers an `AsyncSource` under a name: `#[async_source("kafka")]`.
 ///
-/// See the crate documentation for the options; `#[async_source]` without a name makes the type composable
+/// Options: `description = "..."` (default: the doc comment's first paragraph) and `config = SomeType` (default:
+/// the struct itself); see `rivus_core::registry`. `#[async_source]` without a name makes the type composable
 /// (`source >> pipe`) and registers nothing.
-///
-/// [`AsyncSource`]: https://docs.rs/rivus-core/latest/rivus_core/pipe/trait.AsyncSource.html
 #[proc_macro_attribute]
 pub fn async_source(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::AsyncSource, args.into(), item.into()).into()
@@ -101,7 +100,7 @@ pub fn async_source(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Registers an `AsyncSink` under a name: `#[async_sink("http")]`.
 ///
-/// See the crate documentation for the options; `#[async_sink]` without a name makes the type composable
+/// Options: `description = "..."` and `config = SomeType`, see `rivus_core::registry`; `#[async_sink]` without a name makes the type composable
 /// (`pipe >> sink`) and registers nothing.
 #[proc_macro_attribute]
 pub fn async_sink(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -110,7 +109,7 @@ pub fn async_sink(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Registers a `SyncSource` under a name: `#[sync_source("csv")]`.
 ///
-/// See the crate documentation for the options; `#[sync_source]` without a name makes the type composable
+/// Options: `description = "..."` and `config = SomeType`, see `rivus_core::registry`; `#[sync_source]` without a name makes the type composable
 /// (`source >> pipe`) and registers nothing.
 #[proc_macro_attribute]
 pub fn sync_source(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -119,7 +118,7 @@ pub fn sync_source(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Registers a `SyncSink` under a name: `#[sync_sink("csv")]`.
 ///
-/// See the crate documentation for the options; `#[sync_sink]` without a name makes the type composable
+/// Options: `description = "..."` and `config = SomeType`, see `rivus_core::registry`; `#[sync_sink]` without a name makes the type composable
 /// (`pipe >> sink`) and registers nothing.
 #[proc_macro_attribute]
 pub fn sync_sink(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -128,7 +127,8 @@ pub fn sync_sink(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Registers an `AsyncPipe` under a name: `#[async_pipe("enrich")]`, and gives the type `>>`.
 ///
-/// `#[async_pipe]` without a name only makes the type composable (`Composable` and `>>`) and registers nothing.
+/// Options: `description = "..."` and `config = SomeType`, see `rivus_core::registry`. `#[async_pipe]` without a
+/// name only makes the type composable (`Composable` and `>>`) and registers nothing.
 #[proc_macro_attribute]
 pub fn async_pipe(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::AsyncPipe, args.into(), item.into()).into()
@@ -136,7 +136,8 @@ pub fn async_pipe(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Registers a `SyncPipe` under a name: `#[sync_pipe("rename")]`, and gives the type `>>`.
 ///
-/// `#[sync_pipe]` without a name only gives the type `>>` and registers nothing.
+/// Options: `description = "..."` and `config = SomeType`, see `rivus_core::registry`. `#[sync_pipe]` without a
+/// name only gives the type `>>` and registers nothing.
 #[proc_macro_attribute]
 pub fn sync_pipe(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::SyncPipe, args.into(), item.into()).into()
@@ -226,12 +227,12 @@ fn parse_args(
             }
             "config" => {
                 if input.peek(Lit) {
-                    let lit: Lit = input.parse()?;
+                    let value: Expr = input.parse()?;
                     push(
                         errors,
                         syn::Error::new_spanned(
-                            lit,
-                            "`config` takes a type, not a literal: `config = MyConfig`",
+                            value,
+                            "`config` takes a type, not a value: `config = MyConfig`",
                         ),
                     );
                 } else {
@@ -339,12 +340,7 @@ fn doc_description(attrs: &[Attribute]) -> String {
             }) = &nv.value
         {
             // `split`, not `lines`: an empty `///` line is an empty string, which ends the paragraph.
-            lines.extend(
-                s.value()
-                    .split('\n')
-                    .map(|l| l.trim().to_owned())
-                    .collect::<Vec<_>>(),
-            );
+            lines.extend(s.value().split('\n').map(|l| l.trim().to_owned()));
         }
     }
     lines

@@ -4,9 +4,11 @@
 use std::process::Command;
 
 fn plugins_of(binary: &str) -> String {
-    let out = Command::new(binary).output().unwrap();
+    let out = Command::new(binary)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
     assert!(out.status.success(), "{binary}: {out:?}");
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -8,9 +8,11 @@ use rivus_registry_tests::sources::{Count, Words};
 
 /// The plugin's table from a pipeline file: `plugin = "..."` picks it, the other keys configure it.
 fn build(kind: PluginKind, table: &str) -> Result<registry::BuiltPlugin, RegistryError> {
-    let mut table: toml::Table = toml::from_str(table).unwrap();
-    let name = table.remove("plugin").unwrap();
-    registry::lookup(kind, name.as_str().unwrap())?.build_from(&table)
+    let mut table: toml::Table = toml::from_str(table).unwrap_or_else(|e| panic!("{e}"));
+    let Some(toml::Value::String(name)) = table.remove("plugin") else {
+        panic!("the table has no `plugin = \"...\"`")
+    };
+    registry::lookup(kind, &name)?.build_from(&table)
 }
 
 const PIPELINE: &str = r#"

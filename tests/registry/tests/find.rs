@@ -126,7 +126,8 @@ fn unknown_names_suggest_the_nearest() {
 fn describe_lists_fields_types_defaults_and_docs() {
     let scale = registry::find(PluginKind::SyncPipe, "scale").unwrap();
     let fields = scale.config_fields();
-    let summary: Vec<(&str, &str, Option<String>, Option<&str>, bool)> = fields
+    type Summary<'a> = (&'a str, &'a str, Option<String>, Option<&'a str>, bool);
+    let summary: Vec<Summary<'_>> = fields
         .iter()
         .map(|f| {
             (

@@ -1,0 +1,204 @@
+//! `source >> pipe` and `pipe >> sink` (compose::io): buffering of fan-out, errors, lifting between sync and
+//! async, and the open/close order.
+
+use std::sync::{Arc, Mutex};
+
+use rivus_core::prelude::*;
+
+/// What happened, in order.
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn log(log: &Log, what: impl Into<String>) {
+    if let Ok(mut l) = log.lock() {
+        l.push(what.into());
+    }
+}
+
+/// Yields its items; an item of `None` is a bad item (an `Err`).
+#[sync_source]
+struct Items {
+    items: Vec<Option<u32>>,
+    log: Log,
+}
+
+impl SyncSource for Items {
+    type Out = u32;
+    fn next(&mut self) -> Option<Result<u32, PipeError>> {
+        if self.items.is_empty() {
+            return None;
+        }
+        Some(
+            self.items
+                .remove(0)
+                .ok_or_else(|| PipeError::msg("bad item").with_pipe("items")),
+        )
+    }
+    fn open(&mut self) -> Result<(), PipeError> {
+        log(&self.log, "open source");
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), PipeError> {
+        log(&self.log, "close source");
+        Ok(())
+    }
+}
+
+/// Collects items; fails on 13.
+#[sync_sink]
+struct Collect {
+    seen: Log,
+}
+
+impl SyncSink for Collect {
+    type In = String;
+    fn write(&mut self, item: String) -> Result<(), PipeError> {
+        if item == "13" {
+            return Err(PipeError::msg("unlucky"));
+        }
+        log(&self.seen, item);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), PipeError> {
+        log(&self.seen, "flush");
+        Ok(())
+    }
+    fn open(&mut self) -> Result<(), PipeError> {
+        log(&self.seen, "open sink");
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), PipeError> {
+        log(&self.seen, "close sink");
+        Ok(())
+    }
+}
+
+/// Adds one, asynchronously.
+#[async_pipe]
+struct AsyncInc;
+
+impl AsyncPipe for AsyncInc {
+    type In = u32;
+    type Out = u32;
+    async fn process(&self, x: u32) -> Result<u32, PipeError> {
+        tokio::task::yield_now().await;
+        Ok(x + 1)
+    }
+}
+
+/// Sums, asynchronously.
+#[async_sink]
+struct AsyncSum(Arc<Mutex<u32>>);
+
+impl AsyncSink for AsyncSum {
+    type In = u32;
+    async fn write(&mut self, x: u32) -> Result<(), PipeError> {
+        tokio::task::yield_now().await;
+        *self.0.lock().map_err(|_| PipeError::msg("poisoned"))? += x;
+        Ok(())
+    }
+}
+
+fn drain<S: SyncSource>(s: &mut S) -> Vec<Result<S::Out, String>> {
+    std::iter::from_fn(|| s.next())
+        .map(|r| r.map_err(|e| e.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_source_with_pipes_is_a_source_and_buffers_fan_out() {
+    let l = Log::default();
+    let mut s = Items {
+        items: vec![Some(1), Some(2), Some(3)],
+        log: l.clone(),
+    } >> pipe::flat_map(|n: u32| 0..n)
+        >> pipe::filter(|x: &u32| *x != 1);
+    assert_eq!(s.name(), "Items >> flat_map >> filter");
+    s.open().unwrap();
+    assert_eq!(drain(&mut s), [Ok(0), Ok(0), Ok(0), Ok(2)]);
+    s.close().unwrap();
+    assert_eq!(*l.lock().unwrap(), ["open source", "close source"]);
+}
+
+#[test]
+fn bad_items_and_pipe_errors_come_out_in_place() {
+    let mut s =
+        Items {
+            items: vec![Some(4), None, Some(0), Some(6)],
+            log: Log::default(),
+        } >> pipe::try_map(|x: u32| 12u32.checked_div(x).ok_or_else(|| PipeError::msg("zero")));
+    assert_eq!(
+        drain(&mut s),
+        [
+            Ok(3),
+            Err("pipe `items` failed (permanent): bad item".to_owned()),
+            Err("pipe `try_map` failed (permanent): zero".to_owned()),
+            Ok(2)
+        ]
+    );
+}
+
+#[test]
+fn a_pipe_with_a_sink_is_a_sink() {
+    let seen = Log::default();
+    let mut sink = pipe::filter(|x: &u32| *x > 1)
+        >> pipe::map(|x: u32| x.to_string())
+        >> Collect { seen: seen.clone() };
+    assert_eq!(SyncSink::name(&sink), "filter >> map >> Collect");
+    sink.open().unwrap();
+    for x in [1, 2, 3] {
+        sink.write(x).unwrap();
+    }
+    let err = sink.write(13).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pipe `Collect` failed (permanent): unlucky"
+    );
+    sink.flush().unwrap();
+    sink.close().unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["open sink", "2", "3", "flush", "close sink"]
+    );
+}
+
+#[tokio::test]
+async fn sync_source_then_async_pipe_then_sync_pipe() {
+    let mut s = Items {
+        items: vec![Some(1), Some(2)],
+        log: Log::default(),
+    } >> AsyncInc
+        >> pipe::map(|x: u32| x * 10);
+    let mut out = Vec::new();
+    while let Some(x) = s.next().await {
+        out.push(x.unwrap());
+    }
+    assert_eq!(out, [20, 30]);
+}
+
+#[tokio::test]
+async fn async_pipe_then_sync_sink_and_sync_pipe_then_async_sink() {
+    let seen = Log::default();
+    let mut sink = AsyncInc >> pipe::map(|x: u32| x.to_string()) >> Collect { seen: seen.clone() };
+    sink.open().await.unwrap();
+    sink.write(1).await.unwrap();
+    assert_eq!(
+        sink.write(12).await.unwrap_err().to_string(),
+        "pipe `Collect` failed (permanent): unlucky"
+    );
+    sink.flush().await.unwrap();
+    sink.close().await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["open sink", "2", "flush", "close sink"]
+    );
+
+    let total = Arc::new(Mutex::new(0));
+    let mut sum = pipe::flat_map(|n: u32| 0..n) >> AsyncSum(total.clone());
+    sum.write(4).await.unwrap();
+    sum.flush().await.unwrap();
+    assert_eq!(*total.lock().unwrap(), 6);
+
+    let mut both = AsyncInc >> AsyncSum(total.clone());
+    both.write(1).await.unwrap();
+    assert_eq!(*total.lock().unwrap(), 8);
+}
