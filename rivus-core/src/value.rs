@@ -191,13 +191,16 @@ impl Record {
     ///
     /// A permanent error when `value` does not serialize to a map (a number, a list) or fails to serialize.
     pub fn from_serde<T: Serialize + ?Sized>(value: &T) -> Result<Self, PipeError> {
-        match serde_json::to_value(value)? {
-            Value::Object(fields) => Ok(Self::from_fields(fields)),
-            other => Err(PipeError::msg(format!(
-                "a record needs named fields, but the value serialized as {}",
-                kind_of(&other)
-            ))),
-        }
+        // Through JSON text, which the record's own deserializer reads in order: a struct keeps its field order
+        // (a `serde_json::Value` would sort the keys).
+        let text = serde_json::to_vec(value)?;
+        serde_json::from_slice::<Self>(&text).map_err(|_| {
+            let kind =
+                serde_json::from_slice::<Value>(&text).map_or("something else", |v| kind_of(&v));
+            PipeError::msg(format!(
+                "a record needs named fields, but the value serialized as {kind}"
+            ))
+        })
     }
 
     /// Deserializes the fields into `T`.
