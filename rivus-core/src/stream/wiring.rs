@@ -268,6 +268,9 @@ pub(crate) struct Shared {
     pub(crate) drained: CancellationToken,
     terminals: AtomicUsize,
     pub(crate) cancelled: AtomicBool,
+    /// Mirrors of `stop` and `halt` that cost one atomic load to read (a token's `is_cancelled` locks).
+    stopped: AtomicBool,
+    halted: AtomicBool,
     error: Mutex<Option<PipeError>>,
     pub(crate) gate: Gate,
 }
@@ -290,6 +293,8 @@ impl Shared {
             drained: CancellationToken::new(),
             terminals: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            halted: AtomicBool::new(false),
             error: Mutex::new(None),
             gate: Gate::new(),
         }
@@ -310,7 +315,28 @@ impl Shared {
     /// Records `e` and stops the pipeline.
     pub(crate) fn fail(&self, e: PipeError) {
         self.record(e);
+        self.halt();
+    }
+
+    /// Stops every stage (fail fast).
+    pub(crate) fn halt(&self) {
+        self.halted.store(true, Ordering::Release);
         self.halt.cancel();
+    }
+
+    pub(crate) fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// Graceful shutdown was requested (see [`Self::watch_stop`]).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Sets the `stopped` flag once the `stop` token is cancelled; runs for the whole run.
+    pub(crate) async fn watch_stop(self: Arc<Self>) {
+        self.stop.cancelled().await;
+        self.stopped.store(true, Ordering::Release);
     }
 
     pub(crate) fn take_error(&self) -> Option<PipeError> {
@@ -452,7 +478,7 @@ impl StageCtx {
     }
 
     pub(crate) fn halted(&self) -> bool {
-        self.shared.halt.is_cancelled()
+        self.shared.is_halted()
     }
 
     /// Reports the result of `open` and waits until every part has opened; `false`: do not run.
@@ -477,6 +503,14 @@ impl StageCtx {
 
     /// The next chunk, or `None` when the input ended or the pipeline halted.
     pub(crate) async fn recv<T>(&self, rx: &mut ChunkRx<T>) -> Option<Chunk<T>> {
+        if self.halted() {
+            return None;
+        }
+        // Fast path: a chunk is waiting, no need to watch the halt token.
+        if let Some(c) = rx.try_recv() {
+            self.stats.observe_queue();
+            return Some(c);
+        }
         let c = tokio::select! {
             biased;
             () = self.shared.halt.cancelled() => None,
