@@ -318,9 +318,8 @@ pub(crate) async fn sync_stage<P>(
             break;
         }
     }
-    if !ctx.halted() {
-        send_out(&tx, &mut out, &ctx).await;
-    }
+    // Items that passed before a failure still go on (a halted receiver simply drops them).
+    send_out(&tx, &mut out, &ctx).await;
     drop(tx);
     ctx.closed(pipe.close());
 }
@@ -430,9 +429,7 @@ pub(crate) async fn async_stage<P>(
     } else {
         concurrent(&pipe, &mut rx, &tx, &ctx, &mut out, concurrency, ordered).await;
     }
-    if !ctx.halted() {
-        send_out(&tx, &mut out, &ctx).await;
-    }
+    send_out(&tx, &mut out, &ctx).await;
     drop(tx);
     ctx.closed(pipe.close().await);
 }

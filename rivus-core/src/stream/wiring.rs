@@ -406,7 +406,12 @@ impl Wiring {
         cfg: Option<&PipeConfig>,
         queue: Arc<AtomicI64>,
     ) -> StageCtx {
-        let display = cfg.and_then(|c| c.name.clone()).map_or(name, Cow::Owned);
+        let configured = cfg.and_then(|c| c.name.clone());
+        let renamed_from = configured
+            .as_ref()
+            .filter(|c| **c != *name)
+            .map(|_| name.clone());
+        let display = configured.map_or(name, Cow::Owned);
         let stats = self.shared.monitor.add(StageStats::new(
             &self.shared.cfg.name,
             display.to_string(),
@@ -431,6 +436,7 @@ impl Wiring {
             retry: cfg.map(PipeConfig::retry_policy).unwrap_or_default(),
             timeout: cfg.and_then(|c| c.timeout),
             dead_letters: self.dead_letters.clone(),
+            renamed_from,
         }
     }
 
@@ -465,9 +471,20 @@ pub(crate) struct StageCtx {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
     pub(crate) dead_letters: Option<mpsc::Sender<DeadMsg>>,
+    /// The pipe's own name when the configuration renamed it: its errors then carry the configured name.
+    pub(crate) renamed_from: Option<Cow<'static, str>>,
 }
 
 impl StageCtx {
+    /// Names an error after this stage: fills in a missing name, and applies the configured name to errors
+    /// of the pipe itself (errors of inner parts of a chain keep their part's name).
+    pub(crate) fn name_error(&self, err: PipeError) -> PipeError {
+        match &self.renamed_from {
+            Some(own) if err.pipe() == own.as_ref() => err.with_pipe(self.name.clone()),
+            _ => err.or_pipe(self.name.clone()),
+        }
+    }
+
     /// Whether inputs must be copied before a call: a retry or a dead letter may need them again.
     pub(crate) fn keeps_copies(&self) -> bool {
         self.retry.retries > 0 || self.policy == ErrorPolicy::DeadLetter
@@ -486,7 +503,7 @@ impl StageCtx {
         let ok = match result {
             Ok(()) => true,
             Err(e) => {
-                self.shared.record(e.or_pipe(self.name.clone()));
+                self.shared.record(self.name_error(e));
                 false
             }
         };
@@ -497,7 +514,7 @@ impl StageCtx {
     pub(crate) fn closed(&self, result: Result<(), PipeError>) {
         if let Err(e) = result {
             self.stats.add_error();
-            self.shared.record(e.or_pipe(self.name.clone()));
+            self.shared.record(self.name_error(e));
         }
     }
 
@@ -547,7 +564,7 @@ impl StageCtx {
         item: Option<T>,
         tag: Option<Tag>,
     ) -> bool {
-        let err = err.or_pipe(self.name.clone());
+        let err = self.name_error(err);
         self.stats.add_error();
         tracing::debug!(error = %err, policy = ?self.policy, "item failed");
         match self.policy {
