@@ -200,7 +200,7 @@ pub struct StreamConfig {
     pub buffer_size: NonZeroUsize,
     /// Items travel between stages in chunks of at most this many items; a stage sends a partial chunk as soon
     /// as it has nothing more to read, so a quiet stream is not delayed. 1 sends every item on its own.
-    /// Default: 128.
+    /// Default: 256.
     #[schemars(range(min = 1))]
     pub chunk_size: NonZeroUsize,
     /// Run adjacent sync pipes added with `.pipe()` in one task, with no channel between them. Default: `true`.
@@ -266,10 +266,10 @@ fn default_pipeline_name() -> String {
     "pipeline".to_owned()
 }
 
-/// 128 items per chunk: amortizes the channel hop without holding a quiet stream back (partial chunks leave
+/// 256 items per chunk: amortizes the channel hop without holding a quiet stream back (partial chunks leave
 /// as soon as a stage is idle).
 pub const fn default_chunk_size() -> NonZeroUsize {
-    match NonZeroUsize::new(128) {
+    match NonZeroUsize::new(256) {
         Some(n) => n,
         None => NonZeroUsize::MIN,
     }

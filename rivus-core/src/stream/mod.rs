@@ -706,7 +706,7 @@ async fn execute<T: Item>(
     let mut tasks = std::mem::take(&mut w.tasks);
     if let Some(msg) = w.config_error.take() {
         shared.gate.fail();
-        shared.halt.cancel();
+        shared.halt();
         drop(w);
         while tasks.join_next().await.is_some() {}
         return Err(PipelineError::Config(msg));
@@ -716,6 +716,7 @@ async fn execute<T: Item>(
     let watcher = settings
         .signals
         .then(|| tokio::spawn(watch_signals(shared.stop.clone(), shared.abort.clone())));
+    let stop_watcher = tokio::spawn(Arc::clone(&shared).watch_stop());
     let mut aborted = false;
     loop {
         tokio::select! {
@@ -740,6 +741,7 @@ async fn execute<T: Item>(
     if let Some(watcher) = watcher {
         watcher.abort();
     }
+    stop_watcher.abort();
     let report = RunReport {
         stages: settings.monitor.snapshot(),
         elapsed: started.elapsed(),
@@ -863,7 +865,7 @@ impl<T> Stream for PipelineStream<T> {
 impl<T> Drop for PipelineStream<T> {
     fn drop(&mut self) {
         if !self.finished {
-            self.shared.halt.cancel();
+            self.shared.halt();
         }
         if !self.rx_done {
             self.shared.terminal_done();

@@ -36,7 +36,9 @@ async fn send_out<T>(tx: &ChunkTx<T>, out: &mut Chunk<T>, ctx: &StageCtx) -> boo
     if out.is_empty() {
         return true;
     }
-    let c = out.take(tx.chunk_max());
+    // The next chunk gets room for as many items as this one had: exact in a steady stream, and no large
+    // allocation for chunks that carry few (big) items.
+    let c = out.take(out.len().min(tx.chunk_max()));
     ctx.stats.add_out(c.len());
     tx.send(c).await
 }
@@ -165,13 +167,13 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
     let stop = ctx.shared.stop.clone();
     let halt = ctx.shared.halt.clone();
     'run: loop {
-        if stop.is_cancelled() {
+        if ctx.shared.is_stopped() {
             ctx.shared
                 .cancelled
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             break;
         }
-        if halt.is_cancelled() {
+        if ctx.shared.is_halted() {
             break;
         }
         if let Some(t) = &tracker {
@@ -221,7 +223,7 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
             }
         }
     }
-    if !halt.is_cancelled() {
+    if !ctx.shared.is_halted() {
         ctx.stats.add_in(chunk.len());
         send_out(&tx, &mut chunk, &ctx).await;
     }
@@ -230,7 +232,7 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
         // Everything is read: commit as the rest of the pipeline acknowledges, until all is done.
         loop {
             commit(&mut d, t, &ctx).await;
-            if t.all_done() || halt.is_cancelled() || ctx.shared.drained.is_cancelled() {
+            if t.all_done() || ctx.shared.is_halted() || ctx.shared.drained.is_cancelled() {
                 break;
             }
             tokio::select! {
@@ -316,9 +318,8 @@ pub(crate) async fn sync_stage<P>(
             break;
         }
     }
-    if !ctx.halted() {
-        send_out(&tx, &mut out, &ctx).await;
-    }
+    // Items that passed before a failure still go on (a halted receiver simply drops them).
+    send_out(&tx, &mut out, &ctx).await;
     drop(tx);
     ctx.closed(pipe.close());
 }
@@ -428,9 +429,7 @@ pub(crate) async fn async_stage<P>(
     } else {
         concurrent(&pipe, &mut rx, &tx, &ctx, &mut out, concurrency, ordered).await;
     }
-    if !ctx.halted() {
-        send_out(&tx, &mut out, &ctx).await;
-    }
+    send_out(&tx, &mut out, &ctx).await;
     drop(tx);
     ctx.closed(pipe.close().await);
 }
@@ -667,8 +666,12 @@ pub(crate) async fn batch_stage<T: Item>(
         };
         match event {
             Event::Input(None) => break,
-            Event::Input(Some(chunk)) => {
+            Event::Input(Some(mut chunk)) => {
                 ctx.stats.add_in(chunk.len());
+                if batch.is_empty() && chunk.len() == size && !tracked {
+                    // A chunk that is exactly one batch becomes the batch, without copying.
+                    out.push(std::mem::take(&mut chunk.items), None);
+                }
                 for (item, tag) in chunk.into_pairs() {
                     if batch.is_empty() {
                         deadline = max_wait.map(|w| Instant::now() + w);
@@ -680,12 +683,9 @@ pub(crate) async fn batch_stage<T: Item>(
                     if batch.len() >= size {
                         emit(&mut batch, &mut seqs, &mut out);
                         deadline = None;
-                        if out.len() >= max && !send_out(&tx, &mut out, &ctx).await {
-                            return;
-                        }
                     }
                 }
-                if rx.is_empty() && !send_out(&tx, &mut out, &ctx).await {
+                if (out.len() >= max || rx.is_empty()) && !send_out(&tx, &mut out, &ctx).await {
                     return;
                 }
             }

@@ -268,6 +268,9 @@ pub(crate) struct Shared {
     pub(crate) drained: CancellationToken,
     terminals: AtomicUsize,
     pub(crate) cancelled: AtomicBool,
+    /// Mirrors of `stop` and `halt` that cost one atomic load to read (a token's `is_cancelled` locks).
+    stopped: AtomicBool,
+    halted: AtomicBool,
     error: Mutex<Option<PipeError>>,
     pub(crate) gate: Gate,
 }
@@ -290,6 +293,8 @@ impl Shared {
             drained: CancellationToken::new(),
             terminals: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            halted: AtomicBool::new(false),
             error: Mutex::new(None),
             gate: Gate::new(),
         }
@@ -310,7 +315,28 @@ impl Shared {
     /// Records `e` and stops the pipeline.
     pub(crate) fn fail(&self, e: PipeError) {
         self.record(e);
+        self.halt();
+    }
+
+    /// Stops every stage (fail fast).
+    pub(crate) fn halt(&self) {
+        self.halted.store(true, Ordering::Release);
         self.halt.cancel();
+    }
+
+    pub(crate) fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// Graceful shutdown was requested (see [`Self::watch_stop`]).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Sets the `stopped` flag once the `stop` token is cancelled; runs for the whole run.
+    pub(crate) async fn watch_stop(self: Arc<Self>) {
+        self.stop.cancelled().await;
+        self.stopped.store(true, Ordering::Release);
     }
 
     pub(crate) fn take_error(&self) -> Option<PipeError> {
@@ -380,7 +406,12 @@ impl Wiring {
         cfg: Option<&PipeConfig>,
         queue: Arc<AtomicI64>,
     ) -> StageCtx {
-        let display = cfg.and_then(|c| c.name.clone()).map_or(name, Cow::Owned);
+        let configured = cfg.and_then(|c| c.name.clone());
+        let renamed_from = configured
+            .as_ref()
+            .filter(|c| **c != *name)
+            .map(|_| name.clone());
+        let display = configured.map_or(name, Cow::Owned);
         let stats = self.shared.monitor.add(StageStats::new(
             &self.shared.cfg.name,
             display.to_string(),
@@ -405,6 +436,7 @@ impl Wiring {
             retry: cfg.map(PipeConfig::retry_policy).unwrap_or_default(),
             timeout: cfg.and_then(|c| c.timeout),
             dead_letters: self.dead_letters.clone(),
+            renamed_from,
         }
     }
 
@@ -439,9 +471,20 @@ pub(crate) struct StageCtx {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
     pub(crate) dead_letters: Option<mpsc::Sender<DeadMsg>>,
+    /// The pipe's own name when the configuration renamed it: its errors then carry the configured name.
+    pub(crate) renamed_from: Option<Cow<'static, str>>,
 }
 
 impl StageCtx {
+    /// Names an error after this stage: fills in a missing name, and applies the configured name to errors
+    /// of the pipe itself (errors of inner parts of a chain keep their part's name).
+    pub(crate) fn name_error(&self, err: PipeError) -> PipeError {
+        match &self.renamed_from {
+            Some(own) if err.pipe() == own.as_ref() => err.with_pipe(self.name.clone()),
+            _ => err.or_pipe(self.name.clone()),
+        }
+    }
+
     /// Whether inputs must be copied before a call: a retry or a dead letter may need them again.
     pub(crate) fn keeps_copies(&self) -> bool {
         self.retry.retries > 0 || self.policy == ErrorPolicy::DeadLetter
@@ -452,7 +495,7 @@ impl StageCtx {
     }
 
     pub(crate) fn halted(&self) -> bool {
-        self.shared.halt.is_cancelled()
+        self.shared.is_halted()
     }
 
     /// Reports the result of `open` and waits until every part has opened; `false`: do not run.
@@ -460,7 +503,7 @@ impl StageCtx {
         let ok = match result {
             Ok(()) => true,
             Err(e) => {
-                self.shared.record(e.or_pipe(self.name.clone()));
+                self.shared.record(self.name_error(e));
                 false
             }
         };
@@ -471,12 +514,20 @@ impl StageCtx {
     pub(crate) fn closed(&self, result: Result<(), PipeError>) {
         if let Err(e) = result {
             self.stats.add_error();
-            self.shared.record(e.or_pipe(self.name.clone()));
+            self.shared.record(self.name_error(e));
         }
     }
 
     /// The next chunk, or `None` when the input ended or the pipeline halted.
     pub(crate) async fn recv<T>(&self, rx: &mut ChunkRx<T>) -> Option<Chunk<T>> {
+        if self.halted() {
+            return None;
+        }
+        // Fast path: a chunk is waiting, no need to watch the halt token.
+        if let Some(c) = rx.try_recv() {
+            self.stats.observe_queue();
+            return Some(c);
+        }
         let c = tokio::select! {
             biased;
             () = self.shared.halt.cancelled() => None,
@@ -513,7 +564,7 @@ impl StageCtx {
         item: Option<T>,
         tag: Option<Tag>,
     ) -> bool {
-        let err = err.or_pipe(self.name.clone());
+        let err = self.name_error(err);
         self.stats.add_error();
         tracing::debug!(error = %err, policy = ?self.policy, "item failed");
         match self.policy {

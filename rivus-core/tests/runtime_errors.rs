@@ -1,0 +1,326 @@
+//! Retries (attempts and delays on the paused clock, permanent errors not retried, timeouts) and error policies
+//! (fail fast, skip, dead letter) with their report counts; panics become errors of the item.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rivus_core::prelude::*;
+use tokio::time::Instant;
+
+/// Fails the first `fail` calls for each item with `kind`, recording when each call happened.
+#[derive(Clone)]
+struct Flaky {
+    fail: usize,
+    transient: bool,
+    calls: Arc<Mutex<Vec<(u32, Duration)>>>,
+    start: Instant,
+}
+
+impl Flaky {
+    fn new(fail: usize, transient: bool) -> Self {
+        Self {
+            fail,
+            transient,
+            calls: Arc::default(),
+            start: Instant::now(),
+        }
+    }
+    fn calls(&self) -> Vec<(u32, Duration)> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl AsyncPipe for Flaky {
+    type In = u32;
+    type Out = u32;
+    async fn process(&self, x: u32) -> Result<u32, PipeError> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push((x, self.start.elapsed()));
+            calls.iter().filter(|(y, _)| *y == x).count()
+        };
+        if n <= self.fail {
+            return Err(if self.transient {
+                PipeError::transient("", "busy")
+            } else {
+                PipeError::msg("bad input")
+            });
+        }
+        Ok(x)
+    }
+}
+
+fn retrying(retries: u32) -> PipeConfig {
+    PipeConfig::named("flaky").with_retry(
+        RetryPolicy::new(retries)
+            .with_initial_delay(Duration::from_millis(100))
+            .with_factor(2.0)
+            .with_max_delay(Duration::from_millis(250)),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_errors_are_retried_with_backoff() {
+    let flaky = Flaky::new(3, true);
+    let out = sink::collect();
+    let report = Pipeline::from_iter([7u32])
+        .pipe_with(flaky.clone(), retrying(3))
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap();
+    let times: Vec<u128> = flaky.calls().iter().map(|(_, t)| t.as_millis()).collect();
+    // Delays 100, 200, then 400 capped at 250.
+    assert_eq!(times, [0, 100, 300, 550]);
+    assert_eq!(out.items(), [7]);
+    assert_eq!(report.retries(), 3);
+    assert_eq!(report.errors(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_run_out_then_the_policy_decides() {
+    let flaky = Flaky::new(10, true);
+    let report = Pipeline::from_iter([1u32, 2])
+        .pipe_with(
+            flaky.clone(),
+            retrying(2).with_error_policy(ErrorPolicy::Skip),
+        )
+        .sink(sink::discard())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(flaky.calls().len(), 6, "3 attempts per item");
+    let stage = report.stage("flaky").unwrap();
+    assert_eq!((stage.retries, stage.errors, stage.skipped), (4, 2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_errors_are_not_retried() {
+    let flaky = Flaky::new(1, false);
+    let err = Pipeline::from_iter([1u32])
+        .pipe_with(flaky.clone(), retrying(5))
+        .sink(sink::discard())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(flaky.calls().len(), 1);
+    let e = err.pipe_error().unwrap();
+    assert_eq!(e.pipe(), "flaky");
+    assert_eq!(e.kind(), ErrorKind::Permanent);
+    assert_eq!(err.report().unwrap().retries(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_over_its_timeout_is_a_transient_error() {
+    let slow = pipe::async_map(|x: u32| async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        x
+    });
+    let started = Instant::now();
+    let err = Pipeline::from_iter([1u32])
+        .pipe_with(
+            slow,
+            PipeConfig::named("slow")
+                .with_timeout(Duration::from_secs(1))
+                .with_retry(RetryPolicy::new(1).with_initial_delay(Duration::from_millis(500))),
+        )
+        .sink(sink::discard())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_millis(2500));
+    let e = err.pipe_error().unwrap();
+    assert!(e.is_transient());
+    assert!(e.message().contains("timed out"), "{e}");
+    assert_eq!(err.report().unwrap().retries(), 1);
+}
+
+/// Counts closes.
+#[derive(Clone, Default)]
+struct Closing {
+    items: Arc<Mutex<Vec<u32>>>,
+    closes: Arc<AtomicUsize>,
+}
+
+impl AsyncSink for Closing {
+    type In = u32;
+    async fn write(&mut self, item: u32) -> Result<(), PipeError> {
+        self.items.lock().unwrap().push(item);
+        Ok(())
+    }
+    async fn close(&mut self) -> Result<(), PipeError> {
+        self.closes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn reject_multiples_of_three() -> impl SyncPipe<In = u32, Out = u32> + Send + Sync + 'static {
+    pipe::try_map(|x: u32| {
+        if x % 3 == 0 {
+            Err(format!("{x} is a multiple of three"))
+        } else {
+            Ok(x)
+        }
+    })
+    .named("no3")
+}
+
+#[tokio::test]
+async fn fail_fast_stops_and_reports_the_error() {
+    let sink = Closing::default();
+    let err = Pipeline::from_iter(1..100u32)
+        .with_config(
+            StreamConfig::default()
+                .with_chunk_size(1)
+                .with_buffer_size(1),
+        )
+        .pipe(reject_multiples_of_three())
+        .sink(sink.clone())
+        .run()
+        .await
+        .unwrap_err();
+    let e = err.pipe_error().unwrap();
+    assert_eq!(e.pipe(), "no3");
+    assert!(e.to_string().contains("3 is a multiple of three"), "{e}");
+    let report = err.report().unwrap();
+    assert_eq!(report.errors(), 1);
+    assert!(report.items_read() < 99, "the source was not stopped");
+    assert_eq!(*sink.items.lock().unwrap(), [1, 2]);
+    assert_eq!(sink.closes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn skip_counts_and_goes_on() {
+    let sink = Closing::default();
+    let report = Pipeline::from_iter(1..=10u32)
+        .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::Skip))
+        .pipe(reject_multiples_of_three())
+        .sink(sink.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(*sink.items.lock().unwrap(), [1, 2, 4, 5, 7, 8, 10]);
+    assert_eq!(report.skipped(), 3);
+    assert_eq!(report.errors(), 3);
+    assert_eq!(report.items_written(), 7);
+    assert_eq!(report.dead_lettered(), 0);
+}
+
+#[tokio::test]
+async fn dead_letters_carry_item_error_and_pipe_name() {
+    let dead = sink::collect::<DeadLetter>();
+    let report = Pipeline::from_iter(1..=7u32)
+        .pipe(pipe::map(|x: u32| x * 1).named("same"))
+        .pipe_with(
+            reject_multiples_of_three(),
+            PipeConfig::named("check").with_error_policy(ErrorPolicy::DeadLetter),
+        )
+        .sink(sink::discard())
+        .dead_letter(dead.clone())
+        .run()
+        .await
+        .unwrap();
+    let letters = dead.take();
+    let items: Vec<u32> = letters.iter().map(|l| *l.item::<u32>().unwrap()).collect();
+    assert_eq!(items, [3, 6]);
+    // The configured stage name replaces the pipe's own name.
+    assert!(letters.iter().all(|l| l.pipe() == "check"));
+    assert!(
+        letters[1]
+            .error()
+            .to_string()
+            .contains("6 is a multiple of three")
+    );
+    assert_eq!(report.stage("check").unwrap().dead_lettered, 2);
+    assert_eq!(report.dead_lettered(), 2);
+    assert_eq!(report.items_written(), 5);
+}
+
+/// A source whose third item is bad.
+struct Rows(u32);
+
+impl AsyncSource for Rows {
+    type Out = u32;
+    async fn next(&mut self) -> Option<Result<u32, PipeError>> {
+        self.0 += 1;
+        match self.0 {
+            3 => Some(Err(PipeError::msg("malformed row"))),
+            n if n <= 5 => Some(Ok(n)),
+            _ => None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bad_source_item_goes_to_the_dead_letter_sink_without_an_item() {
+    let dead = sink::collect::<DeadLetter>();
+    let out = sink::collect();
+    let report = Pipeline::from_source(Rows(0))
+        .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::DeadLetter))
+        .sink(out.clone())
+        .dead_letter(dead.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out.items(), [1, 2, 4, 5]);
+    let letters = dead.take();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].pipe(), "Rows");
+    assert!(letters[0].item::<u32>().is_none());
+    assert_eq!(report.items_read(), 5);
+}
+
+#[tokio::test]
+async fn dead_letter_policy_without_a_dead_letter_sink_is_rejected() {
+    let err = Pipeline::from_iter(0..3u32)
+        .pipe_with(
+            pipe::map(|x: u32| x),
+            PipeConfig::named("m").with_error_policy(ErrorPolicy::DeadLetter),
+        )
+        .sink(sink::discard())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PipelineError::Config(ref m) if m.contains("`m`")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_pipe_is_an_error_of_the_item() {
+    let out = sink::collect();
+    let report = Pipeline::from_iter(0..5u32)
+        .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::Skip))
+        .pipe(
+            pipe::map(|x: u32| {
+                assert!(x != 2, "two is not allowed");
+                x
+            })
+            .named("picky"),
+        )
+        .pipe(pipe::async_map(|x: u32| async move {
+            assert!(x != 3, "three is not allowed either");
+            x
+        }))
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out.items(), [0, 1, 4]);
+    assert_eq!(report.skipped(), 2);
+    let err = Pipeline::from_iter(0..5u32)
+        .pipe(pipe::map(|x: u32| {
+            assert!(x != 2, "two is not allowed");
+            x
+        }))
+        .sink(sink::discard())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("panicked: two is not allowed"),
+        "{err}"
+    );
+}

@@ -1,0 +1,296 @@
+//! The runner: backpressure, concurrency (ordered and unordered), fusion, fan-out, sync sources and sinks,
+//! the `Stream` form, open/close once, the monitor.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use rivus_core::metrics::StageKind;
+use rivus_core::prelude::*;
+
+/// An endless source that counts how many items were pulled from it.
+struct Counting {
+    next: u64,
+    pulled: Arc<AtomicUsize>,
+}
+
+impl AsyncSource for Counting {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        self.pulled.fetch_add(1, Ordering::SeqCst);
+        self.next += 1;
+        Some(Ok(self.next))
+    }
+}
+
+/// A sink whose `write` never completes.
+struct Stuck;
+
+impl AsyncSink for Stuck {
+    type In = u64;
+    async fn write(&mut self, _item: u64) -> Result<(), PipeError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_bounds_what_is_pulled() {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let buffer = 4;
+    let pipeline = Pipeline::from_source(Counting {
+        next: 0,
+        pulled: Arc::clone(&pulled),
+    })
+    .with_config(
+        StreamConfig::default()
+            .with_chunk_size(1)
+            .with_buffer_size(buffer),
+    )
+    .pipe(pipe::map(|x: u64| x * 2))
+    .sink(Stuck);
+    let run = tokio::spawn(pipeline.run());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = pulled.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let later = pulled.load(Ordering::SeqCst);
+    run.abort();
+    // Two channels of `buffer` items, plus one item held by each of source, pipe and sink.
+    let bound = 2 * buffer + 3;
+    assert_eq!(first, later, "the source kept being pulled");
+    assert!(later <= bound, "pulled {later} > {bound}");
+    assert!(
+        later >= 2 * buffer,
+        "pulled {later}: the buffers did not fill"
+    );
+}
+
+/// Sleeps `20 - x` ms (later items finish first) and tracks how many calls run at once.
+#[derive(Clone, Default)]
+struct Slow {
+    now: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl AsyncPipe for Slow {
+    type In = u64;
+    type Out = u64;
+    async fn process(&self, x: u64) -> Result<u64, PipeError> {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(n, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20 - x)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(x)
+    }
+}
+
+async fn run_concurrent(ordered: bool) -> (Vec<u64>, usize) {
+    let slow = Slow::default();
+    let peak = Arc::clone(&slow.peak);
+    let out = sink::collect();
+    Pipeline::from_iter(0..20u64)
+        .pipe_with(slow, PipeConfig::named("slow").with_concurrency(4, ordered))
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap();
+    (out.items(), peak.load(Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_four_ordered_keeps_input_order() {
+    let (items, peak) = run_concurrent(true).await;
+    assert_eq!(peak, 4);
+    assert_eq!(items, (0..20).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_four_unordered_leaves_when_ready() {
+    let (mut items, peak) = run_concurrent(false).await;
+    assert_eq!(peak, 4);
+    assert_ne!(
+        items,
+        (0..20).collect::<Vec<_>>(),
+        "later items finish first"
+    );
+    items.sort_unstable();
+    assert_eq!(items, (0..20).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_pipe_concurrency_runs_on_the_pool_in_order() {
+    let out = sink::collect();
+    Pipeline::from_iter(0..200u64)
+        .pipe_with(
+            pipe::map(|x: u64| x * 3),
+            PipeConfig::named("triple").with_concurrency(4, true),
+        )
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out.items(), (0..200).map(|x| x * 3).collect::<Vec<_>>());
+}
+
+async fn fused_run(fuse: bool) -> (Vec<u64>, Vec<String>) {
+    let out = sink::collect();
+    let pipeline = Pipeline::from_iter(0..1000u64)
+        .with_config(StreamConfig::default().with_fusion(fuse).with_chunk_size(7))
+        .pipe(pipe::map(|x: u64| x + 1).named("inc"))
+        .pipe(pipe::filter(|x: &u64| x % 3 != 0).named("drop3"))
+        .pipe(pipe::flat_map(|x: u64| [x, x]).named("twice"))
+        .sink(out.clone());
+    let report = pipeline.run().await.unwrap();
+    let names = report
+        .stages
+        .iter()
+        .filter(|s| s.kind == StageKind::Pipe)
+        .map(|s| s.name.clone())
+        .collect();
+    (out.items(), names)
+}
+
+#[tokio::test]
+async fn fused_and_unfused_stages_agree() {
+    let (fused, fused_names) = fused_run(true).await;
+    let (split, split_names) = fused_run(false).await;
+    let want: Vec<u64> = (1..=1000)
+        .filter(|x| x % 3 != 0)
+        .flat_map(|x| [x, x])
+        .collect();
+    assert_eq!(fused, want);
+    assert_eq!(split, want);
+    assert_eq!(fused_names, ["inc >> drop3 >> twice"]);
+    assert_eq!(split_names, ["inc", "drop3", "twice"]);
+}
+
+/// A sync source of `0..n` and a sync sink that collects; both count open and close.
+#[derive(Clone, Default)]
+struct Life {
+    opened: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
+}
+
+struct Numbers(u32, u32, Life);
+
+impl SyncSource for Numbers {
+    type Out = u32;
+    fn next(&mut self) -> Option<Result<u32, PipeError>> {
+        (self.0 < self.1).then(|| {
+            self.0 += 1;
+            Ok(self.0 - 1)
+        })
+    }
+    fn open(&mut self) -> Result<(), PipeError> {
+        self.2.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), PipeError> {
+        self.2.closed.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+struct Keep(Arc<Mutex<Vec<u32>>>, Life);
+
+impl SyncSink for Keep {
+    type In = u32;
+    fn write(&mut self, item: u32) -> Result<(), PipeError> {
+        self.0.lock().unwrap().push(item);
+        Ok(())
+    }
+    fn open(&mut self) -> Result<(), PipeError> {
+        self.1.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), PipeError> {
+        self.1.closed.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_source_and_sinks_fan_out_and_close_once() {
+    let life = Life::default();
+    let a = Arc::new(Mutex::new(Vec::new()));
+    let b = Arc::new(Mutex::new(Vec::new()));
+    let pipeline = Pipeline::from_source(Numbers(0, 500, life.clone()))
+        .pipe(pipe::map(|x: u32| x * 2))
+        .sink(Keep(Arc::clone(&a), life.clone()))
+        .sink(Keep(Arc::clone(&b), life.clone()));
+    let monitor = pipeline.monitor();
+    let report = pipeline.run().await.unwrap();
+    let want: Vec<u32> = (0..500).map(|x| x * 2).collect();
+    assert_eq!(*a.lock().unwrap(), want);
+    assert_eq!(*b.lock().unwrap(), want);
+    assert_eq!(life.opened.load(Ordering::SeqCst), 3);
+    assert_eq!(life.closed.load(Ordering::SeqCst), 3);
+    assert_eq!(report.items_read(), 500);
+    assert_eq!(report.items_written(), 1000);
+    assert_eq!(monitor.snapshot(), report.stages);
+    assert!(!report.cancelled);
+}
+
+#[tokio::test]
+async fn stream_form_iterates_with_while_let() {
+    let p = pipe::map(|x: u32| x * 10) >> pipe::filter(|x: &u32| *x != 20);
+    let mut out = p.stream(source::iter(0..5u32));
+    let mut seen = Vec::new();
+    while let Some(item) = out.next().await {
+        seen.push(item.unwrap());
+    }
+    assert_eq!(seen, [0, 10, 30, 40]);
+}
+
+#[tokio::test]
+async fn stream_form_ends_with_the_error() {
+    let mut out = Pipeline::from_iter(0..5u32)
+        .pipe(pipe::try_map(|x: u32| if x == 3 { Err("three") } else { Ok(x) }).named("no3"))
+        .into_stream();
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    while let Some(item) = out.next().await {
+        match item {
+            Ok(x) => ok.push(x),
+            Err(e) => errors.push(e),
+        }
+    }
+    assert_eq!(ok, [0, 1, 2]);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].pipe(), "no3");
+}
+
+/// An async source that fails to open.
+struct Broken;
+
+impl AsyncSource for Broken {
+    type Out = u32;
+    async fn next(&mut self) -> Option<Result<u32, PipeError>> {
+        Some(Ok(1))
+    }
+    async fn open(&mut self) -> Result<(), PipeError> {
+        Err(PipeError::transient("", "no connection"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_open_stops_before_start_and_closes_the_others() {
+    let life = Life::default();
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let err = Pipeline::from_source(Broken)
+        .sink(Keep(Arc::clone(&out), life.clone()))
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(err.pipe_error().unwrap().pipe(), "Broken");
+    assert!(out.lock().unwrap().is_empty());
+    assert_eq!(life.opened.load(Ordering::SeqCst), 1);
+    assert_eq!(life.closed.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn run_future_is_send() {
+    fn is_send<T: Send>(_: &T) {}
+    let fut = Pipeline::from_iter(0..3u32).sink(sink::discard()).run();
+    is_send(&fut);
+}
