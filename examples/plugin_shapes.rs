@@ -1,13 +1,15 @@
 //! The two shapes of Rivusio's plugin page, in Rust: an async source that yields records (a generator, no
-//! server) piped through a transform into a sync CSV sink that writes a file.
+//! server) piped through a transform into a sync CSV sink that writes a file — registered as plugins by their
+//! attributes, composed with `>>`, and run on the runtime.
 //!
 //! Run: `cargo run -p rivus-examples --example plugin_shapes -- [OUTPUT.csv]` (default `orders.csv` in the
-//! system's temp directory). It prints where it wrote and how many rows.
+//! system's temp directory). It lists the plugins it registered, then prints the run's report.
 
 use std::path::PathBuf;
 
 use rivus_core::prelude::*;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// One order, as the source produces it.
 #[derive(Debug, Clone)]
@@ -17,10 +19,15 @@ struct Order {
     amount_cents: u64,
 }
 
-/// An async source of generated orders; stands in for a Kafka topic (Rivusio's `KafkaSource`).
+/// Generated orders; stands in for a Kafka topic (Rivusio's `KafkaSource`).
+#[async_source("orders")]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct OrderGenerator {
-    next_id: u64,
+    /// How many orders to make.
     count: u64,
+    #[serde(skip)]
+    next_id: u64,
 }
 
 impl AsyncSource for OrderGenerator {
@@ -44,7 +51,7 @@ impl AsyncSource for OrderGenerator {
 }
 
 /// The CSV row the sink writes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct InvoiceRow {
     order_id: u64,
     customer: String,
@@ -53,8 +60,10 @@ struct InvoiceRow {
     gross: String,
 }
 
-/// The transform: an order becomes an invoice row with 20% VAT.
-struct ToInvoice;
+/// An order becomes an invoice row with 20% VAT.
+#[sync_pipe("to_invoice")]
+#[derive(Deserialize, JsonSchema)]
+struct ToInvoice {}
 
 impl SyncPipe for ToInvoice {
     type In = Order;
@@ -73,9 +82,15 @@ impl SyncPipe for ToInvoice {
     }
 }
 
-/// A sync sink that writes rows to a CSV file (Rivusio's `CsvSink`), opened in `open`, flushed in `flush`.
+/// Writes invoice rows to a CSV file (Rivusio's `CsvSink`), opened in `open`, flushed in `flush`.
+#[sync_sink("invoice_csv")]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct CsvSink {
+    /// The file to write.
     path: PathBuf,
+    #[serde(skip)]
+    #[schemars(skip)]
     writer: Option<csv::Writer<std::fs::File>>,
 }
 
@@ -117,33 +132,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("orders.csv"));
 
-    let mut source = OrderGenerator {
-        next_id: 0,
+    // The attributes registered the three plugins at link time.
+    registry::validate()?;
+    for p in registry::plugins().filter(|p| p.module_path().starts_with("plugin_shapes")) {
+        println!(
+            "registered {} `{}`: {}",
+            p.kind(),
+            p.name(),
+            p.description()
+        );
+    }
+
+    let source = OrderGenerator {
         count: 1_000,
+        next_id: 0,
     };
-    // The transform keeps orders of at least 5.00 and turns them into invoice rows.
-    let transform =
-        pipe::filter(|o: &Order| o.amount_cents >= 500).named("min_amount") >> ToInvoice;
-    let mut sink = CsvSink {
+    let sink = CsvSink {
         path: path.clone(),
         writer: None,
     };
+    // `source >> pipe >> pipe >> sink` is a runnable pipeline: orders of at least 5.00 become invoice rows.
+    let pipeline = source
+        >> pipe::filter(|o: &Order| o.amount_cents >= 500).named("min_amount")
+        >> ToInvoice {}
+        >> sink;
+    let report = pipeline.run().await?;
 
-    source.open().await?;
-    sink.open()?;
-    let mut rows = Vec::new();
-    let mut written = 0usize;
-    while let Some(order) = source.next().await {
-        transform.process_each(order?, &mut rows)?;
-        for row in rows.drain(..) {
-            sink.write(row)?;
-            written += 1;
-        }
-    }
-    sink.flush()?;
-    sink.close()?;
-    source.close().await?;
-
-    println!("wrote {written} invoice rows to {}", path.display());
+    println!(
+        "wrote {} invoice rows to {} in {:?}",
+        report.items_written(),
+        path.display(),
+        report.elapsed
+    );
     Ok(())
 }

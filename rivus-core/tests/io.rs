@@ -202,3 +202,40 @@ async fn async_pipe_then_sync_sink_and_sync_pipe_then_async_sink() {
     both.write(1).await.unwrap();
     assert_eq!(*total.lock().unwrap(), 8);
 }
+
+#[tokio::test]
+async fn source_then_pipes_then_sink_runs_on_the_runtime() {
+    let seen: Log = Arc::default();
+    let source = Items {
+        items: (1..=5).map(Some).collect(),
+        log: Arc::clone(&seen),
+    };
+    let sink = Collect {
+        seen: Arc::clone(&seen),
+    };
+    let pipeline = source
+        >> pipe::filter(|x: &u32| *x != 3)
+        >> AsyncInc
+        >> pipe::map(|x: u32| x.to_string())
+        >> sink;
+    let report = pipeline.run().await.unwrap();
+    assert_eq!(report.items_written(), 4);
+    let log = seen.lock().unwrap().clone();
+    let items: Vec<&str> = log
+        .iter()
+        .map(String::as_str)
+        .filter(|s| s.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(items, ["2", "3", "5", "6"]);
+    assert_eq!(log.first().map(String::as_str), Some("open source"));
+    assert_eq!(log.iter().filter(|l| *l == "close sink").count(), 1);
+
+    // An async source into an async sink.
+    let total = Arc::new(Mutex::new(0));
+    let numbers = Items {
+        items: vec![Some(1), Some(2)],
+        log: Arc::default(),
+    } >> AsyncInc;
+    (numbers >> AsyncSum(Arc::clone(&total))).run().await.unwrap();
+    assert_eq!(*total.lock().unwrap(), 5);
+}

@@ -7,8 +7,9 @@
 //! before the sink is a source with the pipes applied, the part after the source a sink with the pipes in front.
 //! Sync parts are lifted where they meet async ones, as between pipes.
 //!
-//! Joining a source to a sink makes a runnable pipeline, which is the runtime's business (`Pipeline`); `>>`
-//! between a source and a sink does not compile here.
+//! Joining a source to a sink makes a runnable pipeline: `(source >> pipe >> sink).run().await` runs it on the
+//! runtime (the pipes run fused in the source's task; use [`Pipeline`](crate::stream::Pipeline) for stages of
+//! their own, concurrency, batching and windows).
 //!
 //! ```
 //! use rivus_core::prelude::*;
@@ -475,4 +476,28 @@ where
     fn join(pipe: A, sink: B) -> Self::Output {
         AsyncPipeSink { pipe, sink }
     }
+}
+
+/// `source >> sink`: a runnable pipeline (the runtime's [`Sinks`](crate::stream::Sinks)); call `.run().await`.
+macro_rules! source_to_sink {
+    ($($src_mode:ident: $src:ident, $sink_mode:ident: $sink:ident;)*) => {$(
+        impl<A, B> Join<A, B> for ($src_mode, $sink_mode)
+        where
+            A: $src + Send + 'static,
+            A::Out: crate::stream::Item,
+            B: $sink<In = A::Out> + Send + 'static,
+        {
+            type Output = crate::stream::Sinks<A::Out>;
+            fn join(a: A, b: B) -> Self::Output {
+                crate::stream::Pipeline::from_source(a).sink(b)
+            }
+        }
+    )*};
+}
+
+source_to_sink! {
+    SyncSourceMode: SyncSource, SyncSinkMode: SyncSink;
+    SyncSourceMode: SyncSource, AsyncSinkMode: AsyncSink;
+    AsyncSourceMode: AsyncSource, SyncSinkMode: SyncSink;
+    AsyncSourceMode: AsyncSource, AsyncSinkMode: AsyncSink;
 }
