@@ -11,6 +11,11 @@ mod test;
 
 use std::process::ExitCode;
 
+/// Records are made on the source's thread and freed on the sink's: mimalloc handles that hand-over much better
+/// than glibc's allocator (measured: about 20% of a CSV -> JSON lines run went to malloc and free).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 use crate::cli::{Cli, Command};

@@ -236,6 +236,9 @@ async fn source_then_pipes_then_sink_runs_on_the_runtime() {
         items: vec![Some(1), Some(2)],
         log: Arc::default(),
     } >> AsyncInc;
-    (numbers >> AsyncSum(Arc::clone(&total))).run().await.unwrap();
+    (numbers >> AsyncSum(Arc::clone(&total)))
+        .run()
+        .await
+        .unwrap();
     assert_eq!(*total.lock().unwrap(), 5);
 }
