@@ -127,6 +127,9 @@ fn rivus_pipeline_file(input: &Path, output: &Path) -> u64 {
     report.items_written()
 }
 
+/// One way to convert the file: input, output, rows written.
+type Run = fn(&Path, &Path) -> u64;
+
 fn main() {
     let megabytes = std::env::var("RIVUS_BENCH_MB")
         .ok()
@@ -140,7 +143,7 @@ fn main() {
     println!("input: {rows} rows, {:.1} MB", bytes / 1e6);
 
     rivus_plugins::link();
-    let runs: [(&str, fn(&Path, &Path) -> u64); 3] = [
+    let runs: [(&str, Run); 3] = [
         ("(a) hand-written csv+serde_json", hand_written),
         ("(b) rivus csv -> jsonl plugins", rivus_plugins),
         ("(c) rivus pipeline file, runtime", rivus_pipeline_file),
