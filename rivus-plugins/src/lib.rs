@@ -8,6 +8,7 @@
 //! | [`lines`] | text files, one record per line |
 //! | [`stdio`] | stdin and stdout |
 //! | [`file`] | whole files from a directory or a glob |
+//! | `kafka` | Kafka source and sink (feature `kafka`) |
 //! | [`generator`] | records from a template (demos, tests, benchmarks) |
 //! | [`blackhole`] | a sink that drops and counts |
 //! | [`transform`] | select, drop, rename, set, cast, filter |
@@ -21,6 +22,8 @@ pub mod file;
 mod fs;
 pub mod generator;
 pub mod jsonl;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod lines;
 #[cfg(feature = "script")]
 pub mod script;
