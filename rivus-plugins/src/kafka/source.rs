@@ -376,7 +376,9 @@ impl Acknowledge for KafkaSource {
         let mut first_error = None;
         for ((topic, partition), offset) in highest {
             let name = &self.topics[topic];
-            match consumer.store_offset(name, partition, offset + 1) {
+            // `store_offset` (librdkafka's `rd_kafka_offset_store`) takes a record's offset and stores
+            // offset + 1, the next offset to read.
+            match consumer.store_offset(name, partition, offset) {
                 Ok(()) => {}
                 // The partition was revoked: its new owner resumes at the last commit.
                 Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::State) => {}
