@@ -459,3 +459,92 @@ async fn two_processes_share_a_group_and_the_survivor_takes_over_after_a_sigkill
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// An example pipeline file of `examples/pipelines`, with `${VAR}`s taken from `env`.
+fn pipeline_file(name: &str, env: &[(&str, String)]) -> rivus_core::spec::PipelineFile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/pipelines")
+        .join(name);
+    let text = rivus_core::spec::SourceText::read(&path).unwrap();
+    let lookup = |var: &str| env.iter().find(|(k, _)| *k == var).map(|(_, v)| v.clone());
+    rivus_core::spec::PipelineFile::parse(&path, text, &lookup).unwrap()
+}
+
+/// A plugin table's options as the plugin's configuration type.
+fn options<T: serde::de::DeserializeOwned>(table: &rivus_core::spec::PluginTable) -> T {
+    toml::Value::Table(table.options.clone())
+        .try_into()
+        .unwrap_or_else(|e| panic!("options of `{}`: {e}", table.plugin))
+}
+
+/// Issue 7, item 4: the example pipeline files, CSV → Kafka and Kafka → filter → select → JSON lines, built
+/// from their tables (as the registry will, by plugin name) and run against the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
+    use rivus_plugins::transform::{Filter, Select};
+    let broker = Broker::start();
+    let topic = unique("orders");
+    broker.create_topic(&topic, 4).await;
+    let out_dir = temp_dir("pipelines");
+    let data_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data");
+    let env = [
+        ("KAFKA", broker.bootstrap().to_owned()),
+        ("TOPIC", topic.clone()),
+        ("GROUP", unique("archive")),
+        ("DATA_DIR", data_dir.display().to_string()),
+        ("OUT_DIR", out_dir.display().to_string()),
+    ];
+
+    let file = pipeline_file("csv_to_kafka.toml", &env);
+    assert_eq!(
+        (
+            file.doc.source.plugin.as_str(),
+            file.doc.sinks[0].plugin.as_str()
+        ),
+        ("csv", "kafka")
+    );
+    let source = CsvSource::new(options::<CsvSourceConfig>(&file.doc.source));
+    let sink = KafkaSink::try_from(options::<KafkaSinkConfig>(&file.doc.sinks[0])).unwrap();
+    let report = Pipeline::from_source(source)
+        .sink(sink)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.items_written(), 5_000);
+
+    let file = pipeline_file("kafka_to_jsonl.toml", &env);
+    let plugins: Vec<&str> = file
+        .doc
+        .transforms
+        .iter()
+        .map(|t| t.plugin.as_str())
+        .collect();
+    assert_eq!(plugins, ["filter", "select"]);
+    let source = KafkaSource::try_from(options::<KafkaSourceConfig>(&file.doc.source)).unwrap();
+    let filter: Filter = options(&file.doc.transforms[0]);
+    let select: Select = options(&file.doc.transforms[1]);
+    let sink = JsonlSink::new(options::<JsonlSinkConfig>(&file.doc.sinks[0]));
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        Pipeline::from_acked_source(source)
+            .pipe(filter)
+            .pipe(select)
+            .sink(sink)
+            .run(),
+    )
+    .await
+    .expect("the backfill did not finish")
+    .unwrap();
+    let rows = read_jsonl(&out_dir.join("paid-orders.jsonl"));
+    let paid = std::fs::read_to_string(data_dir.join("orders.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",paid,"))
+        .count();
+    assert_eq!(rows.len(), paid);
+    let ids: BTreeSet<i64> = rows.iter().map(|r| int(r, "order_id")).collect();
+    assert_eq!(ids.len(), paid, "each paid order once");
+    let fields: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+    assert_eq!(fields.len(), 6, "{fields:?}");
+    let _ = std::fs::remove_dir_all(out_dir);
+}
