@@ -90,6 +90,13 @@ impl Names {
 /// Acknowledgements for partitions this consumer no longer owns are dropped: the new owner resumes at the last
 /// commit and delivers them again (at least once, never lost).
 ///
+/// # Lag and back-pressure
+///
+/// Consumer lag (high watermark − committed offset, per partition) is published from librdkafka's statistics,
+/// which are served while the source polls the consumer, i.e. while records flow. A pipeline that holds the
+/// source back for longer than `max.poll.interval.ms` (librdkafka's default: 5 minutes; set it in `options`)
+/// leaves the group, and its partitions go to other members, which resume at the last commit.
+///
 /// # Cancel safety
 ///
 /// `next` is cancel safe: a record is taken from the consumer and logged in one step, after the only await.
