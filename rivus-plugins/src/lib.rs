@@ -32,6 +32,7 @@
 //! | [`lines`] | text files, one record per line |
 //! | [`stdio`] | stdin and stdout |
 //! | [`file`] | whole files from a directory or a glob |
+//! | `kafka` | Kafka source and sink (feature `kafka`) |
 //! | [`generator`] | records from a template (demos, tests, benchmarks) |
 //! | [`sequence`] | numbers as typed `u64` items (library pipelines, benchmarks) |
 //! | [`blackhole`] | a sink that drops and counts |
@@ -59,6 +60,8 @@ pub mod file;
 mod fs;
 pub mod generator;
 pub mod jsonl;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod lines;
 pub mod passthrough;
 #[cfg(feature = "script")]
