@@ -108,7 +108,10 @@ fn unbox<T: 'static>(any: Box<dyn Any + Send>) -> Result<T, String> {
 
 /// The type-erased forms of the six kinds (see [`crate::dynamic`]), boxed again as `Any` so that the item
 /// types stay the plugin's own: a pipeline of `Record`s downcasts to, e.g., `BoxSyncPipe<Record, Record>`.
-type Erased = Result<Box<dyn Any + Send>, String>;
+pub type Erased = Result<Box<dyn Any + Send>, String>;
+
+/// A built plugin, type-erased.
+pub type BoxAny = Box<dyn Any + Send>;
 
 fn erase_sync_pipe<T>(any: Box<dyn Any + Send>) -> Erased
 where
@@ -166,6 +169,50 @@ where
     Ok(Box::new(crate::dynamic::BoxAsyncSink::new(unbox::<T>(
         any,
     )?)))
+}
+
+/// Picks, at the plugin's own type, how an async source is erased: with its positions when it implements
+/// [`Acknowledge`](crate::ack::Acknowledge) (autoref specialization: `(&&Probe::<T>::new()).erase(..)` finds
+/// [`EraseAcked`] first when it applies, [`ErasePlain`] otherwise).
+pub struct Probe<T>(std::marker::PhantomData<T>);
+
+impl<T> Probe<T> {
+    /// The probe for `T`.
+    pub const fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+/// See [`Probe`]: erases an acknowledging source into a [`BoxAckedSource`](crate::dynamic::BoxAckedSource).
+pub trait EraseAcked {
+    /// Erases the built plugin in `any`.
+    fn erase(&self, any: Box<dyn Any + Send>) -> Erased;
+}
+
+impl<T> EraseAcked for &Probe<T>
+where
+    T: AsyncSource + crate::ack::Acknowledge + 'static,
+    T::Out: 'static,
+{
+    fn erase(&self, any: Box<dyn Any + Send>) -> Erased {
+        Ok(Box::new(crate::dynamic::BoxAckedSource::new(unbox::<T>(any)?)))
+    }
+}
+
+/// See [`Probe`]: erases a plain async source into a [`BoxAsyncSource`](crate::dynamic::BoxAsyncSource).
+pub trait ErasePlain {
+    /// Erases the built plugin in `any`.
+    fn erase(&self, any: Box<dyn Any + Send>) -> Erased;
+}
+
+impl<T> ErasePlain for Probe<T>
+where
+    T: AsyncSource + 'static,
+    T::Out: 'static,
+{
+    fn erase(&self, any: Box<dyn Any + Send>) -> Erased {
+        erase_async_source::<T>(any)
+    }
 }
 
 macro_rules! kinds {
