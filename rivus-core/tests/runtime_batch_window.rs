@@ -1,6 +1,9 @@
 //! Batching by count and by max wait; windows by count, processing time (closed by timers on a quiet stream)
 //! and event time (late items to the error policy). Time runs on Tokio's paused clock.
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rivus_core::prelude::*;
@@ -108,7 +111,8 @@ async fn count_windows(w: Windows<u32>, n: u32) -> Vec<Vec<u32>> {
 
 #[tokio::test(start_paused = true)]
 async fn count_windows_table() {
-    let cases: Vec<(&str, Windows<u32>, u32, Vec<Vec<u32>>)> = vec![
+    type Case = (&'static str, Windows<u32>, u32, Vec<Vec<u32>>);
+    let cases: Vec<Case> = vec![
         (
             "tumbling",
             Windows::tumbling_count(3),

@@ -1,6 +1,9 @@
 //! Retries (attempts and delays on the paused clock, permanent errors not retried, timeouts) and error policies
 //! (fail fast, skip, dead letter) with their report counts; panics become errors of the item.
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -157,7 +160,7 @@ impl AsyncSink for Closing {
 
 fn reject_multiples_of_three() -> impl SyncPipe<In = u32, Out = u32> + Send + Sync + 'static {
     pipe::try_map(|x: u32| {
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             Err(format!("{x} is a multiple of three"))
         } else {
             Ok(x)
@@ -211,7 +214,7 @@ async fn skip_counts_and_goes_on() {
 async fn dead_letters_carry_item_error_and_pipe_name() {
     let dead = sink::collect::<DeadLetter>();
     let report = Pipeline::from_iter(1..=7u32)
-        .pipe(pipe::map(|x: u32| x * 1).named("same"))
+        .pipe(pipe::filter(|_: &u32| true).named("all"))
         .pipe_with(
             reject_multiples_of_three(),
             PipeConfig::named("check").with_error_policy(ErrorPolicy::DeadLetter),

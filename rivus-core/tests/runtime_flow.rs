@@ -1,6 +1,9 @@
 //! The runner: backpressure, concurrency (ordered and unordered), fusion, fan-out, sync sources and sinks,
 //! the `Stream` form, open/close once, the monitor.
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -137,7 +140,7 @@ async fn fused_run(fuse: bool) -> (Vec<u64>, Vec<String>) {
     let pipeline = Pipeline::from_iter(0..1000u64)
         .with_config(StreamConfig::default().with_fusion(fuse).with_chunk_size(7))
         .pipe(pipe::map(|x: u64| x + 1).named("inc"))
-        .pipe(pipe::filter(|x: &u64| x % 3 != 0).named("drop3"))
+        .pipe(pipe::filter(|x: &u64| !x.is_multiple_of(3)).named("drop3"))
         .pipe(pipe::flat_map(|x: u64| [x, x]).named("twice"))
         .sink(out.clone());
     let report = pipeline.run().await.unwrap();
@@ -155,7 +158,7 @@ async fn fused_and_unfused_stages_agree() {
     let (fused, fused_names) = fused_run(true).await;
     let (split, split_names) = fused_run(false).await;
     let want: Vec<u64> = (1..=1000)
-        .filter(|x| x % 3 != 0)
+        .filter(|x: &u64| !x.is_multiple_of(3))
         .flat_map(|x| [x, x])
         .collect();
     assert_eq!(fused, want);

@@ -193,7 +193,10 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
                     tokio::select! {
                         biased;
                         () = halt.cancelled() => break 'run,
-                        () = stop.cancelled() => continue 'run,
+                        () = stop.cancelled() => {
+                            ctx.shared.mark_stopped();
+                            continue 'run;
+                        }
                         next = fut => next,
                     }
                 }

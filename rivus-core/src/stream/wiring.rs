@@ -336,6 +336,11 @@ impl Shared {
     /// Sets the `stopped` flag once the `stop` token is cancelled; runs for the whole run.
     pub(crate) async fn watch_stop(self: Arc<Self>) {
         self.stop.cancelled().await;
+        self.mark_stopped();
+    }
+
+    /// Sets the `stopped` flag (the `stop` token was seen cancelled).
+    pub(crate) fn mark_stopped(&self) {
         self.stopped.store(true, Ordering::Release);
     }
 

@@ -1,0 +1,242 @@
+//! At-least-once acknowledgements (the committed position never passes an unacknowledged item, also with
+//! unordered concurrency) and graceful shutdown (items in flight reach the sink; `close` runs once).
+
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rivus_core::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct Log {
+    /// Items every sink has taken.
+    written: Mutex<HashSet<u64>>,
+    /// Positions committed, in order, with whether every item up to it was written at that moment.
+    commits: Mutex<Vec<(u64, bool)>>,
+}
+
+/// Offsets `0..n`; commits are checked against what the sink has written.
+struct Topic {
+    next: u64,
+    end: u64,
+    log: Arc<Log>,
+}
+
+impl AsyncSource for Topic {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            Ok(self.next - 1)
+        })
+    }
+}
+
+impl Acknowledge for Topic {
+    type Position = u64;
+    fn position(&self) -> u64 {
+        self.next - 1
+    }
+    async fn commit(&mut self, upto: u64) -> Result<(), PipeError> {
+        let written = self.log.written.lock().unwrap();
+        let safe = (0..=upto).all(|p| written.contains(&p));
+        self.log.commits.lock().unwrap().push((upto, safe));
+        Ok(())
+    }
+}
+
+struct Record(Arc<Log>);
+
+impl AsyncSink for Record {
+    type In = u64;
+    async fn write(&mut self, item: u64) -> Result<(), PipeError> {
+        self.0.written.lock().unwrap().insert(item);
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn commits_never_pass_an_unacknowledged_item() {
+    let log = Arc::new(Log::default());
+    // Item 3 takes a second; the others 10 ms; four at a time, unordered: 4.. finish long before 3.
+    let slow = pipe::async_map(|x: u64| async move {
+        let ms = if x == 3 { 1000 } else { 10 };
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        x
+    });
+    let report = Pipeline::from_acked_source(Topic {
+        next: 0,
+        end: 40,
+        log: Arc::clone(&log),
+    })
+    .with_config(StreamConfig::default().with_chunk_size(4))
+    .pipe_with(slow, PipeConfig::named("slow").with_concurrency(4, false))
+    .pipe(pipe::filter(|x: &u64| !x.is_multiple_of(5)))
+    .pipe(pipe::flat_map(|x: u64| [x, x]))
+    .sink(Record(Arc::clone(&log)))
+    .sink(sink::discard())
+    .run()
+    .await
+    .unwrap();
+    let commits = log.commits.lock().unwrap().clone();
+    assert!(!commits.is_empty());
+    // Filtered items (multiples of 5) are never written, but they are acknowledged: treat them as written.
+    let written = log.written.lock().unwrap().clone();
+    for (upto, safe) in &commits {
+        let safe_with_filtered =
+            *safe || (0..=*upto).all(|p| p.is_multiple_of(5) || written.contains(&p));
+        assert!(
+            safe_with_filtered,
+            "committed {upto} before an earlier item was written"
+        );
+    }
+    let ups: Vec<u64> = commits.iter().map(|(u, _)| *u).collect();
+    assert!(
+        ups.windows(2).all(|w| w[0] < w[1]),
+        "commits go up: {ups:?}"
+    );
+    assert_eq!(ups.last(), Some(&39));
+    // While item 3 was slow, later items were written, yet nothing at or past 3 was committed before it.
+    assert!(ups.iter().any(|&u| u < 3), "early commits happen: {ups:?}");
+    assert_eq!(report.items_written(), 2 * 2 * 32);
+}
+
+/// Checks commits against the set of written items, where filtered items count as done.
+#[tokio::test(start_paused = true)]
+async fn filtered_and_dead_lettered_items_are_acknowledged() {
+    let log = Arc::new(Log::default());
+    let dead = sink::collect::<DeadLetter>();
+    Pipeline::from_acked_source(Topic {
+        next: 0,
+        end: 10,
+        log: Arc::clone(&log),
+    })
+    .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::DeadLetter))
+    .pipe(pipe::try_map(
+        |x: u64| if x == 4 { Err("four") } else { Ok(x) },
+    ))
+    .pipe(pipe::filter(|x: &u64| *x != 7))
+    .sink(Record(Arc::clone(&log)))
+    .dead_letter(dead.clone())
+    .run()
+    .await
+    .unwrap();
+    let last = log.commits.lock().unwrap().last().copied();
+    assert_eq!(
+        last.map(|(u, _)| u),
+        Some(9),
+        "everything is acknowledged in the end"
+    );
+    assert_eq!(dead.take().len(), 1);
+}
+
+/// Yields an item every 100 ms, counting what it handed out.
+struct Ticker {
+    n: u64,
+    pulled: Arc<AtomicUsize>,
+}
+
+impl AsyncSource for Ticker {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.n += 1;
+        self.pulled.fetch_add(1, Ordering::SeqCst);
+        Some(Ok(self.n))
+    }
+}
+
+#[derive(Clone, Default)]
+struct Closing {
+    items: Arc<Mutex<Vec<u64>>>,
+    closes: Arc<AtomicUsize>,
+    stuck: bool,
+}
+
+impl AsyncSink for Closing {
+    type In = u64;
+    async fn write(&mut self, item: u64) -> Result<(), PipeError> {
+        if self.stuck {
+            std::future::pending::<()>().await;
+        }
+        self.items.lock().unwrap().push(item);
+        Ok(())
+    }
+    async fn close(&mut self) -> Result<(), PipeError> {
+        self.closes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_drains_items_in_flight_and_closes_once() {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let sink = Closing::default();
+    let token = CancellationToken::new();
+    // Each item spends 250 ms in the pipe, so several are in flight when the token fires.
+    let slow = pipe::async_map(|x: u64| async move {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        x * 10
+    });
+    let run = tokio::spawn(
+        Pipeline::from_source(Ticker {
+            n: 0,
+            pulled: Arc::clone(&pulled),
+        })
+        .pipe_with(slow, PipeConfig::named("slow").with_concurrency(4, true))
+        .sink(sink.clone())
+        .shutdown_on(token.clone())
+        .run(),
+    );
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let written_before = sink.items.lock().unwrap().len();
+    token.cancel();
+    let report = run.await.unwrap().unwrap();
+    let n = pulled.load(Ordering::SeqCst);
+    let items = sink.items.lock().unwrap().clone();
+    assert!(
+        written_before < n,
+        "some items were in flight at the signal"
+    );
+    assert_eq!(items, (1..=n as u64).map(|x| x * 10).collect::<Vec<_>>());
+    assert_eq!(sink.closes.load(Ordering::SeqCst), 1);
+    assert!(report.cancelled);
+    assert_eq!(report.items_written(), n as u64);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_request_aborts() {
+    let sink = Closing {
+        stuck: true,
+        ..Closing::default()
+    };
+    let stop = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let run = tokio::spawn(
+        Pipeline::from_source(Ticker {
+            n: 0,
+            pulled: Arc::default(),
+        })
+        .sink(sink.clone())
+        .shutdown_on(stop.clone())
+        .abort_on(abort.clone())
+        .run(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!run.is_finished(), "the drain waits for the stuck sink");
+    abort.cancel();
+    let err = run.await.unwrap().unwrap_err();
+    assert!(matches!(err, PipelineError::Aborted { .. }), "{err}");
+    assert_eq!(
+        sink.closes.load(Ordering::SeqCst),
+        0,
+        "an abort does not close"
+    );
+}
