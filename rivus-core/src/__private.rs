@@ -195,7 +195,9 @@ where
     T::Out: 'static,
 {
     fn erase(&self, any: Box<dyn Any + Send>) -> Erased {
-        Ok(Box::new(crate::dynamic::BoxAckedSource::new(unbox::<T>(any)?)))
+        Ok(Box::new(crate::dynamic::BoxAckedSource::new(unbox::<T>(
+            any,
+        )?)))
     }
 }
 

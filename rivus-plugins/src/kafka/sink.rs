@@ -13,7 +13,7 @@ use rivus_core::{AsyncSink, PipeError};
 use super::config::KafkaSinkConfig;
 use super::{NAME, kafka_error};
 
-/// Writes [`Record`]s to Kafka.
+/// Writes records to Kafka; an item counts as written once the broker confirmed it.
 ///
 /// The payload is the record's raw bytes when it has them (a record read by [`super::KafkaSource`] passes
 /// through unchanged), otherwise the record as a JSON object. The topic is fixed or read from a field, the key
@@ -33,6 +33,7 @@ use super::{NAME, kafka_error};
 ///
 /// `write` may be cancelled only by an abort; a record it had already handed to librdkafka may still be
 /// delivered (at least once). `flush` is cancel safe: unconfirmed deliveries stay pending.
+#[rivus_core::async_sink("kafka", config = KafkaSinkConfig)]
 pub struct KafkaSink {
     config: KafkaSinkConfig,
     producer: Option<FutureProducer>,

@@ -71,8 +71,10 @@ impl Names {
     }
 }
 
-/// Reads records from Kafka topics as a member of a consumer group, for
-/// [`Pipeline::from_acked_source`](rivus_core::stream::Pipeline::from_acked_source).
+/// Reads records from Kafka topics as a consumer-group member, committing only acknowledged offsets.
+///
+/// Run it with [`Pipeline::from_acked_source`](rivus_core::stream::Pipeline::from_acked_source) (a pipeline file
+/// does so by itself).
 ///
 /// Each record becomes a [`Record`] with the payload as its raw bytes and the metadata fields `key` (a string,
 /// or an array of bytes when the key is not UTF-8; null when there is none), `topic`, `partition`, `offset`,
@@ -100,6 +102,7 @@ impl Names {
 /// # Cancel safety
 ///
 /// `next` is cancel safe: a record is taken from the consumer and logged in one step, after the only await.
+#[rivus_core::async_source("kafka", config = KafkaSourceConfig)]
 pub struct KafkaSource {
     config: KafkaSourceConfig,
     consumer: Option<StreamConsumer<SourceContext>>,
