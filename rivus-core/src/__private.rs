@@ -183,6 +183,12 @@ impl<T> Probe<T> {
     }
 }
 
+impl<T> Default for Probe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// See [`Probe`]: erases an acknowledging source into a [`BoxAckedSource`](crate::dynamic::BoxAckedSource).
 pub trait EraseAcked {
     /// Erases the built plugin in `any`.
