@@ -210,6 +210,7 @@ async fn commits_only_acknowledged_offsets_and_a_restart_resumes_at_the_stalled_
     );
 
     let committed = broker.committed(&group, &topic, 1)[0].expect("something was committed");
+    eprintln!("sink stalled at offset {K}; the group's commit: {committed}");
     assert!(
         committed <= K,
         "committed {committed} past the stalled record {K}"
