@@ -90,6 +90,9 @@ impl Names {
 /// Acknowledgements for partitions this consumer no longer owns are dropped: the new owner resumes at the last
 /// commit and delivers them again (at least once, never lost).
 ///
+/// Run without acknowledgements ([`Pipeline::from_source`](rivus_core::stream::Pipeline::from_source)), the
+/// source commits nothing: every start resumes at the group's last commit.
+///
 /// # Lag and back-pressure
 ///
 /// Consumer lag (high watermark − committed offset, per partition) is published from librdkafka's statistics,
