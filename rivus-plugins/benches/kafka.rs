@@ -8,6 +8,10 @@
 //! Run: `cargo bench -p rivus-plugins --features kafka --bench kafka`. The broker is `RIVUS_TEST_KAFKA` when
 //! set, otherwise `tansu` from `$RIVUS_TOOLS_DIR/bin`, `~/.cache/rivus-tools/bin` or `PATH`, started in a temp
 //! dir on 127.0.0.1. `RIVUS_BENCH_RECORDS` sets the record count (default 200000).
+//!
+//! Measured 2026-11-25 on 2 cores shared with other builds, tansu 0.6 with sqlite, 200,000 records of ~110
+//! bytes, 4 partitions: file → Kafka 28,070 records/s vs. 30,122 hand-written (0.93×); Kafka → blackhole
+//! 21,525 records/s vs. 22,293 hand-written (0.97×). The broker's storage bounds both sides.
 
 #![allow(
     clippy::expect_used,

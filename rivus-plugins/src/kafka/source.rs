@@ -92,6 +92,9 @@ impl Names {
 /// Acknowledgements for partitions this consumer no longer owns are dropped: the new owner resumes at the last
 /// commit and delivers them again (at least once, never lost).
 ///
+/// Run without acknowledgements ([`Pipeline::from_source`](rivus_core::stream::Pipeline::from_source)), the
+/// source commits nothing: every start resumes at the group's last commit.
+///
 /// # Lag and back-pressure
 ///
 /// Consumer lag (high watermark − committed offset, per partition) is published from librdkafka's statistics,
@@ -400,5 +403,53 @@ impl Acknowledge for KafkaSource {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rdkafka::ClientConfig;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    use super::*;
+
+    /// Acknowledgements of records whose partition was taken away (a rebalance) are dropped without error:
+    /// the partition's new owner resumes at the last commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledgements_of_revoked_partitions_are_dropped() {
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("t", 1, 1).unwrap();
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .create()
+            .unwrap();
+        for i in 0..3 {
+            let payload = i.to_string();
+            producer
+                .send(
+                    FutureRecord::<(), str>::to("t").payload(&payload),
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap();
+        }
+        let cfg = KafkaSourceConfig::new(cluster.bootstrap_servers(), ["t"], "g");
+        let mut source = KafkaSource::try_from(cfg).unwrap();
+        source.open().await.unwrap();
+        for _ in 0..3 {
+            tokio::time::timeout(Duration::from_secs(30), source.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+        source.commit(0).await.unwrap();
+        source.consumer.as_ref().unwrap().unassign().unwrap();
+        source.commit(2).await.unwrap();
+        assert!(source.log.is_empty());
+        assert_eq!(source.base, 3);
     }
 }
