@@ -49,7 +49,13 @@ fn fails_with(cmd: &mut Command, code: i32) -> String {
 
 #[test]
 fn list_shows_every_plugin() {
-    insta::assert_snapshot!("list", stdout(rivus().arg("list")));
+    // Plugins behind cargo features (Kafka) are left out of the snapshot, which holds for every feature set.
+    let listed: String = stdout(rivus().arg("list"))
+        .lines()
+        .filter(|l| !l.contains(" kafka "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!("list", listed);
     let json: serde_json::Value =
         serde_json::from_str(&stdout(rivus().args(["list", "--json"]))).unwrap();
     let names: Vec<&str> = json

@@ -31,7 +31,7 @@
 //! | [`jsonl`] | JSON lines files |
 //! | [`lines`] | text files, one record per line |
 //! | [`stdio`] | stdin and stdout |
-//! | [`file`] | whole files from a directory or a glob |
+//! | [`file`](mod@file) | whole files from a directory or a glob |
 //! | `kafka` | Kafka source and sink (feature `kafka`) |
 //! | [`generator`] | records from a template (demos, tests, benchmarks) |
 //! | [`sequence`] | numbers as typed `u64` items (library pipelines, benchmarks) |

@@ -368,19 +368,52 @@ fn read_lines_tolerant(path: &Path) -> Vec<Json> {
         .collect()
 }
 
+/// The `rivus` binary of this build (`target/<profile>/rivus`), which `cargo test --workspace --all-features`
+/// builds with its `kafka` feature before any test runs.
+fn rivus_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/rivus
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(format!("rivus{}", std::env::consts::EXE_SUFFIX)))
+        .unwrap();
+    let has_kafka = Command::new(&bin)
+        .args(["describe", "kafka", "--kind", "async-source"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_kafka,
+        "{} is missing or was built without Kafka: run the tests with `cargo test --workspace --all-features`, or \
+         first `cargo build -p rivus-cli --features kafka`",
+        bin.display()
+    );
+    bin
+}
+
+/// `rivus run` on a pipeline file: Kafka (JSON payloads, one consumer group) -> a JSON lines file.
 fn spawn_member(broker: &Broker, topic: &str, group: &str, out: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_rivus-kafka-run"))
-        .args([broker.bootstrap(), topic, group])
-        .arg(out)
+    let file = out.with_extension("toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[source]\nplugin = \"kafka\"\nbrokers = \"{}\"\ntopics = [\"{topic}\"]\ngroup_id = \"{group}\"\n\
+             format = \"json\"\nsession_timeout_ms = 6000\ncommit_interval_ms = 200\n\n\
+             [[sinks]]\nplugin = \"jsonl\"\npath = \"{}\"\nappend = true\n",
+            broker.bootstrap(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    Command::new(rivus_binary())
+        .args(["run", "--quiet"])
+        .arg(&file)
         .spawn()
         .unwrap()
 }
 
-/// Acceptance 4: two processes in one consumer group share a 4-partition topic; one is SIGKILLed mid-run; the
-/// survivor takes over its partitions; the union of the outputs holds every record.
-///
-/// The processes are `rivus-kafka-run` (this crate's stand-in for `rivus run` with a Kafka → JSON lines
-/// pipeline).
+/// Acceptance 4: two `rivus run` processes in one consumer group share a 4-partition topic; one is SIGKILLed
+/// mid-run; the survivor takes over its partitions; the union of the outputs holds every record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_a_group_and_the_survivor_takes_over_after_a_sigkill() {
     const BATCH: u64 = 500;
