@@ -122,38 +122,17 @@ pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// "no plugin named `x`; did you mean ...?"
+/// "no plugin is named `x`; did you mean ...?"
 fn not_found(name: &str, kind: Option<PluginKind>) -> String {
-    let mut names: Vec<(usize, &str)> = registry::plugins()
-        .filter(|p| kind.is_none_or(|k| p.kind() == k))
-        .map(|p| (strsim_distance(name, p.name()), p.name()))
-        .filter(|(d, n)| *d <= (name.len().max(n.len()) / 3).max(1))
-        .collect();
-    names.sort_unstable();
-    names.dedup_by_key(|n| n.1);
+    let nearest = registry::nearest(
+        name,
+        registry::plugins().filter(|p| kind.is_none_or(|k| p.kind() == k)),
+    );
     let what = kind.map_or_else(|| "plugin".to_owned(), |k| format!("{k} plugin"));
     let mut message = format!("no {what} is named `{name}`");
-    if let Some((_, nearest)) = names.first() {
+    if let Some(nearest) = nearest.first() {
         message.push_str(&format!("; did you mean `{nearest}`?"));
     }
     message.push_str(" (`rivus list` shows every plugin)");
     message
-}
-
-/// Edit distance in characters.
-fn strsim_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diag + usize::from(ca != cb));
-            diag = above;
-        }
-    }
-    row[b.len()]
 }

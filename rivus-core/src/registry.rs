@@ -825,12 +825,7 @@ pub fn lookup(kind: PluginKind, name: &str) -> Result<&'static PluginDescriptor,
     if let Some(p) = find(kind, name) {
         return Ok(p);
     }
-    let mut scored: Vec<(usize, &'static str)> = of_kind(kind)
-        .map(|p| (edit_distance(name, p.name), p.name))
-        .filter(|&(d, n)| d <= (name.len().max(n.len()) / 3).max(1) || n.contains(name))
-        .collect();
-    scored.sort_unstable();
-    scored.dedup_by_key(|s| s.1);
+    let suggestions = nearest(name, of_kind(kind));
     let mut other_kinds: Vec<PluginKind> = plugins()
         .filter(|p| p.name == name)
         .map(|p| p.kind)
@@ -840,9 +835,31 @@ pub fn lookup(kind: PluginKind, name: &str) -> Result<&'static PluginDescriptor,
     Err(RegistryError::NotFound {
         kind,
         name: name.to_owned(),
-        suggestions: scored.into_iter().take(3).map(|s| s.1).collect(),
+        suggestions,
         other_kinds,
     })
+}
+
+/// The registered names nearest to `name` (at most three, nearest first) among `plugins`: those within a third
+/// of the name's length in edit distance, or that contain it. What [`lookup`] suggests; also for callers that
+/// look a name up across kinds.
+///
+/// ```
+/// use rivus_core::registry;
+///
+/// assert!(registry::nearest("no-such-plugin-name", registry::plugins()).is_empty());
+/// ```
+pub fn nearest(
+    name: &str,
+    plugins: impl Iterator<Item = &'static PluginDescriptor>,
+) -> Vec<&'static str> {
+    let mut scored: Vec<(usize, &'static str)> = plugins
+        .map(|p| (edit_distance(name, p.name), p.name))
+        .filter(|&(d, n)| d <= (name.len().max(n.len()) / 3).max(1) || n.contains(name))
+        .collect();
+    scored.sort_unstable();
+    scored.dedup_by_key(|s| s.1);
+    scored.into_iter().take(3).map(|s| s.1).collect()
 }
 
 /// Looks the plugin up and builds it from its configuration; see [`PluginDescriptor::build`].
