@@ -87,7 +87,7 @@ pub use rivus_macros::{async_pipe, async_sink, async_source, sync_pipe, sync_sin
 pub use schemars;
 pub use serde;
 
-pub use compose::PipeExt;
+pub use compose::{PipeExt, SyncPipeExt};
 pub use config::{ErrorPolicy, PipeConfig, StreamConfig};
 pub use error::{BoxError, ErrorKind, PipeError, ResultExt};
 pub use message::{Headers, Message, MessageMetadata};
@@ -97,7 +97,7 @@ pub use stream::{DeadLetter, Pipeline, PipelineError};
 /// The names most programs need: `use rivus_core::prelude::*;`.
 pub mod prelude {
     pub use crate::ack::Acknowledge;
-    pub use crate::compose::PipeExt;
+    pub use crate::compose::{PipeExt, SyncPipeExt};
     pub use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
     pub use crate::error::{ErrorKind, PipeError, ResultExt};
     pub use crate::message::{Message, MessageMetadata};

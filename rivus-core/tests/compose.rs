@@ -319,3 +319,17 @@ fn outputs_buffer_collects_a_chain() {
     p.process_each(3, &mut out).unwrap();
     assert_eq!(out.into_iter().collect::<Vec<_>>(), [0, 2, 4]);
 }
+
+#[test]
+fn closure_methods_infer_their_argument_from_the_pipe() {
+    // No annotation on any closure: each takes the output type of the pipe before it.
+    let p = Double
+        .map(|x| x + 1)
+        .filter(|x| !x.is_multiple_of(3))
+        .filter_map(|x| x.checked_sub(2))
+        .flat_map(|x| [x, x]);
+    assert_eq!(run_each(&p, 0..4), [3, 3, 5, 5]);
+    let parse = pipe::map(|s: &str| s.trim()).try_map(|s| s.parse::<u64>());
+    assert_eq!(parse.process(" 7 ").unwrap(), 7);
+    assert!(parse.process("x").is_err());
+}

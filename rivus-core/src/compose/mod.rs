@@ -193,6 +193,79 @@ pub trait PipeExt: Composable + Sized {
 
 impl<P: Composable> PipeExt for P {}
 
+/// Closures appended to a sync pipe, with their argument type taken from the pipe: `parse.map(|x| x + 1)`
+/// needs no annotation, where `parse >> pipe::map(|x: u64| x + 1)` does (a free function cannot learn its
+/// argument type from the chain it ends up in).
+///
+/// ```
+/// use rivus_core::prelude::*;
+///
+/// let p = pipe::map(|s: &str| s.len())
+///     .filter(|n| *n > 1)
+///     .map(|n| n * 10)
+///     .flat_map(|n| [n, n + 1]);
+/// let mut out = Vec::new();
+/// for s in ["a", "abc"] {
+///     p.process_each(s, &mut out).unwrap();
+/// }
+/// assert_eq!(out, [30, 31]);
+/// ```
+pub trait SyncPipeExt: SyncPipe + Sized {
+    /// `self >> pipe::map(f)`.
+    fn map<O, F: Fn(Self::Out) -> O>(self, f: F) -> Chain<Self, crate::pipe::Map<F, Self::Out>> {
+        Chain {
+            first: self,
+            second: crate::pipe::map(f),
+        }
+    }
+
+    /// `self >> pipe::filter(predicate)`.
+    fn filter<F: Fn(&Self::Out) -> bool>(
+        self,
+        predicate: F,
+    ) -> Chain<Self, crate::pipe::Filter<F, Self::Out>> {
+        Chain {
+            first: self,
+            second: crate::pipe::filter(predicate),
+        }
+    }
+
+    /// `self >> pipe::filter_map(f)`.
+    fn filter_map<O, F: Fn(Self::Out) -> Option<O>>(
+        self,
+        f: F,
+    ) -> Chain<Self, crate::pipe::FilterMap<F, Self::Out>> {
+        Chain {
+            first: self,
+            second: crate::pipe::filter_map(f),
+        }
+    }
+
+    /// `self >> pipe::flat_map(f)`.
+    fn flat_map<It: IntoIterator, F: Fn(Self::Out) -> It>(
+        self,
+        f: F,
+    ) -> Chain<Self, crate::pipe::FlatMap<F, Self::Out>> {
+        Chain {
+            first: self,
+            second: crate::pipe::flat_map(f),
+        }
+    }
+
+    /// `self >> pipe::try_map(f)`.
+    fn try_map<O, E: Into<crate::error::BoxError>, F: Fn(Self::Out) -> Result<O, E>>(
+        self,
+        f: F,
+    ) -> Chain<Self, crate::pipe::TryMap<F, Self::Out>> {
+        Chain {
+            first: self,
+            second: crate::pipe::try_map(f),
+        }
+    }
+}
+
+impl<P: SyncPipe> SyncPipeExt for P {}
+
 /// Implements `>>` for a type of this crate (and, through `__private`, for the plugin attributes).
 #[doc(hidden)]
 #[macro_export]
