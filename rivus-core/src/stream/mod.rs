@@ -92,7 +92,7 @@ use crate::pipe::{AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, S
 use crate::window::{Window, Windows};
 
 use stages::{
-    AckedDriver, AsyncDriver, AsyncSinkDriver, OnPool, SyncDriver, SyncSinkDriver, async_stage,
+    AckedDriver, AsyncDriver, AsyncSinkDriver, SyncDriver, SyncSinkDriver, async_stage,
     batch_stage, dead_letter_task, fan_out, sink_task, source_task, sync_stage, window_stage,
 };
 use wiring::{ChunkRx, ChunkTx, DeadLetterStart, Head, Shared, SinkStart, Wiring};
@@ -1037,7 +1037,7 @@ fn spawn_sync<P>(
     if n == 1 && !cfg.blocking {
         w.spawn(&ctx, sync_stage(pipe, irx, tx, ctx.clone()));
     } else {
-        let pooled = OnPool(Arc::new(pipe));
+        let pooled = crate::compose::blocking(pipe);
         w.spawn(&ctx, async_stage(pooled, irx, tx, ctx.clone(), n, ordered));
     }
 }

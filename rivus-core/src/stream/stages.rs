@@ -1,7 +1,6 @@
 //! The tasks of a running pipeline: source, sync and async pipe stages, batching, windows, fan-out, sinks, and
 //! the dead-letter sink. Every task receives chunks, works item by item, and sends chunks.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -576,57 +575,6 @@ async fn concurrent<P>(
         if out.len() >= max && !send_out(tx, out, ctx).await {
             return;
         }
-    }
-}
-
-/// A sync pipe run on the blocking pool, one call per item: for CPU-heavy pipes (`blocking = true`) and sync
-/// pipes with `concurrency > 1` (which then really run in parallel).
-pub(crate) struct OnPool<P>(pub(crate) Arc<P>);
-
-impl<P> AsyncPipe for OnPool<P>
-where
-    P: SyncPipe + Send + Sync + 'static,
-    P::In: Send + 'static,
-    P::Out: Send + 'static,
-{
-    type In = P::In;
-    type Out = P::Out;
-
-    async fn process(&self, input: P::In) -> Result<P::Out, PipeError> {
-        let pipe = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || pipe.process(input))
-            .await
-            .map_err(|e| PipeError::from(e).or_pipe(self.0.name()))?
-    }
-
-    async fn process_each<E: crate::pipe::Emit<P::Out> + Send>(
-        &self,
-        input: P::In,
-        out: &mut E,
-    ) -> Result<(), PipeError> {
-        let pipe = Arc::clone(&self.0);
-        let outputs = tokio::task::spawn_blocking(move || {
-            let mut outputs = Outputs::new();
-            pipe.process_each(input, &mut outputs).map(|()| outputs)
-        })
-        .await
-        .map_err(|e| PipeError::from(e).or_pipe(self.0.name()))??;
-        for item in outputs {
-            out.emit(item)?;
-        }
-        Ok(())
-    }
-
-    fn name(&self) -> Cow<'static, str> {
-        self.0.name()
-    }
-
-    async fn open(&mut self) -> Result<(), PipeError> {
-        Arc::get_mut(&mut self.0).map_or(Ok(()), SyncPipe::open)
-    }
-
-    async fn close(&mut self) -> Result<(), PipeError> {
-        Arc::get_mut(&mut self.0).map_or(Ok(()), SyncPipe::close)
     }
 }
 
