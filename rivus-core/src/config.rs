@@ -11,7 +11,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::retry::RetryPolicy;
+use crate::retry::{
+    RetryPolicy, default_retry_delay, default_retry_factor, default_retry_max_delay,
+};
 
 /// How the runtime runs one pipe.
 ///
@@ -207,6 +209,12 @@ pub struct StreamConfig {
     pub fuse_sync_stages: bool,
     /// The error policy of every stage that does not set its own. Default: fail fast.
     pub on_error: ErrorPolicy,
+    /// How long a stopping run may drain (after the first shutdown request, or a fail-fast error) before it is
+    /// aborted: tasks are dropped where they are, and what is in flight is counted as not processed. A second
+    /// shutdown request aborts at once. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub shutdown_timeout: Duration,
 }
 
 impl StreamConfig {
@@ -248,6 +256,18 @@ impl StreamConfig {
         self.on_error = policy;
         self
     }
+
+    /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
+    #[must_use]
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+}
+
+/// 30 s to drain after a shutdown request: enough for a pipeline's buffers, short enough for an operator.
+pub const fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl Default for StreamConfig {
@@ -258,6 +278,7 @@ impl Default for StreamConfig {
             chunk_size: default_chunk_size(),
             fuse_sync_stages: true,
             on_error: ErrorPolicy::FailFast,
+            shutdown_timeout: default_shutdown_timeout(),
         }
     }
 }
@@ -273,21 +294,6 @@ pub const fn default_chunk_size() -> NonZeroUsize {
         Some(n) => n,
         None => NonZeroUsize::MIN,
     }
-}
-
-/// 100 ms before the first retry.
-pub const fn default_retry_delay() -> Duration {
-    Duration::from_millis(100)
-}
-
-/// Each retry waits twice as long as the one before.
-pub const fn default_retry_factor() -> f64 {
-    2.0
-}
-
-/// No wait is longer than 30 s.
-pub const fn default_retry_max_delay() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// 1024 items: enough to smooth bursts, small enough that a stalled sink holds little memory.

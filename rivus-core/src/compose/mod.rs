@@ -37,8 +37,8 @@ use crate::pipe::{AsyncPipe, Emit, Outputs, SyncPipe};
 pub mod io;
 
 pub use io::{
-    AsyncPipeSink, AsyncSinkMode, AsyncSourceMode, AsyncSourceThen, LiftSink, LiftSource, PipeSink,
-    SourceThen, SyncSinkMode, SyncSourceMode,
+    AsyncPipeSink, AsyncSinkMode, AsyncSourceMode, AsyncSourceThen, Connected, LiftSink,
+    LiftSource, PipeSink, SourceThen, SyncSinkMode, SyncSourceMode,
 };
 
 /// Marks pipes that run synchronously (`Composable::Mode`).
@@ -292,11 +292,24 @@ macro_rules! __impl_shr {
     };
 }
 
-/// Two sync pipes run one after the other: `a >> b` where both are [`SyncPipe`]s.
+/// Two sync pipes run one after the other: `a >> b` where both are [`SyncPipe`]s. The one sync chain of
+/// Rivus: `>>`, the runtime's fused stages and pipeline files all build it.
 #[derive(Debug, Clone)]
 pub struct Chain<A, B> {
     first: A,
     second: B,
+}
+
+impl<A, B> Chain<A, B> {
+    /// `first` then `second`, without the type check of `>>` (callers check `A::Out = B::In` themselves).
+    pub(crate) fn new(first: A, second: B) -> Self {
+        Self { first, second }
+    }
+
+    /// The two parts.
+    pub(crate) fn into_parts(self) -> (A, B) {
+        (self.first, self.second)
+    }
 }
 
 /// Pushes each output of the first pipe of a chain through the second.
