@@ -154,6 +154,88 @@ impl PipeConfig {
     }
 }
 
+/// The parts a [`PipeConfig`] can configure; each takes only some of its options (see
+/// [`PipeConfig::ignored_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// A source: `name` and `on_error` (for its bad items).
+    Source,
+    /// A sync pipe: everything but `timeout` (a sync call cannot be interrupted).
+    SyncPipe,
+    /// An async pipe: everything but `blocking`.
+    AsyncPipe,
+    /// A sink: `name`, the retry settings, `on_error`, `timeout` (of each write and flush), `buffer_size`.
+    Sink,
+    /// The dead-letter sink: `name` and `timeout` (its failure fails the run).
+    DeadLetter,
+}
+
+impl Role {
+    /// The role in words, with the reason some options do nothing for it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Source => "a source (it takes `name` and `on_error`)",
+            Self::SyncPipe => {
+                "a sync pipe (a sync call cannot be interrupted, so `timeout` does nothing)"
+            }
+            Self::AsyncPipe => "an async pipe (`blocking` is for sync pipes)",
+            Self::Sink => {
+                "a sink (it writes in order, one call at a time: `concurrency`, `ordered` and `blocking` do \
+                 nothing)"
+            }
+            Self::DeadLetter => {
+                "the dead-letter sink (it takes `name` and `timeout`; if it fails, the run fails)"
+            }
+        }
+    }
+}
+
+impl PipeConfig {
+    /// The options set here (different from their defaults) that would do nothing for a part of `role`.
+    /// The runtime refuses to run with any ([`PipelineError::Config`](crate::stream::PipelineError::Config)),
+    /// and `rivus validate` reports each at its line.
+    ///
+    /// ```
+    /// use rivus_core::config::{PipeConfig, Role};
+    ///
+    /// let cfg = PipeConfig::default().with_concurrency(4, true).with_timeout(std::time::Duration::from_secs(2));
+    /// assert_eq!(cfg.ignored_by(Role::Sink), ["concurrency"]);
+    /// assert_eq!(cfg.ignored_by(Role::SyncPipe), ["timeout"]);
+    /// assert!(cfg.ignored_by(Role::AsyncPipe).is_empty());
+    /// ```
+    pub fn ignored_by(&self, role: Role) -> Vec<&'static str> {
+        let d = Self::default();
+        let set = [
+            ("retries", self.retries != d.retries),
+            ("retry_delay", self.retry_delay != d.retry_delay),
+            ("retry_factor", self.retry_factor != d.retry_factor),
+            ("retry_jitter", self.retry_jitter != d.retry_jitter),
+            ("retry_max_delay", self.retry_max_delay != d.retry_max_delay),
+            ("on_error", self.on_error.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("concurrency", self.concurrency != d.concurrency),
+            ("ordered", self.ordered != d.ordered),
+            ("buffer_size", self.buffer_size != d.buffer_size),
+            ("blocking", self.blocking != d.blocking),
+        ];
+        let applies = |option: &str| match role {
+            Role::Source => matches!(option, "on_error"),
+            Role::SyncPipe => option != "timeout",
+            Role::AsyncPipe => option != "blocking",
+            Role::Sink => {
+                option.starts_with("retr")
+                    || matches!(option, "on_error" | "timeout" | "buffer_size")
+            }
+            Role::DeadLetter => option == "timeout",
+        };
+        set.into_iter()
+            .filter(|(option, is_set)| *is_set && !applies(option))
+            .map(|(option, _)| option)
+            .collect()
+    }
+}
+
 /// What the runtime does with an item whose pipe failed (after its retries), or with a bad item from a source.
 ///
 /// ```

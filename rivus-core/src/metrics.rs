@@ -98,6 +98,7 @@ pub(crate) struct Delta {
     pub(crate) dead_lettered: u64,
     pub(crate) failed: u64,
     pub(crate) not_processed: u64,
+    pub(crate) returned: u64,
     pub(crate) errors: u64,
     pub(crate) retries: u64,
 }
@@ -141,6 +142,7 @@ pub(crate) struct StageStats {
     dead_lettered: Count,
     failed: Count,
     not_processed: Count,
+    returned: Count,
     errors: Count,
     retries: Count,
     queue: Arc<AtomicI64>,
@@ -165,6 +167,7 @@ impl StageStats {
             dead_lettered: Count::new("rivus_dead_letters_total", &labels),
             failed: Count::new("rivus_items_failed_total", &labels),
             not_processed: Count::new("rivus_items_not_processed_total", &labels),
+            returned: Count::new("rivus_items_returned_total", &labels),
             errors: Count::new("rivus_errors_total", &labels),
             retries: Count::new("rivus_retries_total", &labels),
             m_latency: metrics::histogram!("rivus_stage_latency_seconds", &labels),
@@ -184,6 +187,7 @@ impl StageStats {
         self.dead_lettered.add(d.dead_lettered);
         self.failed.add(d.failed);
         self.not_processed.add(d.not_processed);
+        self.returned.add(d.returned);
         self.errors.add(d.errors);
         self.retries.add(d.retries);
         self.expanded.add(d.expanded);
@@ -227,6 +231,7 @@ impl StageStats {
         let dead_lettered = self.dead_lettered.get();
         let failed = self.failed.get();
         let not_processed = self.not_processed.get();
+        let returned = self.returned.get();
         let errors = self.errors.get();
         let retries = self.retries.get();
         let expanded = self.expanded.get();
@@ -242,6 +247,7 @@ impl StageStats {
             dead_lettered,
             failed,
             not_processed,
+            returned,
             errors,
             retries,
             queue_depth: u64::try_from(self.queue.load(Ordering::Relaxed)).unwrap_or(0),
@@ -273,8 +279,12 @@ pub struct StageReport {
     pub dead_lettered: u64,
     /// Items whose error stopped the run (or whose write, flush or letter failed for good).
     pub failed: u64,
-    /// Items the stage held or was handed when a fail-fast stop or an abort came.
+    /// Items the stage held or was handed when a stop came that it could not give back: an abort, or a
+    /// fail-fast stop of a sink that shares its items with other sinks.
     pub not_processed: u64,
+    /// Items after a fail-fast error that the stage held or was handed when the run stopped: given back unread.
+    /// They never reached a sink, are not counted as read, and are never committed (a restart reads them).
+    pub returned: u64,
     /// Failures (after retries): pipe errors, bad source items, failed writes and flushes.
     pub errors: u64,
     /// Retried calls.
@@ -284,7 +294,8 @@ pub struct StageReport {
 }
 
 impl StageReport {
-    /// The sum of the stage's outcomes (`out + filtered + skipped + dead-lettered + failed + not processed`).
+    /// The sum of the stage's outcomes (`out + filtered + skipped + dead-lettered + failed + not processed +
+    /// returned`).
     pub fn outcomes(&self) -> u64 {
         self.items_out
             + self.filtered
@@ -292,10 +303,12 @@ impl StageReport {
             + self.dead_lettered
             + self.failed
             + self.not_processed
+            + self.returned
     }
 
     /// Whether the stage's ledger adds up: `in + expanded = out + filtered + skipped + dead-lettered + failed +
-    /// not processed`. Always true after a run; a snapshot taken while items are in the stage's hands is not.
+    /// not processed + returned`. Always true after a run; a snapshot taken while items are in the stage's hands
+    /// is not.
     pub fn is_balanced(&self) -> bool {
         self.items_in + self.expanded == self.outcomes()
     }
@@ -305,7 +318,8 @@ impl StageReport {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Ledger {
-    /// Items the source yielded (bad ones included).
+    /// Items the source yielded (bad ones included), less those given back unread after a fail-fast error
+    /// ([`StageReport::returned`]).
     pub read: u64,
     /// Outputs beyond one per input (flat-maps, sliding windows, copies for extra sinks).
     pub expanded: u64,
@@ -347,6 +361,8 @@ impl Ledger {
     }
 
     fn add_outcomes(&mut self, s: &StageReport) {
+        // Items given back were never read: they leave the ledger on both sides.
+        self.read = self.read.saturating_sub(s.returned);
         self.filtered += s.filtered;
         self.skipped += s.skipped;
         self.dead_lettered += s.dead_lettered;
@@ -434,7 +450,8 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Items read from the source (bad ones included).
+    /// Items the source yielded (bad ones included); see [`Ledger::read`] for the ledger's count, which leaves
+    /// out items given back unread.
     pub fn items_read(&self) -> u64 {
         self.sum(|s| s.kind == StageKind::Source, |s| s.items_in)
     }
@@ -495,10 +512,12 @@ impl RunReport {
     /// # });
     /// ```
     pub fn ledger(&self) -> Ledger {
-        let mut ledger = Ledger::default();
+        let mut ledger = Ledger {
+            read: self.items_read(),
+            ..Ledger::default()
+        };
         for s in self.ledger_stages() {
             match s.kind {
-                StageKind::Source => ledger.read += s.items_in,
                 StageKind::Sink => ledger.written += s.items_out,
                 _ => {}
             }
@@ -511,15 +530,15 @@ impl RunReport {
     /// One ledger per sink, in the order the sinks were added: the items on that sink's path (the stages before
     /// the fan-out, and the sink) add up on their own.
     pub fn sink_ledgers(&self) -> Vec<(String, Ledger)> {
-        let mut upstream = Ledger::default();
+        let mut upstream = Ledger {
+            read: self.items_read(),
+            ..Ledger::default()
+        };
         for s in self.ledger_stages() {
             match s.kind {
                 StageKind::Sink => {}
                 StageKind::FanOut => upstream.add_outcomes(s),
                 _ => {
-                    if s.kind == StageKind::Source {
-                        upstream.read += s.items_in;
-                    }
                     upstream.expanded += s.expanded;
                     upstream.add_outcomes(s);
                 }
@@ -609,6 +628,7 @@ mod tests {
             dead_lettered: 0,
             failed: 0,
             not_processed: 0,
+            returned: 0,
             errors: 0,
             retries: 0,
             queue_depth: 0,

@@ -92,9 +92,10 @@ impl BuiltPipeline {
             dead_letter,
             ..
         } = self;
+        let source_cfg = named(source.runtime, &source.name);
         let mut pipeline: Pipeline<Record> = match source.stage {
-            SourceStage::Sync(s) => Pipeline::from_source(s),
-            SourceStage::Async(s) => Pipeline::from_source(s),
+            SourceStage::Sync(s) => Pipeline::from_source_with(s, source_cfg),
+            SourceStage::Async(s) => Pipeline::from_source_with(s, source_cfg),
         }
         .with_config(config);
         let mut fused: Vec<BoxSyncPipe<Record, Record>> = Vec::new();
@@ -137,9 +138,10 @@ impl BuiltPipeline {
             };
         }
         if let Some(dl) = dead_letter {
+            let cfg = named(dl.runtime, &dl.name);
             out = match dl.stage {
-                SinkStage::Sync(k) => out.dead_letter(DeadLetters(k)),
-                SinkStage::Async(k) => out.dead_letter(DeadLetters(k)),
+                SinkStage::Sync(k) => out.dead_letter_with(DeadLetters(k), cfg),
+                SinkStage::Async(k) => out.dead_letter_with(DeadLetters(k), cfg),
             };
         }
         out

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -18,7 +17,7 @@ use super::stream_form::PipelineStream;
 use super::task::{batch, pipe_async, pipe_sync, sink, source, window};
 use super::wiring::{DeadLetterStart, Head, SinkStart, Wiring};
 use crate::compose::{AsyncMode, Chain, Connected, SyncMode};
-use crate::config::{PipeConfig, StreamConfig};
+use crate::config::{PipeConfig, Role, StreamConfig};
 use crate::error::PipeError;
 use crate::metrics::{PipelineMonitor, RunReport, StageKind};
 use crate::pipe::{AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, SyncSource};
@@ -135,7 +134,17 @@ impl<T: Item> Pipeline<T, Identity<T>> {
     where
         S: IntoSource<M, Out = T>,
     {
-        Self::start(source.into_head())
+        Self::start(source.into_head(None))
+    }
+
+    /// Starts a pipeline at `source`, configured by `cfg`: its `name`, and `on_error` for its bad items (an
+    /// `Err` from `next`). Other options would do nothing for a source: `run` then fails with
+    /// [`PipelineError::Config`].
+    pub fn from_source_with<S, M>(source: S, cfg: PipeConfig) -> Self
+    where
+        S: IntoSource<M, Out = T>,
+    {
+        Self::start(source.into_head(Some(cfg)))
     }
 
     /// Starts a pipeline at an in-memory iterator (see [`source::iter`](super::source::iter)).
@@ -525,7 +534,7 @@ pub trait IntoSource<M>: Sealed<Part<(M, Source)>> + Send + 'static {
     type Out: Item;
     /// Wires the source into a run.
     #[doc(hidden)]
-    fn into_head(self) -> Head<Self::Out>;
+    fn into_head(self, cfg: Option<PipeConfig>) -> Head<Self::Out>;
 }
 
 impl<S: AsyncSource + 'static> Sealed<Part<(AsyncMode, Source)>> for S where S::Out: Item {}
@@ -537,13 +546,15 @@ where
     S::Out: Item,
 {
     type Out = S::Out;
-    fn into_head(self) -> Head<S::Out> {
+    fn into_head(self, cfg: Option<PipeConfig>) -> Head<S::Out> {
         Head::new(move |w: &mut Wiring, tx| {
-            let ctx = w.stage(
-                self.name(),
+            let name = self.name();
+            let ctx = w.part(
+                name,
                 StageKind::Source,
-                None,
-                Arc::new(AtomicI64::new(0)),
+                cfg.as_ref(),
+                Role::Source,
+                Arc::default(),
             );
             w.spawn(ctx, |ctx| {
                 source::source_task(AsyncSourceDriver(self), tx, ctx)
@@ -558,13 +569,15 @@ where
     S::Out: Item,
 {
     type Out = S::Out;
-    fn into_head(self) -> Head<S::Out> {
+    fn into_head(self, cfg: Option<PipeConfig>) -> Head<S::Out> {
         Head::new(move |w: &mut Wiring, tx| {
-            let ctx = w.stage(
-                self.name(),
+            let name = self.name();
+            let ctx = w.part(
+                name,
                 StageKind::Source,
-                None,
-                Arc::new(AtomicI64::new(0)),
+                cfg.as_ref(),
+                Role::Source,
+                Arc::default(),
             );
             let driver = ThreadSource::new(self, tx.chunk_max(), Arc::clone(&ctx.stats));
             w.spawn(ctx, |ctx| source::source_task(driver, tx, ctx));
@@ -625,13 +638,13 @@ where
             let cfg = cfg.unwrap_or_else(|| w.default_pipe_config());
             let (itx, irx) = w.channel(cfg.buffer_size);
             head.start(w, itx);
-            let ctx = w.stage(self.name(), StageKind::Pipe, Some(&cfg), irx.depth());
-            if cfg.blocking {
-                w.reject(format!(
-                    "stage `{}`: `blocking` is for sync pipes; an async pipe does not block",
-                    ctx.policy.name
-                ));
-            }
+            let ctx = w.part(
+                self.name(),
+                StageKind::Pipe,
+                Some(&cfg),
+                Role::AsyncPipe,
+                irx.depth(),
+            );
             let (n, ordered) = (cfg.concurrency.get(), cfg.ordered);
             w.spawn(ctx, |ctx| {
                 pipe_async::async_stage(self, irx, tx, ctx, n, ordered)
@@ -654,14 +667,13 @@ fn spawn_sync<P>(
     let cfg = cfg.unwrap_or_else(|| w.default_pipe_config());
     let (itx, irx) = w.channel(cfg.buffer_size);
     head.start(w, itx);
-    let ctx = w.stage(pipe.name(), StageKind::Pipe, Some(&cfg), irx.depth());
-    if let Some(limit) = cfg.timeout {
-        w.reject(format!(
-            "stage `{}`: `timeout = {limit:?}` would do nothing: a sync pipe cannot be interrupted (make it \
-             async, or drop the option)",
-            ctx.policy.name
-        ));
-    }
+    let ctx = w.part(
+        pipe.name(),
+        StageKind::Pipe,
+        Some(&cfg),
+        Role::SyncPipe,
+        irx.depth(),
+    );
     let (n, ordered) = (cfg.concurrency.get(), cfg.ordered);
     if n == 1 && !cfg.blocking {
         w.spawn(ctx, |ctx| pipe_sync::inline_stage(pipe, irx, tx, ctx));
@@ -748,16 +760,6 @@ pub trait IntoSink<M>: Sealed<Part<(M, SinkRole)>> + Send + 'static {
 impl<S: AsyncSink + 'static> Sealed<Part<(AsyncMode, SinkRole)>> for S where S::In: Item {}
 impl<S: SyncSink + Send + 'static> Sealed<Part<(SyncMode, SinkRole)>> for S where S::In: Item {}
 
-/// Options a sink ignores: an error at wiring when set.
-fn check_sink_options(w: &mut Wiring, cfg: &PipeConfig, what: &str, name: &str) {
-    if cfg.concurrency.get() > 1 || !cfg.ordered || cfg.blocking {
-        w.reject(format!(
-            "{what} `{name}`: `concurrency`, `ordered` and `blocking` would do nothing for a sink (it writes \
-             in order, one call at a time)"
-        ));
-    }
-}
-
 impl<S> IntoSink<AsyncMode> for S
 where
     S: AsyncSink + 'static,
@@ -766,8 +768,13 @@ where
     type In = S::In;
     fn into_sink(self) -> SinkStart<S::In> {
         SinkStart(Box::new(move |w: &mut Wiring, rx, cfg| {
-            let ctx = w.stage(self.name(), StageKind::Sink, Some(&cfg), rx.depth());
-            check_sink_options(w, &cfg, "sink", &ctx.policy.name);
+            let ctx = w.part(
+                self.name(),
+                StageKind::Sink,
+                Some(&cfg),
+                Role::Sink,
+                rx.depth(),
+            );
             let stats = Arc::clone(&ctx.stats);
             let terminal = w.run.terminal();
             w.spawn(ctx, |ctx| {
@@ -786,8 +793,13 @@ where
     type In = S::In;
     fn into_sink(self) -> SinkStart<S::In> {
         SinkStart(Box::new(move |w: &mut Wiring, rx, cfg| {
-            let ctx = w.stage(self.name(), StageKind::Sink, Some(&cfg), rx.depth());
-            check_sink_options(w, &cfg, "sink", &ctx.policy.name);
+            let ctx = w.part(
+                self.name(),
+                StageKind::Sink,
+                Some(&cfg),
+                Role::Sink,
+                rx.depth(),
+            );
             let stats = Arc::clone(&ctx.stats);
             let terminal = w.run.terminal();
             w.spawn(ctx, |ctx| {
@@ -818,16 +830,13 @@ where
     D: super::driver::SinkDriver<In = DeadLetter>,
 {
     DeadLetterStart(Box::new(move |w: &mut Wiring, rx: DeadLetterRx, ()| {
-        let cfg = cfg.unwrap_or_default();
-        let ctx = w.stage(name, StageKind::DeadLetter, Some(&cfg), Arc::default());
-        check_sink_options(w, &cfg, "dead-letter sink", &ctx.policy.name);
-        if cfg.on_error.is_some() || cfg.retries > 0 {
-            w.reject(format!(
-                "dead-letter sink `{}`: `on_error` and `retries` would do nothing (a dead-letter sink that \
-                 fails fails the run)",
-                ctx.policy.name
-            ));
-        }
+        let ctx = w.part(
+            name,
+            StageKind::DeadLetter,
+            cfg.as_ref(),
+            Role::DeadLetter,
+            Arc::default(),
+        );
         let terminal = w.run.terminal();
         w.spawn(ctx, |ctx| dead_letter_task(driver, rx, ctx, terminal));
     }))

@@ -74,6 +74,7 @@ fn wire<T: Item>(
                 None,
                 rx.depth(),
             );
+            w.fanned_out = true;
             let mut branches = Vec::with_capacity(sinks.len());
             for (start, cfg) in sinks {
                 let cfg = cfg.unwrap_or_else(|| w.default_pipe_config());

@@ -176,7 +176,7 @@ where
     P: IntoStage<MP>,
     S: IntoSource<MS, Out = P::In>,
 {
-    Pipeline::start(pipe.into_stage(source.into_head(), None)).into_stream()
+    Pipeline::start(pipe.into_stage(source.into_head(None), None)).into_stream()
 }
 
 /// `pipe.stream(source)`: [`process`] as a method of every pipe.

@@ -19,7 +19,7 @@ use super::channel;
 use super::dead_letter::DeadLetterTx;
 use super::state::Run;
 use super::task::{StageCtx, StagePolicy};
-use crate::config::{ErrorPolicy, PipeConfig};
+use crate::config::{ErrorPolicy, PipeConfig, Role};
 use crate::metrics::{StageKind, StageStats};
 
 /// A deferred start of a part: called once when the run wires its stages.
@@ -86,6 +86,8 @@ pub struct Wiring {
     pub(crate) config_error: Option<String>,
     next_index: usize,
     sink_index: Option<usize>,
+    /// Several sinks share every item (a fan-out feeds them).
+    pub(crate) fanned_out: bool,
 }
 
 impl fmt::Debug for Wiring {
@@ -106,6 +108,7 @@ impl Wiring {
             config_error: None,
             next_index: 0,
             sink_index: None,
+            fanned_out: false,
         }
     }
 
@@ -186,7 +189,42 @@ impl Wiring {
             }),
             index,
             self.dead_letters.clone(),
+            // What a stage stops with can be given back unread unless another sink has it too.
+            match place {
+                Place::Chain => true,
+                Place::Sink => !self.fanned_out,
+                Place::DeadLetter => false,
+            },
         )
+    }
+
+    /// Registers a part (see [`stage`](Self::stage)) whose options are checked for its `role`: an option that
+    /// would do nothing for it makes the run fail before it starts.
+    pub(crate) fn part(
+        &mut self,
+        name: Cow<'static, str>,
+        kind: StageKind,
+        cfg: Option<&PipeConfig>,
+        role: Role,
+        queue: Arc<AtomicI64>,
+    ) -> StageCtx {
+        let ctx = self.stage(name, kind, cfg, queue);
+        if let Some(cfg) = cfg {
+            let ignored = cfg.ignored_by(role);
+            if !ignored.is_empty() {
+                self.reject(format!(
+                    "`{}`: {} would do nothing for {}",
+                    ctx.policy.name,
+                    ignored
+                        .iter()
+                        .map(|o| format!("`{o}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    role.describe()
+                ));
+            }
+        }
+        ctx
     }
 
     /// Spawns a stage's task, made by `task` from the stage's context, inside a tracing span.

@@ -114,7 +114,7 @@ pub(crate) async fn batch_stage<T: Item>(
     }
     if ctx.halted() {
         let open = std::mem::take(&mut filling.weight);
-        ctx.stats.add_not_processed(open + out.take(0).abandon());
+        ctx.stopped_with(open + out.take(0).abandon());
     } else {
         filling.emit(&mut out);
         ctx.send(&tx, &mut out).await;

@@ -124,6 +124,8 @@ pub(crate) struct StageCtx {
     /// The stage's place: stages before a fail-fast cut stop (see [`super::state`]).
     pub(crate) index: usize,
     pub(crate) dead_letters: Option<DeadLetterTx>,
+    /// Whether items this stage stops with are given back unread (no other sink has them), or not processed.
+    gives_back: bool,
     state: watch::Receiver<State>,
 }
 
@@ -134,6 +136,7 @@ impl StageCtx {
         policy: Arc<StagePolicy>,
         index: usize,
         dead_letters: Option<DeadLetterTx>,
+        gives_back: bool,
     ) -> Self {
         let state = run.watch();
         Self {
@@ -142,7 +145,25 @@ impl StageCtx {
             policy,
             index,
             dead_letters,
+            gives_back,
             state,
+        }
+    }
+
+    /// Counts `weight` the stage stops with (held, or after a failing item): given back unread, or, for a sink
+    /// that shares its items with other sinks, not processed.
+    pub(crate) fn stopped_with(&self, weight: u64) {
+        let mut d = Delta::default();
+        self.stopped_into(&mut d, weight);
+        self.stats.apply(&d);
+    }
+
+    /// As [`stopped_with`](Self::stopped_with), into `delta`.
+    pub(crate) fn stopped_into(&self, delta: &mut Delta, weight: u64) {
+        if self.gives_back {
+            delta.returned += weight;
+        } else {
+            delta.not_processed += weight;
         }
     }
 
@@ -211,11 +232,11 @@ impl StageCtx {
         c
     }
 
-    /// Gives up the input: refuses what would come and counts what waits as taken and not processed.
+    /// Gives up the input: refuses what would come and counts what waits as taken and stopped with.
     pub(crate) fn give_up<T>(&self, rx: &mut ChunkRx<T>) {
         let w = rx.close_and_drain();
         self.stats.add_in(w);
-        self.stats.add_not_processed(w);
+        self.stopped_with(w);
     }
 
     /// Reports the result of `open` and waits until every part has opened; `false`: do not run.
@@ -263,7 +284,8 @@ impl StageCtx {
                 true
             }
             Err(back) => {
-                self.stats.add_not_processed(back.abandon());
+                // The next stage stopped: it took nothing of this chunk.
+                self.stopped_with(back.abandon());
                 false
             }
         }
@@ -325,7 +347,7 @@ impl StageCtx {
         while out.len() > max {
             let mut first = out.split_front(max);
             if !self.send(tx, &mut first).await {
-                self.stats.add_not_processed(out.take(0).abandon());
+                self.stopped_with(out.take(0).abandon());
                 return false;
             }
         }

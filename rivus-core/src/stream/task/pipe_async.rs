@@ -137,7 +137,7 @@ pub(crate) async fn async_stage<P>(
         .await;
     }
     if ctx.halted() {
-        ctx.stats.add_not_processed(out.take(0).abandon());
+        ctx.stopped_with(out.take(0).abandon());
     } else {
         ctx.send_all(&tx, &mut out).await;
     }
@@ -184,7 +184,7 @@ async fn sequential<P>(
             }
         }
         for (_, meta) in items {
-            delta.not_processed += meta.weight;
+            ctx.stopped_into(&mut delta, meta.weight);
         }
         ctx.stats.apply(&delta);
         ctx.stats.record_latency(started.elapsed(), n);
@@ -299,7 +299,7 @@ async fn concurrent<P>(
         }
         for (_, done, meta, mut delta) in ready {
             if !go_on {
-                delta.not_processed += meta.weight;
+                ctx.stopped_into(&mut delta, meta.weight);
             } else {
                 go_on = settle(ctx, done, meta, out, &mut delta).await;
             }
@@ -319,5 +319,5 @@ async fn concurrent<P>(
     for (_, meta) in pending {
         left += meta.weight;
     }
-    ctx.stats.add_not_processed(left);
+    ctx.stopped_with(left);
 }

@@ -123,7 +123,7 @@ async fn apply(ctx: &StageCtx, report: Report) -> bool {
     } = report;
     let mut delta = delta;
     if let Some((_, rest)) = &fatal {
-        delta.not_processed += rest;
+        ctx.stopped_into(&mut delta, *rest);
     }
     ctx.stats.apply(&delta);
     ctx.ack(acks);
@@ -142,7 +142,7 @@ async fn apply(ctx: &StageCtx, report: Report) -> bool {
 /// input.
 async fn finish<I, O>(ctx: &StageCtx, rx: &mut ChunkRx<I>, tx: &ChunkTx<O>, out: &mut Chunk<O>) {
     if ctx.halted() {
-        ctx.stats.add_not_processed(out.take(0).abandon());
+        ctx.stopped_with(out.take(0).abandon());
     } else {
         ctx.send_all(tx, out).await;
     }
@@ -314,7 +314,7 @@ async fn dispatch<I, O, R>(
                 if stopped || ctx.halted() {
                     // After a stop, work still in progress comes back unused.
                     if let Ok((_, report)) = done {
-                        ctx.stats.add_not_processed(report.input);
+                        ctx.stopped_with(report.input);
                     }
                     stopped = true;
                     continue;

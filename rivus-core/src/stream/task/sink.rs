@@ -198,7 +198,7 @@ pub(crate) async fn sink_task<D>(
                     // The items written before it went with the sink, unflushed.
                     delta.failed += std::mem::take(&mut unflushed).weight;
                     let (rest_weight, _) = metas.rest();
-                    delta.not_processed += rest_weight;
+                    ctx.stopped_into(&mut delta, rest_weight);
                     stop = Some(e);
                     break;
                 }
@@ -217,13 +217,13 @@ pub(crate) async fn sink_task<D>(
                         Remains::Letter(letter, meta) => {
                             if !ctx.send_letter(letter, meta).await {
                                 let (rest_weight, _) = metas.rest();
-                                delta.not_processed += rest_weight;
+                                ctx.stopped_into(&mut delta, rest_weight);
                                 break;
                             }
                         }
                         Remains::Fatal(err) => {
                             let (rest_weight, _) = metas.rest();
-                            delta.not_processed += rest_weight;
+                            ctx.stopped_into(&mut delta, rest_weight);
                             stop = Some(err);
                             break;
                         }

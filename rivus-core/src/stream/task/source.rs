@@ -125,7 +125,7 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
                 let judged = ctx.policy.judge::<()>(e, None);
                 if matches!(judged, super::Judged::Fatal(_)) && !ctx.send(&tx, &mut chunk).await {
                     // Under fail fast the items before the bad one go first; the next stage is gone already.
-                    ctx.stats.add_not_processed(1);
+                    ctx.stopped_with(1);
                     break End::Stopped;
                 }
                 let mut delta = Delta::default();
@@ -137,24 +137,23 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
             }
         }
     };
-    // Items the source had read when it stopped are read: pass them on, or, when the stage is halted, count
-    // them as not processed.
+    // A sync source's thread reads ahead of the pipeline. After a graceful stop, what it had read is taken and
+    // passed on; after a bad item failed the run, or when the stage is halted, it is left untaken: those items
+    // come after the failing one, never entered the pipeline, and are never committed (a restart reads them).
     d.stop();
     let halted = ctx.halted();
-    while let Some(next) = d.next_read() {
-        ctx.stats.add_in(1);
-        let meta = ItemMeta::one(tracking.tag(&d, &ctx));
-        if halted {
-            ctx.stats.add_not_processed(1);
-            continue;
-        }
-        match next {
-            Ok(item) => chunk.push(item, meta),
-            Err(e) => {
-                let judged = ctx.policy.judge::<()>(e, None);
-                let mut delta = Delta::default();
-                ctx.settle_failure(judged, meta, &mut delta).await;
-                ctx.stats.apply(&delta);
+    if end == End::Stopped && !halted {
+        while let Some(next) = d.next_read() {
+            ctx.stats.add_in(1);
+            let meta = ItemMeta::one(tracking.tag(&d, &ctx));
+            match next {
+                Ok(item) => chunk.push(item, meta),
+                Err(e) => {
+                    let judged = ctx.policy.judge::<()>(e, None);
+                    let mut delta = Delta::default();
+                    ctx.settle_failure(judged, meta, &mut delta).await;
+                    ctx.stats.apply(&delta);
+                }
             }
         }
     }
@@ -162,7 +161,7 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
         ctx.run.mark_cancelled();
     }
     if ctx.halted() {
-        ctx.stats.add_not_processed(chunk.abandon());
+        ctx.stopped_with(chunk.abandon());
     } else {
         ctx.send(&tx, &mut chunk).await;
     }

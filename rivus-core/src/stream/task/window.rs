@@ -139,7 +139,7 @@ pub(crate) async fn window_stage<T: Item>(
                     }
                 }
                 for (_, meta) in items {
-                    delta.not_processed += meta.weight;
+                    ctx.stopped_into(&mut delta, meta.weight);
                 }
                 ctx.stats.apply(&delta);
                 if !go_on || (rx.is_empty() && !ctx.send(&tx, &mut out).await) {
@@ -160,7 +160,7 @@ pub(crate) async fn window_stage<T: Item>(
         }
     }
     if ctx.halted() {
-        ctx.stats.add_not_processed(held + out.take(0).abandon());
+        ctx.stopped_with(held + out.take(0).abandon());
     } else {
         emit(engine.close_all(), &mut out, tracked, &mut held);
         ctx.send(&tx, &mut out).await;
