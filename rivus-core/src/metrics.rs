@@ -517,9 +517,8 @@ impl RunReport {
             ..Ledger::default()
         };
         for s in self.ledger_stages() {
-            match s.kind {
-                StageKind::Sink => ledger.written += s.items_out,
-                _ => {}
+            if s.kind == StageKind::Sink {
+                ledger.written += s.items_out;
             }
             ledger.expanded += s.expanded;
             ledger.add_outcomes(s);
