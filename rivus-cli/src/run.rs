@@ -176,6 +176,12 @@ pub(crate) fn summary(name: &str, report: &RunReport, failure: Option<&str>) -> 
         report.elapsed
     ));
     out.push_str(&format!("  {}\n", ledger_line(&report.ledger())));
+    let returned: u64 = report.stages.iter().map(|s| s.returned).sum();
+    if returned > 0 {
+        out.push_str(&format!(
+            "  {returned} read ahead after the failing one, given back unread (not committed: a restart reads them)\n"
+        ));
+    }
     let sinks = report.sink_ledgers();
     if sinks.len() > 1 {
         for (sink, ledger) in &sinks {

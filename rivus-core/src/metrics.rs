@@ -13,7 +13,12 @@
 //! | skipped | it failed, and the error policy dropped it |
 //! | dead-lettered | it failed, and the dead-letter sink wrote and flushed its letter |
 //! | failed | its error stopped a fail-fast run (or its write, flush or letter failed for good) |
-//! | not processed | it was in flight when a fail-fast stop or an abort came: counted, never acknowledged |
+//! | not processed | it was in flight when an abort came (or, at a fail-fast stop, in a sink that shares its items with other sinks): counted, never acknowledged |
+//!
+//! A fail-fast stop is deterministic: the items before the failing one that passed every stage are written;
+//! the items after it that the pipeline had already taken are *given back unread* (each stage's `returned`):
+//! they are not counted as read, never reached a sink, and are never committed, so a restart reads them again.
+//! The same input gives the same output and the same ledger every time.
 //!
 //! Counts are in *items*: a batch or window weighs the items it holds, and a stage that makes more outputs than
 //! inputs (a flat-map, a sliding window, several sinks) adds the extra ones as `expanded`. So, for the whole run,
@@ -38,7 +43,8 @@
 //! | `rivus_items_skipped_total` | counter | failed items the error policy dropped |
 //! | `rivus_dead_letters_total` | counter | items the dead-letter sink confirmed |
 //! | `rivus_items_failed_total` | counter | items whose error stopped the run |
-//! | `rivus_items_not_processed_total` | counter | items in flight at a stop or abort |
+//! | `rivus_items_not_processed_total` | counter | items in flight at an abort |
+//! | `rivus_items_returned_total` | counter | items after a fail-fast error, given back unread |
 //! | `rivus_errors_total` | counter | failures (after retries): pipe errors, bad source items, failed writes |
 //! | `rivus_retries_total` | counter | retried calls |
 //! | `rivus_stage_latency_seconds` | histogram | processing time per item, averaged over each chunk |
