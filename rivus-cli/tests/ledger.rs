@@ -219,7 +219,10 @@ fn a_second_signal_aborts_at_once() {
     reader.kill().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("aborted: a second shutdown request"), "{stderr}");
+    assert!(
+        stderr.contains("aborted: a second shutdown request"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -293,6 +296,9 @@ fn an_option_that_would_do_nothing_is_a_located_error() {
             stderr.contains("t.toml:9:") && stderr.contains("transforms[0].runtime.timeout"),
             "{stderr}"
         );
-        assert!(stderr.contains("would do nothing for a sync pipe"), "{stderr}");
+        assert!(
+            stderr.contains("would do nothing for a sync pipe"),
+            "{stderr}"
+        );
     }
 }

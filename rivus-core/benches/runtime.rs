@@ -196,11 +196,17 @@ fn concurrency(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let want_cheap = (0..CHEAP).map(s3).fold(0, u64::wrapping_add);
     for n in [1, 2] {
         let got = rt.block_on(rivus_sync_concurrency(HEAVY, heavy, n));
-        assert_eq!(got, want_heavy, "heavy at concurrency {n} computed a different sum");
+        assert_eq!(
+            got, want_heavy,
+            "heavy at concurrency {n} computed a different sum"
+        );
     }
     for n in [1, 4] {
         let got = rt.block_on(rivus_sync_concurrency(CHEAP, s3, n));
-        assert_eq!(got, want_cheap, "cheap at concurrency {n} computed a different sum");
+        assert_eq!(
+            got, want_cheap,
+            "cheap at concurrency {n} computed a different sum"
+        );
     }
     let mut g = c.benchmark_group("runtime_sync_concurrency_heavy_20k");
     g.throughput(Throughput::Elements(HEAVY));
