@@ -154,7 +154,7 @@ pub struct HttpSinkConfig {
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: NonZeroUsize,
     /// The longest wait a `Retry-After` header of a 429 or 5xx answer can impose before the next attempt, e.g.
-    /// `"5m"`; a longer one is cut to this. Default: `"60s"`.
+    /// `"5m"`; a longer one is cut to this. Default: `"1m"`.
     #[serde(default = "default_max_retry_after", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub max_retry_after: Duration,
