@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -43,8 +43,8 @@ pub(super) struct Shared {
     max_queued: usize,
     retry_after: HeaderValue,
     respond: Respond,
-    /// One permit per free place in the queue; the source gives one back per record it takes, and closes it
-    /// when it stops (then every request gets 503).
+    /// One permit per free place in the queue; the source gives a request's places back when it takes the
+    /// request, and closes it when it stops (then every request gets 503).
     pub(super) room: Semaphore,
     queue: mpsc::UnboundedSender<Accepted>,
 }
@@ -176,7 +176,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         return too_many();
     };
     match shared.room.try_acquire_many(permits) {
-        // The source gives the places back one by one, as it takes the records.
+        // The source gives the places back when it takes the request.
         Ok(permit) => permit.forget(),
         Err(TryAcquireError::NoPermits) => {
             return busy(
@@ -218,7 +218,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
 ///
 /// 413 when it is larger (told by `Content-Length` before reading, or found while reading), 400 when it cannot
 /// be read.
-async fn read(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+async fn read(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -236,7 +236,7 @@ async fn read(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Vec<u8
         return Err(too_large());
     }
     match Limited::new(body, shared.max_body_bytes).collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
         Err(e) => Err(error(
             StatusCode::BAD_REQUEST,

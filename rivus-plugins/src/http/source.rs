@@ -55,7 +55,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 ///
 /// # Backpressure
 ///
-/// At most `max_queued` records wait for the pipeline; the pipeline's own channels are bounded too. When a
+/// At most `max_queued` records wait for the pipeline (plus those of the one request the source is handing
+/// over); the pipeline's own channels are bounded too. When a
 /// slow sink fills them, new requests are answered 503 with `Retry-After: retry_after_secs` at once, instead
 /// of being buffered without bound; requests already accepted are answered as their records reach an end.
 ///
@@ -202,12 +203,13 @@ impl AsyncSource for WebhookSource {
             let running = self.running.as_mut()?;
             if let Some(record) = self.current.next() {
                 self.taken += 1;
-                // Its place in the queue is free again.
-                running.shared.room.add_permits(1);
                 return Some(Ok(record));
             }
             // The only await: a request is either still queued or taken whole below.
             let accepted = running.queue.recv().await?;
+            // Its places in the queue are free again: its records are held here until the pipeline takes
+            // them, one request at a time.
+            running.shared.room.add_permits(accepted.records.len());
             if let Some(reply) = accepted.reply {
                 self.waiting.push_back(Waiting {
                     end: self.taken + accepted.records.len() as u64,
