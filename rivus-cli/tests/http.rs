@@ -1,21 +1,19 @@
-//! The HTTP plugins through `rivus`: listed and described with every option; a webhook -> JSON lines pipeline
-//! driven by `curl`; and an `http` sink posting to that webhook, where secrets from `${ENV}` never show.
+//! The HTTP plugins through `rivus`: listed and described with every option; the example webhook -> JSON lines
+//! pipeline driven by `curl`; and the example CSV -> `http` sink pipeline posting to that webhook, where secrets
+//! from `${ENV}` never show.
 
 #![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn rivus() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("rivus"))
-}
-
-fn pipeline(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("rivus"));
+    // The example files name paths from the workspace's root.
+    cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    cmd
 }
 
 /// A port that was free a moment ago.
@@ -110,38 +108,33 @@ fn ids(path: &Path) -> Vec<u64> {
     ids
 }
 
-/// Starts `rivus run` of a webhook on `port` that writes `out`, with `HOOK_TOKEN` set.
-fn start_webhook(dir: &Path, port: u16, out: &Path) -> Child {
-    let file = pipeline(
-        dir,
-        "hooks.toml",
-        &format!(
-            r#"
-[pipeline]
-name = "hooks"
-
-[source]
-plugin = "webhook"
-address = "127.0.0.1:{port}"
-path = "/events"
-token = "${{HOOK_TOKEN}}"
-
-[[sinks]]
-plugin = "jsonl"
-path = "{}"
-"#,
-            out.display()
-        ),
-    );
+/// Starts `examples/pipelines/webhook_to_jsonl.toml` on `port`, writing under `out_dir`, with its token set.
+fn start_webhook(port: u16, out_dir: &Path) -> Child {
     let mut child = rivus()
-        .args(["run", file.to_str().unwrap()])
+        .args(["run", "examples/pipelines/webhook_to_jsonl.toml"])
+        .env("HOOK_ADDRESS", format!("127.0.0.1:{port}"))
         .env("HOOK_TOKEN", "s3cret-hook")
+        .env("RIVUS_OUT", out_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_for_http(port, &mut child);
     child
+}
+
+/// The numbers of the summary's ledger line `read N = written N + filtered N + ...`, by name.
+fn ledger(output: &str) -> std::collections::HashMap<String, u64> {
+    let line = output
+        .lines()
+        .find(|l| l.trim_start().starts_with("read "))
+        .unwrap_or_else(|| panic!("no ledger line in:\n{output}"));
+    line.split(['=', '+'])
+        .filter_map(|part| {
+            let (name, n) = part.trim().rsplit_once(' ')?;
+            Some((name.to_owned(), n.parse().ok()?))
+        })
+        .collect()
 }
 
 #[test]
@@ -209,7 +202,7 @@ fn a_webhook_to_json_lines_driven_by_curl() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.jsonl");
     let port = free_port();
-    let child = start_webhook(dir.path(), port, &out);
+    let child = start_webhook(port, dir.path());
     let url = format!("http://127.0.0.1:{port}/events");
     let auth = "Authorization: Bearer s3cret-hook";
 
@@ -245,73 +238,88 @@ fn a_webhook_to_json_lines_driven_by_curl() {
     let all = text(&done);
     // A webhook has no end: a signal stops it (interrupted, drained).
     assert_eq!(done.status.code(), Some(130), "{all}");
-    assert!(all.contains("read 5"), "{all}");
+    assert_eq!(ledger(&all)["written"], 5, "{all}");
     assert!(!all.contains("s3cret-hook"), "{all}");
     assert_eq!(ids(&out), [1, 2, 3, 4, 5]);
 }
 
+/// Runs `examples/pipelines/orders_to_http.toml` against the webhook on `port`, with `token`.
+fn send_orders(port: u16, token: &str, out_dir: &Path) -> Output {
+    rivus()
+        .args(["run", "examples/pipelines/orders_to_http.toml"])
+        .env("API_URL", format!("http://127.0.0.1:{port}/events"))
+        .env("API_TOKEN", token)
+        .env("RIVUS_OUT", out_dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
-fn an_http_sink_posts_to_a_webhook_and_keeps_its_token_secret() {
+fn the_example_http_sink_posts_to_the_example_webhook_and_keeps_its_token_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let received = dir.path().join("received.jsonl");
+    let hook_dir = dir.path().join("hook");
+    let received = hook_dir.join("events.jsonl");
     let port = free_port();
-    let hook = start_webhook(dir.path(), port, &received);
-    let input = dir.path().join("in.jsonl");
-    let records: String = (0..10).map(|i| format!("{{\"id\":{i}}}\n")).collect();
-    std::fs::write(&input, records).unwrap();
-    let sender = |name: &str, token: &str| {
-        let file = pipeline(
-            dir.path(),
-            &format!("{name}.toml"),
-            &format!(
-                r#"
-[pipeline]
-name = "{name}"
-on_error = "dead_letter"
+    let hook = start_webhook(port, &hook_dir);
 
-[source]
-plugin = "jsonl"
-path = "{input}"
+    let sent = send_orders(port, "s3cret-hook", dir.path());
+    let all = text(&sent);
+    assert!(sent.status.success(), "{all}");
+    let counts = ledger(&all);
+    // Every paid order is in the webhook's file, once; the malformed CSV rows are in the dead-letter file.
+    let orders: Vec<u64> = std::fs::read_to_string(&received)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["order_id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let unique: std::collections::HashSet<_> = orders.iter().collect();
+    assert!(counts["written"] > 1000, "{all}");
+    assert_eq!(orders.len() as u64, counts["written"], "{all}");
+    assert_eq!(unique.len(), orders.len());
+    assert!(counts["dead-lettered"] > 0, "{all}");
 
-[[sinks]]
-plugin = "http"
-url = "http://127.0.0.1:{port}/events"
-format = "json_lines"
-batch_size = 4
-headers = {{ Authorization = "Bearer ${{SEND_TOKEN}}" }}
-runtime = {{ retries = 2, retry_delay = "50ms" }}
-
-[dead_letter]
-plugin = "jsonl"
-path = "{dead}"
-"#,
-                input = input.display(),
-                dead = dir.path().join(format!("{name}.dead.jsonl")).display(),
-            ),
-        );
-        rivus()
-            .args(["run", file.to_str().unwrap()])
-            .env("SEND_TOKEN", token)
-            .output()
-            .unwrap()
-    };
-
-    let sent = sender("send", "s3cret-hook");
-    assert!(sent.status.success(), "{}", text(&sent));
-    assert_eq!(ids(&received), (0..10).collect::<Vec<_>>());
-
-    // The wrong token: every record refused (401) and dead-lettered with the status; the token never shows.
-    let refused = sender("wrong", "s3cret-wrong");
-    let all = text(&refused);
-    assert!(all.contains("dead-lettered 10"), "{all}");
+    // The wrong token: every order refused (401) and dead-lettered with the status; the token never shows.
+    let wrong = send_orders(port, "s3cret-wrong", &dir.path().join("wrong"));
+    let all = text(&wrong);
+    assert!(wrong.status.success(), "{all}");
+    let refused = ledger(&all);
+    assert_eq!(refused["written"], 0, "{all}");
+    assert_eq!(
+        refused["dead-lettered"],
+        counts["written"] + counts["dead-lettered"],
+        "{all}"
+    );
     assert!(!all.contains("s3cret"), "{all}");
-    let letters = std::fs::read_to_string(dir.path().join("wrong.dead.jsonl")).unwrap();
-    assert_eq!(letters.lines().count(), 10);
+    let letters =
+        std::fs::read_to_string(dir.path().join("wrong/orders-to-api.rejected.jsonl")).unwrap();
     assert!(letters.contains("HTTP 401 Unauthorized"), "{letters}");
     assert!(!letters.contains("s3cret"), "{letters}");
-    assert_eq!(ids(&received), (0..10).collect::<Vec<_>>());
+    // Nothing more arrived.
+    assert_eq!(
+        std::fs::read_to_string(&received).unwrap().lines().count(),
+        orders.len()
+    );
 
     sigterm(&hook);
     let done = wait(hook);
     assert!(!text(&done).contains("s3cret"), "{}", text(&done));
+}
+
+#[test]
+fn the_example_files_are_valid() {
+    for (file, var) in [
+        ("examples/pipelines/webhook_to_jsonl.toml", "HOOK_TOKEN"),
+        ("examples/pipelines/orders_to_http.toml", "API_TOKEN"),
+    ] {
+        let out = rivus()
+            .args(["validate", file])
+            .env(var, "x")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
 }

@@ -388,3 +388,23 @@ async fn secrets_in_headers_and_url_stay_out_of_errors() {
     }
     assert!(err.to_string().contains("401 Unauthorized"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_cut_by_the_stage_timeout_sends_nothing_twice() {
+    // Each call is held 300 ms; the stage gives each flush 100 ms and retries: the requests in flight go on
+    // across the cut flushes, and the retries wait for them instead of sending them again.
+    let api = Api::start_holding(Duration::from_millis(300), |_, _| Reply::ok()).await;
+    let sink = HttpSink::try_from(config(api.url("/"), BodyFormat::JsonLines, 5)).unwrap();
+    let report = Pipeline::from_iter(records(20))
+        .sink_with(
+            sink,
+            retrying(20, 10).with_timeout(Duration::from_millis(100)),
+        )
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(api.ids(), (0..20).collect::<Vec<_>>());
+    assert_eq!(api.calls().len(), 4);
+    assert_eq!(report.ledger().written, 20);
+    assert!(report.stage("api").unwrap().retries > 0);
+}
