@@ -492,3 +492,29 @@ async fn a_graceful_stop_answers_what_it_wrote_200_and_the_rest_503() {
     assert!(!answered.is_empty());
     eprintln!("{} of 40 written and answered 200", answered.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_in_use_is_an_error_that_names_it() {
+    let (first, url) = webhook(WebhookConfig::default()).await;
+    let address: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let mut second = WebhookSource::try_from(WebhookConfig::new(address)).unwrap();
+    let err = second.open().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("cannot listen on {address}")),
+        "{err}"
+    );
+    drop(first);
+    for bad in ["events", "/a b", "/{id}", "/*rest"] {
+        let cfg = WebhookConfig {
+            path: bad.into(),
+            ..WebhookConfig::default()
+        };
+        let err = WebhookSource::try_from(cfg).unwrap_err().to_string();
+        assert!(err.contains("`path`"), "{err}");
+    }
+    let cfg = WebhookConfig {
+        token: Some(" ".into()),
+        ..WebhookConfig::default()
+    };
+    assert!(WebhookSource::try_from(cfg).is_err());
+}

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rivus_core::pipe::Rejected;
@@ -43,6 +44,12 @@ use super::request::{Outcome, Target};
 ///
 /// [`AsyncSink::flush_each`] reports the refused items one by one; the plain `flush` fails when any item was
 /// refused.
+///
+/// # TLS
+///
+/// `https://` URLs use rustls with the `ring` crypto provider and the operating system's certificate store
+/// (through reqwest). Building the first sink installs `ring` as the process's default rustls provider, unless
+/// the program installed one before.
 ///
 /// # Cancel safety
 ///
@@ -206,7 +213,11 @@ impl HttpSink {
                 retry_after,
             } => {
                 if let Some(wait) = retry_after {
-                    let until = Instant::now() + wait.min(self.config.max_retry_after);
+                    // Capped so that no configuration can overflow the clock (136 years is "forever").
+                    let wait = wait
+                        .min(self.config.max_retry_after)
+                        .min(Duration::from_secs(u64::from(u32::MAX)));
+                    let until = Instant::now() + wait;
                     self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
                 }
                 self.first_failure.get_or_insert(message);
