@@ -61,9 +61,9 @@
 //! crate is linked: see [`registry`] ("Linking"). The registry works on Linux, macOS and Windows, not on
 //! `wasm32`.
 //!
-//! The crate re-exports [`serde`] and [`schemars`], so that a plugin crate can derive a configuration's
-//! `Deserialize` and `JsonSchema` with `rivus-core` as its only dependency (with
-//! `#[serde(crate = "rivus_core::serde")]` and `#[schemars(crate = "rivus_core::schemars")]`).
+//! The crate re-exports [`serde`] and [`schemars`], and the prelude brings their `Deserialize` and `JsonSchema`
+//! derives, so that a plugin crate derives its options with `rivus-core` as its only dependency (the plugin
+//! attributes point the derives below them at these re-exports).
 
 pub mod ack;
 pub mod compose;
@@ -95,6 +95,10 @@ pub use pipe::{AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, Sync
 pub use stream::{DeadLetter, Pipeline, PipelineError};
 
 /// The names most programs need: `use rivus_core::prelude::*;`.
+///
+/// The traits, `>>`, the runtime, the registry and the plugin attributes; [`Record`](crate::value::Record), its
+/// [`Value`](crate::value::Value)s and `json!`; and the `Deserialize` and `JsonSchema` derives that plugins use
+/// for their options.
 pub mod prelude {
     pub use crate::compose::{PipeExt, SyncPipeExt};
     pub use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
@@ -109,10 +113,14 @@ pub mod prelude {
     pub use crate::stream::{
         DeadLetter, Pipeline, PipelineError, PipelineStream, StreamPipe, sink, source,
     };
+    pub use crate::value::{Record, Value};
     pub use crate::window::{Window, Windows};
     pub use rivus_macros::{
         async_pipe, async_sink, async_source, sync_pipe, sync_sink, sync_source,
     };
+    pub use schemars::JsonSchema;
+    pub use serde::Deserialize;
+    pub use serde_json::json;
 }
 
 /// The README's examples run as doctests, so that the README stays true.
