@@ -187,7 +187,8 @@
 //! ```
 //!
 //! Plugins in another crate are listed only when that crate is linked: see [`registry`] ("Linking"). The
-//! registry works on Linux, macOS and Windows, not on `wasm32`.
+//! registry works on Linux, macOS and Windows, not on `wasm32`. A program that links its plugin crates and calls
+//! `rivus_cli::main()` is the `rivus` command with its plugins in it (see the `rivus-cli` crate).
 //!
 //! ## The map
 //!
