@@ -289,7 +289,7 @@ impl PluginDescriptor {
     /// );
     /// ```
     pub fn build_erased<T: 'static>(
-        &'static self,
+        &self,
         config: serde_json::Value,
     ) -> Result<BoxPlugin<T>, RegistryError> {
         let fits = |t: Option<ItemType>| t.is_none_or(|t| t.is::<T>());
