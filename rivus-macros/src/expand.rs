@@ -32,13 +32,14 @@ pub(crate) fn plugin(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     let plugin = Plugin::from_struct(&strukt);
     let checked = valid::check(&cx, kind, args.as_ref(), &plugin);
     if let Err(errors) = cx.check() {
-        // Without the repeated attributes, so that they do not expand and report the same struct again.
-        let mut strukt = strukt.clone();
+        // The struct as its derives need it (so that they add no errors of their own), without the repeated
+        // attributes (so that they do not expand and report the same struct again).
+        let mut strukt = with_crate_paths(&plugin);
         strukt.attrs.retain(|a| Kind::of_attr(a) != Some(kind));
         let errors = errors.to_compile_error();
         return quote!(#strukt #errors);
     }
-    registration(kind, &plugin, &checked)
+    expansion(kind, &plugin, &checked)
 }
 
 fn not_a_struct(cx: &Ctxt, kind: Kind, item: &Item) {
@@ -64,7 +65,8 @@ fn with_errors(item: TokenStream, cx: Ctxt) -> TokenStream {
     quote!(#item #errors)
 }
 
-fn registration(kind: Kind, plugin: &Plugin<'_>, checked: &Checked) -> TokenStream {
+/// The struct and its `const _` block.
+fn expansion(kind: Kind, plugin: &Plugin<'_>, checked: &Checked) -> TokenStream {
     let call_site = Span::call_site();
     // The type as the attribute names it: the struct's name, at the attribute, so that trait errors point there.
     // Generic parameters all have defaults here, which the bare name takes.
