@@ -18,7 +18,8 @@
 //! `examples/custom-rivus` in the repository is such a program, with one plugin of each kind, and its test runs
 //! every subcommand through it.
 //!
-//! Exit codes: 0 success; 1 the pipeline or a test failed; 2 bad configuration or usage.
+//! Exit codes: 0 success; 1 the pipeline or a test failed; 2 bad configuration or usage; 130 the run was
+//! interrupted (stopped or aborted by a signal before its source was exhausted).
 
 mod cli;
 mod describe;
@@ -43,6 +44,9 @@ pub(crate) enum CliError {
     /// The pipeline or a test failed.
     #[error("{0}")]
     Failed(String),
+    /// A shutdown request (a signal) stopped or aborted the run before its source was exhausted.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl CliError {
@@ -50,6 +54,8 @@ impl CliError {
         match self {
             Self::Config(_) => ExitCode::from(2),
             Self::Failed(_) => ExitCode::from(1),
+            // 128 + SIGINT, as shells report a command that Ctrl-C ended.
+            Self::Interrupted(_) => ExitCode::from(130),
         }
     }
 }

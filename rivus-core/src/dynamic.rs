@@ -34,6 +34,8 @@ pub trait DynSyncPipe<I, O>: Send + Sync {
     fn dyn_process_each(&self, input: I, out: &mut dyn Emit<O>) -> Result<(), PipeError>;
     /// [`SyncPipe::name`].
     fn dyn_name(&self) -> Cow<'static, str>;
+    /// [`SyncPipe::stage_names`].
+    fn dyn_stage_names(&self) -> Vec<Cow<'static, str>>;
     /// [`SyncPipe::open`].
     ///
     /// # Errors
@@ -58,6 +60,9 @@ impl<T: SyncPipe + Send + Sync> DynSyncPipe<T::In, T::Out> for T {
     }
     fn dyn_name(&self) -> Cow<'static, str> {
         self.name()
+    }
+    fn dyn_stage_names(&self) -> Vec<Cow<'static, str>> {
+        self.stage_names()
     }
     fn dyn_open(&mut self) -> Result<(), PipeError> {
         self.open()
@@ -99,6 +104,9 @@ impl<I, O> SyncPipe for BoxSyncPipe<I, O> {
     }
     fn name(&self) -> Cow<'static, str> {
         self.0.dyn_name()
+    }
+    fn stage_names(&self) -> Vec<Cow<'static, str>> {
+        self.0.dyn_stage_names()
     }
     fn open(&mut self) -> Result<(), PipeError> {
         self.0.dyn_open()

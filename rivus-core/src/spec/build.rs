@@ -3,7 +3,7 @@
 
 use super::locate::FieldPath;
 use super::{ConfigError, PipelineFile, PluginTable};
-use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
+use crate::config::{ErrorPolicy, PipeConfig, Role as PartRole, StreamConfig};
 use crate::dynamic::{
     BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxPlugin, BoxSyncPipe, BoxSyncSink, BoxSyncSource,
 };
@@ -167,7 +167,7 @@ impl PipelineFile {
             .transpose()?;
         self.check_neighbours(&source, &transforms, &sinks)?;
         self.check_dead_letter(&config)?;
-        Ok(BuiltPipeline {
+        let built = BuiltPipeline {
             name: config.name.clone(),
             config,
             source: self.build_one(source)?,
@@ -178,7 +178,46 @@ impl PipelineFile {
                 .map(|s| self.build_one(s))
                 .collect::<Result<_, _>>()?,
             dead_letter: dead_letter.map(|d| self.build_one(d)).transpose()?,
-        })
+        };
+        self.check_runtime_options(&built)?;
+        Ok(built)
+    }
+
+    /// Every `runtime` option applies to its part: one that would do nothing (a `timeout` on a sync
+    /// transform, `concurrency` on a sink, `retries` on a source) is an error at its line.
+    fn check_runtime_options(&self, built: &BuiltPipeline) -> Result<(), ConfigError> {
+        let transform_role = |t: &Built<PipeStage>| match t.stage {
+            PipeStage::Sync(_) => PartRole::SyncPipe,
+            PipeStage::Async(_) => PartRole::AsyncPipe,
+        };
+        let parts = std::iter::once((&built.source.path, &built.source.runtime, PartRole::Source))
+            .chain(
+                built
+                    .transforms
+                    .iter()
+                    .map(|t| (&t.path, &t.runtime, transform_role(t))),
+            )
+            .chain(
+                built
+                    .sinks
+                    .iter()
+                    .map(|s| (&s.path, &s.runtime, PartRole::Sink)),
+            )
+            .chain(
+                built
+                    .dead_letter
+                    .iter()
+                    .map(|d| (&d.path, &d.runtime, PartRole::DeadLetter)),
+            );
+        for (path, runtime, role) in parts {
+            if let Some(option) = runtime.ignored_by(role).first() {
+                return Err(self.source.error_at(
+                    &path.clone().key("runtime").key(*option),
+                    format!("`{option}` would do nothing for {}", role.describe()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The `[pipeline]` table (less `name`) as the runtime's [`StreamConfig`].
