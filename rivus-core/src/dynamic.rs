@@ -17,7 +17,7 @@ use crate::ack::Position;
 use crate::compose::{AsyncMode, Composable};
 use crate::error::PipeError;
 use crate::pipe::{
-    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, SyncPipe, SyncSink, SyncSource,
+    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, Rejected, SyncPipe, SyncSink, SyncSource,
 };
 use crate::registry::PluginKind;
 
@@ -241,6 +241,9 @@ impl<S: SyncSink + ?Sized> SyncSink for Box<S> {
     fn flush(&mut self) -> Result<(), PipeError> {
         (**self).flush()
     }
+    fn flush_each(&mut self) -> Result<Vec<Rejected>, PipeError> {
+        (**self).flush_each()
+    }
     fn name(&self) -> Cow<'static, str> {
         (**self).name()
     }
@@ -333,6 +336,8 @@ pub trait DynAsyncSink<I>: Send {
     fn dyn_write(&mut self, item: I) -> BoxFuture<'_, Result<(), PipeError>>;
     /// [`AsyncSink::flush`].
     fn dyn_flush(&mut self) -> BoxFuture<'_, Result<(), PipeError>>;
+    /// [`AsyncSink::flush_each`].
+    fn dyn_flush_each(&mut self) -> BoxFuture<'_, Result<Vec<Rejected>, PipeError>>;
     /// [`AsyncSink::name`].
     fn dyn_name(&self) -> Cow<'static, str>;
     /// [`AsyncSink::open`].
@@ -350,6 +355,9 @@ where
     }
     fn dyn_flush(&mut self) -> BoxFuture<'_, Result<(), PipeError>> {
         Box::pin(self.flush())
+    }
+    fn dyn_flush_each(&mut self) -> BoxFuture<'_, Result<Vec<Rejected>, PipeError>> {
+        Box::pin(self.flush_each())
     }
     fn dyn_name(&self) -> Cow<'static, str> {
         self.name()
@@ -379,6 +387,9 @@ impl<I: Send> AsyncSink for BoxAsyncSink<I> {
     }
     fn flush(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.dyn_flush()
+    }
+    fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
+        self.0.dyn_flush_each()
     }
     fn name(&self) -> Cow<'static, str> {
         self.0.dyn_name()
