@@ -92,10 +92,7 @@ fn rivus_plugins(input: &Path, output: &Path) -> u64 {
     config.types.insert("amount".into(), FieldType::Float);
     config.types.insert("quantity".into(), FieldType::Int);
     let mut source = CsvSource::new(config);
-    let mut sink = JsonlSink::new(JsonlSinkConfig {
-        path: output.to_path_buf(),
-        append: false,
-    });
+    let mut sink = JsonlSink::new(JsonlSinkConfig::new(output));
     source.open().unwrap();
     sink.open().unwrap();
     let mut rows = 0;

@@ -59,13 +59,17 @@ pub mod field_type;
 pub mod file;
 mod fs;
 pub mod generator;
+mod input;
+mod json;
 pub mod jsonl;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lines;
+mod output;
 pub mod passthrough;
 #[cfg(feature = "script")]
 pub mod script;
 pub mod sequence;
 pub mod stdio;
+mod text;
 pub mod transform;

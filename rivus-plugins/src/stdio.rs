@@ -1,7 +1,7 @@
 //! Standard input and output: [`stdin`] reads lines or JSON lines, [`stdout`] writes JSON lines or one field
 //! per line. Errors name `<stdin>` and the line.
 
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 
 use rivus_core::PipeError;
 use schemars::JsonSchema;
@@ -49,20 +49,18 @@ enum StdinInner {
 
 /// The source of standard input in `config`'s format.
 pub fn stdin(config: &StdioConfig) -> StdinSource {
-    let reader = Box::new(BufReader::new(std::io::stdin()));
+    let reader = Box::new(std::io::stdin());
     match config.format {
         Format::Jsonl => StdinSource(StdinInner::Jsonl(JsonlSource::from_reader(
             "<stdin>", reader,
         ))),
-        Format::Lines => StdinSource(StdinInner::Lines(LinesSource::from_reader(
-            LinesSourceConfig {
-                path: "<stdin>".into(),
-                field: config.field.clone(),
-                skip_empty: false,
-            },
-            "<stdin>",
-            reader,
-        ))),
+        Format::Lines => {
+            let mut lines = LinesSourceConfig::new("<stdin>");
+            lines.field.clone_from(&config.field);
+            StdinSource(StdinInner::Lines(LinesSource::from_reader(
+                lines, "<stdin>", reader,
+            )))
+        }
     }
 }
 
@@ -79,10 +77,24 @@ impl rivus_core::SyncSource for StdinSource {
         "stdin".into()
     }
 
+    fn open(&mut self) -> Result<(), PipeError> {
+        match &mut self.0 {
+            StdinInner::Jsonl(s) => s.open(),
+            StdinInner::Lines(s) => s.open(),
+        }
+    }
+
     fn next(&mut self) -> Option<Result<Self::Out, PipeError>> {
         match &mut self.0 {
             StdinInner::Jsonl(s) => s.next(),
             StdinInner::Lines(s) => s.next(),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        match &mut self.0 {
+            StdinInner::Jsonl(s) => s.close(),
+            StdinInner::Lines(s) => s.close(),
         }
     }
 }
@@ -102,13 +114,11 @@ pub fn stdout(config: &StdioConfig) -> StdoutSink {
     let writer = Box::new(BufWriter::new(std::io::stdout()));
     match config.format {
         Format::Jsonl => StdoutSink(StdoutInner::Jsonl(JsonlSink::from_writer(writer))),
-        Format::Lines => StdoutSink(StdoutInner::Lines(LinesSink::from_writer(
-            LinesSinkConfig {
-                path: "-".into(),
-                field: config.field.clone(),
-            },
-            writer,
-        ))),
+        Format::Lines => {
+            let mut lines = LinesSinkConfig::new("<stdout>");
+            lines.field.clone_from(&config.field);
+            StdoutSink(StdoutInner::Lines(LinesSink::from_writer(lines, writer)))
+        }
     }
 }
 

@@ -82,10 +82,7 @@ async fn source_reads_python_records_into_a_file_in_order_per_partition() {
     let mut cfg = source_config(&broker, &topic, &group);
     cfg.stop_at_end = true;
     let source = KafkaSource::try_from(cfg).unwrap();
-    let sink = JsonlSink::new(JsonlSinkConfig {
-        path: out.clone(),
-        append: false,
-    });
+    let sink = JsonlSink::new(JsonlSinkConfig::new(&out));
     let report = tokio::time::timeout(
         Duration::from_secs(120),
         Pipeline::from_acked_source(source).sink(sink).run(),
