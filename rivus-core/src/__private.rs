@@ -171,58 +171,6 @@ where
     )?)))
 }
 
-/// Picks, at the plugin's own type, how an async source is erased: with its positions when it implements
-/// [`Acknowledge`](crate::ack::Acknowledge) (autoref specialization: `(&&Probe::<T>::new()).erase(..)` finds
-/// [`EraseAcked`] first when it applies, [`ErasePlain`] otherwise).
-pub struct Probe<T>(std::marker::PhantomData<T>);
-
-impl<T> Probe<T> {
-    /// The probe for `T`.
-    pub const fn new() -> Self {
-        Self(std::marker::PhantomData)
-    }
-}
-
-impl<T> Default for Probe<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// See [`Probe`]: erases an acknowledging source into a [`BoxAckedSource`](crate::dynamic::BoxAckedSource).
-pub trait EraseAcked {
-    /// Erases the built plugin in `any`.
-    fn erase(&self, any: Box<dyn Any + Send>) -> Erased;
-}
-
-impl<T> EraseAcked for &Probe<T>
-where
-    T: AsyncSource + crate::ack::Acknowledge + 'static,
-    T::Out: 'static,
-{
-    fn erase(&self, any: Box<dyn Any + Send>) -> Erased {
-        Ok(Box::new(crate::dynamic::BoxAckedSource::new(unbox::<T>(
-            any,
-        )?)))
-    }
-}
-
-/// See [`Probe`]: erases a plain async source into a [`BoxAsyncSource`](crate::dynamic::BoxAsyncSource).
-pub trait ErasePlain {
-    /// Erases the built plugin in `any`.
-    fn erase(&self, any: Box<dyn Any + Send>) -> Erased;
-}
-
-impl<T> ErasePlain for Probe<T>
-where
-    T: AsyncSource + 'static,
-    T::Out: 'static,
-{
-    fn erase(&self, any: Box<dyn Any + Send>) -> Erased {
-        erase_async_source::<T>(any)
-    }
-}
-
 macro_rules! kinds {
     ($(
         $check:ident, $marked:ident, $trait:ident, $kind:ident, $attr:literal,

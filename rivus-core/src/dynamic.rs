@@ -5,11 +5,11 @@
 //! again, so a [`BoxSyncPipe`] composes with `>>` and runs in the runtime like any other pipe. Each call costs one
 //! virtual call, and for the async boxes one boxed future; typed pipelines never pay that.
 
-use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::ack::Position;
 use crate::compose::{AsyncMode, Composable};
 use crate::error::PipeError;
 use crate::pipe::{
@@ -202,6 +202,12 @@ impl<S: SyncSource + ?Sized> SyncSource for Box<S> {
     fn next(&mut self) -> Option<Result<S::Out, PipeError>> {
         (**self).next()
     }
+    fn position(&self) -> Option<Position> {
+        (**self).position()
+    }
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        (**self).commit(upto)
+    }
     fn name(&self) -> Cow<'static, str> {
         (**self).name()
     }
@@ -243,6 +249,10 @@ pub type BoxSyncSink<I> = Box<dyn SyncSink<In = I> + Send>;
 pub trait DynAsyncSource<O>: Send {
     /// [`AsyncSource::next`].
     fn dyn_next(&mut self) -> BoxFuture<'_, Option<Result<O, PipeError>>>;
+    /// [`AsyncSource::position`].
+    fn dyn_position(&self) -> Option<Position>;
+    /// [`AsyncSource::commit`].
+    fn dyn_commit(&mut self, upto: Position) -> BoxFuture<'_, Result<(), PipeError>>;
     /// [`AsyncSource::name`].
     fn dyn_name(&self) -> Cow<'static, str>;
     /// [`AsyncSource::open`].
@@ -254,6 +264,12 @@ pub trait DynAsyncSource<O>: Send {
 impl<T: AsyncSource> DynAsyncSource<T::Out> for T {
     fn dyn_next(&mut self) -> BoxFuture<'_, Option<Result<T::Out, PipeError>>> {
         Box::pin(self.next())
+    }
+    fn dyn_position(&self) -> Option<Position> {
+        self.position()
+    }
+    fn dyn_commit(&mut self, upto: Position) -> BoxFuture<'_, Result<(), PipeError>> {
+        Box::pin(self.commit(upto))
     }
     fn dyn_name(&self) -> Cow<'static, str> {
         self.name()
@@ -280,6 +296,12 @@ impl<O: Send> AsyncSource for BoxAsyncSource<O> {
     type Out = O;
     fn next(&mut self) -> impl Future<Output = Option<Result<O, PipeError>>> + Send {
         self.0.dyn_next()
+    }
+    fn position(&self) -> Option<Position> {
+        self.0.dyn_position()
+    }
+    fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send {
+        self.0.dyn_commit(upto)
     }
     fn name(&self) -> Cow<'static, str> {
         self.0.dyn_name()
@@ -404,101 +426,5 @@ mod tests {
                 Ok(self.0)
             })
         }
-    }
-}
-
-/// A source position with its type erased: what [`BoxAckedSource`] hands the runtime. Integer positions (the
-/// common case: offsets, counters) are kept inline; others are shared behind an `Arc`.
-#[derive(Clone)]
-pub struct AnyPosition(PositionRepr);
-
-#[derive(Clone)]
-enum PositionRepr {
-    U64(u64),
-    Other(std::sync::Arc<dyn Any + Send + Sync>),
-}
-
-impl std::fmt::Debug for AnyPosition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            PositionRepr::U64(p) => f.debug_tuple("AnyPosition").field(p).finish(),
-            PositionRepr::Other(_) => f.write_str("AnyPosition(..)"),
-        }
-    }
-}
-
-impl AnyPosition {
-    fn of<P: Clone + Send + Sync + 'static>(position: P) -> Self {
-        match (&position as &dyn Any).downcast_ref::<u64>() {
-            Some(p) => Self(PositionRepr::U64(*p)),
-            None => Self(PositionRepr::Other(std::sync::Arc::new(position))),
-        }
-    }
-
-    fn get<P: Clone + 'static>(&self) -> Option<P> {
-        match &self.0 {
-            PositionRepr::U64(p) => (p as &dyn Any).downcast_ref::<P>().cloned(),
-            PositionRepr::Other(p) => p.downcast_ref::<P>().cloned(),
-        }
-    }
-}
-
-/// The object-safe form of an [`AsyncSource`] that also implements [`Acknowledge`](crate::ack::Acknowledge).
-pub trait DynAckedSource<O>: DynAsyncSource<O> {
-    /// [`Acknowledge::position`](crate::ack::Acknowledge::position).
-    fn dyn_position(&self) -> AnyPosition;
-    /// [`Acknowledge::commit`](crate::ack::Acknowledge::commit).
-    fn dyn_commit(&mut self, upto: AnyPosition) -> BoxFuture<'_, Result<(), PipeError>>;
-}
-
-impl<T: AsyncSource + crate::ack::Acknowledge> DynAckedSource<T::Out> for T {
-    fn dyn_position(&self) -> AnyPosition {
-        AnyPosition::of(self.position())
-    }
-    fn dyn_commit(&mut self, upto: AnyPosition) -> BoxFuture<'_, Result<(), PipeError>> {
-        match upto.get::<T::Position>() {
-            Some(upto) => Box::pin(self.commit(upto)),
-            None => Box::pin(std::future::ready(Err(PipeError::msg(
-                "a position of another source was committed",
-            )))),
-        }
-    }
-}
-
-/// An [`AsyncSource`] with positions (a Kafka topic) of any type yielding `O`: run it with
-/// [`Pipeline::from_acked_source`](crate::stream::Pipeline::from_acked_source), and it commits only what every
-/// sink has taken.
-pub struct BoxAckedSource<O>(Box<dyn DynAckedSource<O>>);
-
-impl<O: Send> BoxAckedSource<O> {
-    /// Erases `source`'s type.
-    pub fn new<S: AsyncSource<Out = O> + crate::ack::Acknowledge + 'static>(source: S) -> Self {
-        Self(Box::new(source))
-    }
-}
-
-impl<O: Send> AsyncSource for BoxAckedSource<O> {
-    type Out = O;
-    fn next(&mut self) -> impl Future<Output = Option<Result<O, PipeError>>> + Send {
-        self.0.dyn_next()
-    }
-    fn name(&self) -> Cow<'static, str> {
-        self.0.dyn_name()
-    }
-    fn open(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
-        self.0.dyn_open()
-    }
-    fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
-        self.0.dyn_close()
-    }
-}
-
-impl<O: Send> crate::ack::Acknowledge for BoxAckedSource<O> {
-    type Position = AnyPosition;
-    fn position(&self) -> AnyPosition {
-        self.0.dyn_position()
-    }
-    fn commit(&mut self, upto: AnyPosition) -> impl Future<Output = Result<(), PipeError>> + Send {
-        self.0.dyn_commit(upto)
     }
 }

@@ -49,7 +49,7 @@
 //! | [`stream`] | the runtime: [`Pipeline`], sinks and sources for tests, the `Stream` form |
 //! | [`window`] | tumbling, sliding and session windows |
 //! | [`retry`] | [`RetryPolicy`](retry::RetryPolicy) |
-//! | [`ack`] | at-least-once acknowledgements, [`Acknowledge`](ack::Acknowledge) |
+//! | [`ack`] | at-least-once: source [`Position`](ack::Position)s and their commits |
 //! | [`metrics`] | [`RunReport`](metrics::RunReport), [`PipelineMonitor`](metrics::PipelineMonitor), metric names |
 //! | [`registry`] | plugins registered by the attributes below: look-ups, duplicates, build from configuration |
 //!
@@ -96,7 +96,6 @@ pub use stream::{DeadLetter, Pipeline, PipelineError};
 
 /// The names most programs need: `use rivus_core::prelude::*;`.
 pub mod prelude {
-    pub use crate::ack::Acknowledge;
     pub use crate::compose::{PipeExt, SyncPipeExt};
     pub use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
     pub use crate::error::{ErrorKind, PipeError, ResultExt};

@@ -460,14 +460,6 @@ impl PluginDescriptor {
         self.build(value)
     }
 
-    /// This descriptor with another eraser: the attributes use it for async sources that acknowledge.
-    #[doc(hidden)]
-    #[must_use]
-    pub const fn __with_erase(mut self, erase: EraseFn) -> Self {
-        self.erase = erase;
-        self
-    }
-
     /// The plugin `built` in its type-erased form, for pipelines assembled at run time: a
     /// [`BoxSyncPipe<In, Out>`](crate::dynamic::BoxSyncPipe) for a sync pipe, a
     /// [`BoxAsyncSource<Out>`](crate::dynamic::BoxAsyncSource) for an async source, and so on for the six kinds,

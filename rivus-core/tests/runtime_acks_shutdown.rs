@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rivus_core::ack::Position;
 use rivus_core::prelude::*;
 use tokio_util::sync::CancellationToken;
 
@@ -35,14 +36,11 @@ impl AsyncSource for Topic {
             Ok(self.next - 1)
         })
     }
-}
-
-impl Acknowledge for Topic {
-    type Position = u64;
-    fn position(&self) -> u64 {
-        self.next - 1
+    fn position(&self) -> Option<Position> {
+        Some(Position::from(self.next - 1))
     }
-    async fn commit(&mut self, upto: u64) -> Result<(), PipeError> {
+    async fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        let upto = upto.get::<u64>().unwrap();
         let written = self.log.written.lock().unwrap();
         let safe = (0..=upto).all(|p| written.contains(&p));
         self.log.commits.lock().unwrap().push((upto, safe));
@@ -69,7 +67,7 @@ async fn commits_never_pass_an_unacknowledged_item() {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         x
     });
-    let report = Pipeline::from_acked_source(Topic {
+    let report = Pipeline::from_source(Topic {
         next: 0,
         end: 40,
         log: Arc::clone(&log),
@@ -111,7 +109,7 @@ async fn commits_never_pass_an_unacknowledged_item() {
 async fn filtered_and_dead_lettered_items_are_acknowledged() {
     let log = Arc::new(Log::default());
     let dead = sink::collect::<DeadLetter>();
-    Pipeline::from_acked_source(Topic {
+    Pipeline::from_source(Topic {
         next: 0,
         end: 10,
         log: Arc::clone(&log),

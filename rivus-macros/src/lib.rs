@@ -466,20 +466,6 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
         // element's type against the slice's, and the element is a plain constant that nothing mutates; the
         // `allow` covers this one static. Under `#![forbid(unsafe_code)]` the compiler rejects the `allow` here,
         // at the attribute, which is the clearest error we can give (forbid cannot be lifted).
-        // An async source that also implements `Acknowledge` is erased with its positions, so that a pipeline
-        // built from a file commits only what its sinks took; the choice is made here, at the concrete type.
-        let erase = (kind == Kind::AsyncSource).then(|| {
-            quote_spanned! {call_site=>
-                .__with_erase({
-                    fn erase(any: #private::BoxAny) -> #private::Erased {
-                        #[allow(unused_imports)]
-                        use #private::{EraseAcked as _, ErasePlain as _};
-                        (&&#private::Probe::<#ty>::new()).erase(any)
-                    }
-                    erase
-                })
-            }
-        });
         quote_spanned! {call_site=>
             #[allow(unsafe_code)]
             #[#private::linkme::distributed_slice(#private::PLUGINS)]
@@ -490,7 +476,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 module_path: ::core::module_path!(),
                 file: ::core::file!(),
                 line: ::core::line!(),
-            })#erase;
+            });
         }
     });
 

@@ -215,7 +215,7 @@ async fn rivus_consume(brokers: &str, topic: &str, group: &str) -> u64 {
     let mut cfg = KafkaSourceConfig::new(brokers, [topic], group);
     cfg.stop_at_end = true;
     let source = KafkaSource::try_from(cfg).unwrap();
-    let report = Pipeline::from_acked_source(source)
+    let report = Pipeline::from_source(source)
         .sink::<_, rivus_core::compose::AsyncMode>(BlackholeSink::default())
         .run()
         .await

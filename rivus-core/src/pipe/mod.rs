@@ -29,6 +29,7 @@ pub use fns::{
 
 pub use crate::compose::{blocking, from_async, lift};
 
+use crate::ack::Position;
 use crate::error::PipeError;
 
 /// A synchronous pipe: turns one input into one output.
@@ -243,6 +244,30 @@ pub trait SyncSource {
     /// source that cannot go on at all returns its error and then `None`.
     fn next(&mut self) -> Option<Result<Self::Out, PipeError>>;
 
+    /// The position of the item [`next`](Self::next) returned last (also of an `Err` item), for a source that
+    /// can resume where it stopped: a line in a file, an offset, a cursor value. See [`crate::ack`].
+    ///
+    /// `None`, the default, means the source has no positions: nothing is tracked or committed. The runtime
+    /// asks after every `Some` from `next`; the first item decides for the whole run, so a source gives
+    /// positions for all of its items or for none.
+    fn position(&self) -> Option<Position> {
+        None
+    }
+
+    /// Everything up to and including `upto` reached an end (written by every sink, filtered, skipped or
+    /// dead-lettered): the source may make that durable, e.g. write a checkpoint. Positions passed here only
+    /// grow. The runtime calls it on the source's own thread, between two `next` calls and after the last one.
+    /// Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// A failed commit is counted in the report and retried with the next, higher position; it does not stop
+    /// the pipeline.
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        let _ = upto;
+        Ok(())
+    }
+
     /// The source's name. Defaults to the type's name without its module path.
     fn name(&self) -> Cow<'static, str> {
         Cow::Borrowed(short_type_name::<Self>())
@@ -280,6 +305,24 @@ pub trait AsyncSource: Send {
 
     /// The next item; `None` once the source is exhausted. See [`SyncSource::next`] for `Err`.
     fn next(&mut self) -> impl Future<Output = Option<Result<Self::Out, PipeError>>> + Send;
+
+    /// The position of the item [`next`](Self::next) returned last; see [`SyncSource::position`]. `None` by
+    /// default: no positions.
+    fn position(&self) -> Option<Position> {
+        None
+    }
+
+    /// Everything up to and including `upto` reached an end: commit it (e.g. store the Kafka offsets); see
+    /// [`SyncSource::commit`]. Called from the source's own task, between two `next` calls and after the last
+    /// one. Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`SyncSource::commit`]: counted and retried with the next position, never a stop.
+    fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send {
+        let _ = upto;
+        async { Ok(()) }
+    }
 
     /// The source's name. Defaults to the type's name without its module path.
     fn name(&self) -> Cow<'static, str> {

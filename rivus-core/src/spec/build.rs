@@ -7,21 +7,17 @@ use super::locate::FieldPath;
 use super::{ConfigError, PipelineFile, PluginTable};
 use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
 use crate::dynamic::{
-    BoxAckedSource, BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxSyncPipe, BoxSyncSink,
-    BoxSyncSource,
+    BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxSyncPipe, BoxSyncSink, BoxSyncSource,
 };
 use crate::registry::{self, ItemType, PluginDescriptor, PluginKind, RegistryError};
 use crate::value::Record;
 
-/// A source built from a file: sync or async, and async with positions (at-least-once).
+/// A source built from a file: sync or async (either may give positions, for at-least-once).
 pub enum SourceStage {
     /// A [`SyncSource`](crate::SyncSource).
     Sync(BoxSyncSource<Record>),
     /// An [`AsyncSource`](crate::AsyncSource).
     Async(BoxAsyncSource<Record>),
-    /// An [`AsyncSource`](crate::AsyncSource) that implements [`Acknowledge`](crate::ack::Acknowledge): it
-    /// commits only what every sink has taken.
-    Acked(BoxAckedSource<Record>),
 }
 
 /// A transform built from a file: sync or async.
@@ -118,7 +114,6 @@ impl PipelineFile {
             self.build_one(&doc.source, Role::Source, root().key("source"), |b, any| {
                 Ok(match b {
                     PluginKind::SyncSource => SourceStage::Sync(take(any)?),
-                    _ if any.is::<BoxAckedSource<Record>>() => SourceStage::Acked(take(any)?),
                     _ => SourceStage::Async(take(any)?),
                 })
             })?;

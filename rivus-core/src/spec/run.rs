@@ -187,7 +187,6 @@ impl BuiltPipeline {
         let mut pipeline: Pipeline<Record> = match source.stage {
             SourceStage::Sync(s) => Pipeline::from_source(s),
             SourceStage::Async(s) => Pipeline::from_source(s),
-            SourceStage::Acked(s) => Pipeline::from_acked_source(s),
         }
         .with_config(config);
         let mut fused: Vec<BoxSyncPipe<Record, Record>> = Vec::new();

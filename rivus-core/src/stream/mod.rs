@@ -65,7 +65,6 @@ pub mod wiring;
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -83,7 +82,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use io::{sink, source};
 
-use crate::ack::{Acknowledge, Tag};
+use crate::ack::Tag;
 use crate::compose::{AsyncMode, SyncMode};
 use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
 use crate::error::PipeError;
@@ -92,8 +91,8 @@ use crate::pipe::{AsyncPipe, AsyncSink, AsyncSource, Emit, SyncPipe, SyncSink, S
 use crate::window::{Window, Windows};
 
 use stages::{
-    AckedDriver, AsyncDriver, AsyncSinkDriver, SyncDriver, SyncSinkDriver, async_stage,
-    batch_stage, dead_letter_task, fan_out, sink_task, source_task, sync_stage, window_stage,
+    AsyncDriver, AsyncSinkDriver, SyncDriver, SyncSinkDriver, async_stage, batch_stage,
+    dead_letter_task, fan_out, sink_task, source_task, sync_stage, window_stage,
 };
 use wiring::{ChunkRx, ChunkTx, DeadLetterStart, Head, Shared, SinkStart, Wiring};
 
@@ -236,7 +235,6 @@ struct Settings {
     stop: CancellationToken,
     abort: CancellationToken,
     signals: bool,
-    tracked: bool,
 }
 
 /// A pipeline being built: a source, then pipes, batches and windows, then one or more sinks.
@@ -279,34 +277,14 @@ impl<U, F> fmt::Debug for Pipeline<U, F> {
 
 impl<T: Item> Pipeline<T, Identity<T>> {
     /// Starts a pipeline at `source`: an [`AsyncSource`] (run on the async workers) or a [`SyncSource`] (run
-    /// on a thread of the blocking pool, since its `next` may block).
+    /// on a thread of the blocking pool, since its `next` may block). A source that gives
+    /// [positions](crate::ack) is committed past the items that reached an end: at-least-once, with nothing to
+    /// choose.
     pub fn from_source<S, M>(source: S) -> Self
     where
         S: IntoSource<M, Out = T>,
     {
-        Self::start(source.into_head(), false)
-    }
-
-    /// Starts a pipeline at a source with positions: items are acknowledged, and the source's
-    /// [`commit`](Acknowledge::commit) learns the highest position below which everything is delivered.
-    ///
-    /// # Examples
-    ///
-    /// See [`crate::ack::Acknowledge`].
-    pub fn from_acked_source<S>(source: S) -> Self
-    where
-        S: AsyncSource<Out = T> + Acknowledge + 'static,
-    {
-        let name = source.name();
-        let head = Head::new(move |w: &mut Wiring, tx| {
-            let ctx = w.stage(name, StageKind::Source, None, Arc::new(AtomicI64::new(0)));
-            let driver = AckedDriver {
-                source,
-                positions: VecDeque::new(),
-            };
-            w.spawn(&ctx, source_task(driver, tx, ctx.clone()));
-        });
-        Self::start(head, true)
+        Self::start(source.into_head())
     }
 
     /// Starts a pipeline at an in-memory iterator (see [`source::iter`]).
@@ -319,12 +297,9 @@ impl<T: Item> Pipeline<T, Identity<T>> {
         Self::from_source(source::iter(items))
     }
 
-    fn start(head: Head<T>, tracked: bool) -> Self {
+    fn start(head: Head<T>) -> Self {
         Self {
-            settings: Settings {
-                tracked,
-                ..Settings::default()
-            },
+            settings: Settings::default(),
             head,
             tail: Identity::new(),
         }
@@ -647,7 +622,6 @@ fn prepare(settings: &Settings) -> Arc<Shared> {
     Arc::new(Shared::new(
         settings.cfg.clone(),
         Arc::clone(&settings.monitor.inner),
-        settings.tracked,
         settings.stop.child_token(),
         settings.abort.child_token(),
     ))

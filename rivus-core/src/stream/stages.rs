@@ -12,7 +12,7 @@ use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::ack::{AckTracker, Acknowledge, Tag};
+use crate::ack::{AckTracker, Position, Tag};
 use crate::error::{ErrorKind, PipeError, panic_message};
 use crate::pipe::{AsyncPipe, AsyncSink, AsyncSource, Outputs, SyncPipe, SyncSink, SyncSource};
 use crate::window::{Domain, Engine, Window, WindowTime, Windows};
@@ -65,12 +65,8 @@ pub(crate) trait SourceDriver: Send + 'static {
     fn next(&mut self) -> impl Future<Output = Option<Result<Self::Out, PipeError>>> + Send;
     fn open(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send;
     fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send;
-    /// Remembers the position of the item just returned, under sequence number `seq`.
-    fn note(&mut self, _seq: u64) {}
-    /// Commits the position of the last item below sequence number `low`.
-    fn commit_below(&mut self, _low: u64) -> impl Future<Output = Result<(), PipeError>> + Send {
-        async { Ok(()) }
-    }
+    fn position(&self) -> Option<Position>;
+    fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send;
 }
 
 /// An [`AsyncSource`], run on the async workers.
@@ -90,6 +86,12 @@ where
     }
     fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.close()
+    }
+    fn position(&self) -> Option<Position> {
+        self.0.position()
+    }
+    fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send {
+        self.0.commit(upto)
     }
 }
 
@@ -111,48 +113,31 @@ where
     fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         std::future::ready(self.0.close())
     }
+    fn position(&self) -> Option<Position> {
+        self.0.position()
+    }
+    fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send {
+        std::future::ready(self.0.commit(upto))
+    }
 }
 
-/// An [`AsyncSource`] with positions: remembers the position of every item in flight.
-pub(crate) struct AckedDriver<S: Acknowledge> {
-    pub(crate) source: S,
-    pub(crate) positions: VecDeque<(u64, S::Position)>,
-}
+/// The positions of the items in flight, by sequence number.
+#[derive(Default)]
+struct Positions(VecDeque<(u64, Position)>);
 
-impl<S> SourceDriver for AckedDriver<S>
-where
-    S: AsyncSource + Acknowledge + 'static,
-    S::Out: Item,
-{
-    type Out = S::Out;
-    fn next(&mut self) -> impl Future<Output = Option<Result<S::Out, PipeError>>> + Send {
-        self.source.next()
-    }
-    fn open(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
-        self.source.open()
-    }
-    fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
-        self.source.close()
-    }
-    fn note(&mut self, seq: u64) {
-        self.positions.push_back((seq, self.source.position()));
-    }
-    async fn commit_below(&mut self, low: u64) -> Result<(), PipeError> {
+impl Positions {
+    /// Commits the position of the last item below sequence number `low`, if that moved.
+    async fn commit_below<D: SourceDriver>(&mut self, d: &mut D, low: u64, ctx: &StageCtx) {
         let mut upto = None;
-        while self.positions.front().is_some_and(|(seq, _)| *seq < low) {
-            upto = self.positions.pop_front().map(|(_, p)| p);
+        while self.0.front().is_some_and(|(seq, _)| *seq < low) {
+            upto = self.0.pop_front().map(|(_, p)| p);
         }
-        match upto {
-            Some(p) => self.source.commit(p).await,
-            None => Ok(()),
+        if let Some(p) = upto
+            && let Err(e) = d.commit(p).await
+        {
+            ctx.stats.add_error();
+            tracing::warn!(error = %e.or_pipe(ctx.name.clone()), "commit failed");
         }
-    }
-}
-
-async fn commit<D: SourceDriver>(d: &mut D, tracker: &AckTracker, ctx: &StageCtx) {
-    if let Err(e) = d.commit_below(tracker.low_watermark()).await {
-        ctx.stats.add_error();
-        tracing::warn!(error = %e.or_pipe(ctx.name.clone()), "commit failed");
     }
 }
 
@@ -161,7 +146,10 @@ async fn commit<D: SourceDriver>(d: &mut D, tracker: &AckTracker, ctx: &StageCtx
 pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, ctx: StageCtx) {
     open_or_return!(ctx, d.open().await, d.close().await);
     let max = tx.chunk_max();
-    let tracker = ctx.shared.tracker.clone();
+    // The first item decides whether the source has positions; only then are items tracked.
+    let mut tracker: Option<Arc<AckTracker>> = None;
+    let mut first = true;
+    let mut positions = Positions::default();
     let mut chunk = Chunk::with_capacity(max);
     let stop = ctx.shared.stop.clone();
     let halt = ctx.shared.halt.clone();
@@ -176,7 +164,9 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
             break;
         }
         if let Some(t) = &tracker {
-            commit(&mut d, t, &ctx).await;
+            positions
+                .commit_below(&mut d, t.low_watermark(), &ctx)
+                .await;
         }
         let next = {
             let fut = d.next();
@@ -202,11 +192,18 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
             }
         };
         let Some(next) = next else { break };
-        let tag = tracker.as_ref().map(|t| {
-            let seq = t.register(1);
-            d.note(seq);
-            Tag::One(seq)
-        });
+        let position = d.position();
+        if std::mem::take(&mut first) && position.is_some() {
+            tracker = ctx.shared.tracker.clone();
+        }
+        let tag = match (&tracker, position) {
+            (Some(t), Some(p)) => {
+                let seq = t.register(1);
+                positions.0.push_back((seq, p));
+                Some(Tag::One(seq))
+            }
+            _ => None,
+        };
         match next {
             Ok(item) => {
                 chunk.push(item, tag);
@@ -233,7 +230,9 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
     if let Some(t) = &tracker {
         // Everything is read: commit as the rest of the pipeline acknowledges, until all is done.
         loop {
-            commit(&mut d, t, &ctx).await;
+            positions
+                .commit_below(&mut d, t.low_watermark(), &ctx)
+                .await;
             if t.all_done() || ctx.shared.is_halted() || ctx.shared.drained.is_cancelled() {
                 break;
             }
@@ -243,7 +242,9 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
                 () = ctx.shared.drained.cancelled() => {}
             }
         }
-        commit(&mut d, t, &ctx).await;
+        positions
+            .commit_below(&mut d, t.low_watermark(), &ctx)
+            .await;
     }
     ctx.closed(d.close().await);
 }
@@ -595,13 +596,14 @@ pub(crate) async fn batch_stage<T: Item>(
     max_wait: Option<Duration>,
 ) {
     open_or_return!(ctx, Ok(()), Ok(()));
-    let tracked = ctx.tracker().is_some();
+    // Items carry tags when the source gives positions (decided by its first item, so by every chunk alike).
+    let mut tracked = false;
     let max = tx.chunk_max();
     let mut out = Chunk::with_capacity(max);
     let mut batch: Vec<T> = Vec::with_capacity(size);
     let mut seqs: Vec<u64> = Vec::new();
     let mut deadline: Option<Instant> = None;
-    let emit = |batch: &mut Vec<T>, seqs: &mut Vec<u64>, out: &mut Chunk<Vec<T>>| {
+    let emit = |batch: &mut Vec<T>, seqs: &mut Vec<u64>, out: &mut Chunk<Vec<T>>, tracked: bool| {
         if !batch.is_empty() {
             let full = std::mem::replace(batch, Vec::with_capacity(size));
             out.push(full, tracked.then(|| Tag::Many(std::mem::take(seqs))));
@@ -619,6 +621,7 @@ pub(crate) async fn batch_stage<T: Item>(
             Event::Input(None) => break,
             Event::Input(Some(mut chunk)) => {
                 ctx.stats.add_in(chunk.len());
+                tracked |= !chunk.tags.is_empty();
                 if batch.is_empty() && chunk.len() == size && !tracked {
                     // A chunk that is exactly one batch becomes the batch, without copying.
                     out.push(std::mem::take(&mut chunk.items), None);
@@ -632,7 +635,7 @@ pub(crate) async fn batch_stage<T: Item>(
                         tag.extend_into(&mut seqs);
                     }
                     if batch.len() >= size {
-                        emit(&mut batch, &mut seqs, &mut out);
+                        emit(&mut batch, &mut seqs, &mut out, tracked);
                         deadline = None;
                     }
                 }
@@ -641,7 +644,7 @@ pub(crate) async fn batch_stage<T: Item>(
                 }
             }
             Event::Timer => {
-                emit(&mut batch, &mut seqs, &mut out);
+                emit(&mut batch, &mut seqs, &mut out, tracked);
                 deadline = None;
                 if !send_out(&tx, &mut out, &ctx).await {
                     return;
@@ -650,7 +653,7 @@ pub(crate) async fn batch_stage<T: Item>(
         }
     }
     if !ctx.halted() {
-        emit(&mut batch, &mut seqs, &mut out);
+        emit(&mut batch, &mut seqs, &mut out, tracked);
         send_out(&tx, &mut out, &ctx).await;
     }
 }
@@ -667,7 +670,7 @@ pub(crate) async fn window_stage<T: Item>(
     spec: Windows<T>,
 ) {
     open_or_return!(ctx, Ok(()), Ok(()));
-    let tracked = ctx.tracker().is_some();
+    let mut tracked = false;
     let processing = matches!(spec.domain, Domain::Processing);
     let origin = Instant::now();
     let mut engine = Engine::new(spec.shape, spec.lateness);
@@ -678,12 +681,13 @@ pub(crate) async fn window_stage<T: Item>(
         Domain::Processing => WindowTime::Elapsed(Duration::from_nanos(t)),
         Domain::Event(_) => WindowTime::Event(UNIX_EPOCH + Duration::from_nanos(t)),
     };
-    let emit = |closed: Vec<crate::window::Closed<T>>, out: &mut Chunk<Window<T>>| {
-        for c in closed {
-            let w = Window::new(bound(c.start), bound(c.end), c.items);
-            out.push(w, tracked.then_some(Tag::Many(c.tags)));
-        }
-    };
+    let emit =
+        |closed: Vec<crate::window::Closed<T>>, out: &mut Chunk<Window<T>>, tracked: bool| {
+            for c in closed {
+                let w = Window::new(bound(c.start), bound(c.end), c.items);
+                out.push(w, tracked.then_some(Tag::Many(c.tags)));
+            }
+        };
     loop {
         let deadline = if processing {
             engine
@@ -703,6 +707,7 @@ pub(crate) async fn window_stage<T: Item>(
             Event::Input(None) => break,
             Event::Input(Some(chunk)) => {
                 ctx.stats.add_in(chunk.len());
+                tracked |= !chunk.tags.is_empty();
                 for (item, tag) in chunk.into_pairs() {
                     let t = match &spec.domain {
                         Domain::Count => {
@@ -717,7 +722,7 @@ pub(crate) async fn window_stage<T: Item>(
                         ),
                     };
                     if processing {
-                        emit(engine.close_upto(t), &mut out);
+                        emit(engine.close_upto(t), &mut out, tracked);
                     }
                     let mut seqs = Vec::new();
                     if let Some(tag) = &tag {
@@ -751,7 +756,7 @@ pub(crate) async fn window_stage<T: Item>(
                         Domain::Event(_) => watermark.max(t),
                     };
                     if !processing {
-                        emit(engine.close_upto(watermark), &mut out);
+                        emit(engine.close_upto(watermark), &mut out, tracked);
                     }
                 }
                 if rx.is_empty() && !send_out(&tx, &mut out, &ctx).await {
@@ -759,7 +764,11 @@ pub(crate) async fn window_stage<T: Item>(
                 }
             }
             Event::Timer => {
-                emit(engine.close_upto(ticks(origin.elapsed())), &mut out);
+                emit(
+                    engine.close_upto(ticks(origin.elapsed())),
+                    &mut out,
+                    tracked,
+                );
                 if !send_out(&tx, &mut out, &ctx).await {
                     return;
                 }
@@ -767,7 +776,7 @@ pub(crate) async fn window_stage<T: Item>(
         }
     }
     if !ctx.halted() {
-        emit(engine.close_all(), &mut out);
+        emit(engine.close_all(), &mut out, tracked);
         send_out(&tx, &mut out, &ctx).await;
     }
 }

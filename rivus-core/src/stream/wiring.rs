@@ -279,14 +279,13 @@ impl Shared {
     pub(crate) fn new(
         cfg: StreamConfig,
         monitor: Arc<MonitorInner>,
-        tracked: bool,
         stop: CancellationToken,
         abort: CancellationToken,
     ) -> Self {
         Self {
             cfg,
             monitor,
-            tracker: tracked.then(|| Arc::new(AckTracker::default())),
+            tracker: Some(Arc::new(AckTracker::default())),
             stop,
             halt: CancellationToken::new(),
             abort,

@@ -1,8 +1,8 @@
 //! Kafka (feature `kafka`): [`KafkaSource`], a consumer-group member that commits only acknowledged offsets,
 //! and [`KafkaSink`], a producer whose items count as written once their delivery reports succeed.
 //!
-//! Both use [rdkafka](https://docs.rs/rdkafka) on a bundled librdkafka. Run the source with
-//! [`Pipeline::from_acked_source`](rivus_core::stream::Pipeline::from_acked_source) for at-least-once delivery:
+//! Both use [rdkafka](https://docs.rs/rdkafka) on a bundled librdkafka. The source gives
+//! [positions](rivus_core::ack), so any pipeline that runs it commits only what reached an end (at least once):
 //!
 //! ```no_run
 //! use rivus_core::prelude::*;
@@ -12,7 +12,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = KafkaSource::try_from(KafkaSourceConfig::new("127.0.0.1:9092", ["orders"], "archive"))?;
 //! let sink = JsonlSink::new(JsonlSinkConfig { append: true, ..JsonlSinkConfig::new("orders.jsonl") });
-//! Pipeline::from_acked_source(source).sink(sink).shutdown_on_signals().run().await?;
+//! Pipeline::from_source(source).sink(sink).shutdown_on_signals().run().await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -85,7 +85,7 @@ mod tests {
     use rdkafka::producer::{FutureProducer, FutureRecord};
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
     use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-    use rivus_core::ack::Acknowledge;
+    use rivus_core::ack::Position;
     use rivus_core::value::{Record, Value};
     use rivus_core::{AsyncSink, AsyncSource};
 
@@ -168,7 +168,7 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .unwrap();
-            assert_eq!(source.position(), n);
+            assert_eq!(source.position().and_then(|p| p.get::<u64>()), Some(n));
             let p = r.get("kafka_partition").and_then(Value::as_i64).unwrap();
             let o = r.get("kafka_offset").and_then(Value::as_i64).unwrap();
             assert_eq!(r.get("i").and_then(Value::as_i64), Some(2 * o + p));
@@ -176,7 +176,7 @@ mod tests {
             seen.push((p, o));
         }
         // Acknowledge the first 6 items: per partition, the highest offset among them, plus one.
-        source.commit(5).await.unwrap();
+        source.commit(Position::from(5)).await.unwrap();
         let mut expect = [0i64; 2];
         for (p, o) in &seen[..6] {
             expect[*p as usize] = expect[*p as usize].max(o + 1);

@@ -9,7 +9,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Timestamp};
-use rivus_core::ack::Acknowledge;
+use rivus_core::ack::Position;
 use rivus_core::value::{FieldName, Fields, Record, Value};
 use rivus_core::{AsyncSource, PipeError};
 
@@ -73,8 +73,8 @@ impl Names {
 
 /// Reads records from Kafka topics as a consumer-group member, committing only acknowledged offsets.
 ///
-/// Run it with [`Pipeline::from_acked_source`](rivus_core::stream::Pipeline::from_acked_source) (a pipeline file
-/// does so by itself).
+/// Run it with [`Pipeline::from_source`](rivus_core::stream::Pipeline::from_source), or by name from a pipeline
+/// file: it gives [positions](rivus_core::ack), so the runtime commits it past the records that reached an end.
 ///
 /// Each record becomes a [`Record`] with the payload as its raw bytes and the metadata fields `key` (a string,
 /// or an array of bytes when the key is not UTF-8; null when there is none), `topic`, `partition`, `offset`,
@@ -84,16 +84,13 @@ impl Names {
 ///
 /// # Commits
 ///
-/// The source numbers the records it returns ([`Acknowledge::Position`] is that number) and keeps an ordered
+/// The source numbers the records it returns (its [`position`](AsyncSource::position) is that number) and keeps an ordered
 /// log of `(topic, partition, offset)` per number. When the runtime acknowledges everything up to a number,
 /// the source stores, per partition, the highest offset among those records plus one, so a stored offset never
 /// passes a record still in flight. librdkafka commits stored offsets every `commit_interval_ms`, before
 /// partitions are revoked in a rebalance, and [`close`](AsyncSource::close) commits them once more.
 /// Acknowledgements for partitions this consumer no longer owns are dropped: the new owner resumes at the last
 /// commit and delivers them again (at least once, never lost).
-///
-/// Run without acknowledgements ([`Pipeline::from_source`](rivus_core::stream::Pipeline::from_source)), the
-/// source commits nothing: every start resumes at the group's last commit.
 ///
 /// # Lag and back-pressure
 ///
@@ -357,13 +354,12 @@ impl AsyncSource for KafkaSource {
             Ok(Ok(())) => Ok(()),
         }
     }
-}
 
-impl Acknowledge for KafkaSource {
-    type Position = u64;
-
-    fn position(&self) -> u64 {
-        (self.base + self.log.len() as u64).saturating_sub(1)
+    /// The number of the record `next` returned last (the source numbers the records it returns).
+    fn position(&self) -> Option<Position> {
+        Some(Position::from(
+            (self.base + self.log.len() as u64).saturating_sub(1),
+        ))
     }
 
     /// Stores, per partition, the highest acknowledged offset plus one; librdkafka commits stored offsets.
@@ -371,7 +367,12 @@ impl Acknowledge for KafkaSource {
     /// # Errors
     ///
     /// librdkafka refused to store an offset for a partition this consumer still owns.
-    async fn commit(&mut self, upto: u64) -> Result<(), PipeError> {
+    async fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        let Some(upto) = upto.get::<u64>() else {
+            return Err(
+                PipeError::msg("a position of another source was committed").with_pipe(NAME)
+            );
+        };
         let mut highest: HashMap<(usize, i32), i64> = HashMap::new();
         while self.base <= upto {
             let Some(origin) = self.log.pop_front() else {
@@ -446,9 +447,9 @@ mod tests {
                 .unwrap()
                 .unwrap();
         }
-        source.commit(0).await.unwrap();
+        source.commit(Position::from(0)).await.unwrap();
         source.consumer.as_ref().unwrap().unassign().unwrap();
-        source.commit(2).await.unwrap();
+        source.commit(Position::from(2)).await.unwrap();
         assert!(source.log.is_empty());
         assert_eq!(source.base, 3);
     }

@@ -85,7 +85,7 @@ async fn source_reads_python_records_into_a_file_in_order_per_partition() {
     let sink = JsonlSink::new(JsonlSinkConfig::new(&out));
     let report = tokio::time::timeout(
         Duration::from_secs(120),
-        Pipeline::from_acked_source(source).sink(sink).run(),
+        Pipeline::from_source(source).sink(sink).run(),
     )
     .await
     .expect("the source did not reach the end of the topic in 120 s")
@@ -175,7 +175,7 @@ async fn commits_only_acknowledged_offsets_and_a_restart_resumes_at_the_stalled_
     let abort = tokio_util::sync::CancellationToken::new();
     let source = KafkaSource::try_from(source_config(&broker, &topic, &group)).unwrap();
     let run = tokio::spawn(
-        Pipeline::from_acked_source(source)
+        Pipeline::from_source(source)
             // small flushes, so that acknowledgements (and commits) follow the sink closely
             .with_config(
                 StreamConfig::default()
@@ -221,9 +221,7 @@ async fn commits_only_acknowledged_offsets_and_a_restart_resumes_at_the_stalled_
     let source = KafkaSource::try_from(cfg).unwrap();
     tokio::time::timeout(
         Duration::from_secs(60),
-        Pipeline::from_acked_source(source)
-            .sink(again.clone())
-            .run(),
+        Pipeline::from_source(source).sink(again.clone()).run(),
     )
     .await
     .expect("the restarted pipeline did not finish")
@@ -580,7 +578,7 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
     let sink = JsonlSink::new(options::<JsonlSinkConfig>(&file.doc.sinks[0]));
     tokio::time::timeout(
         Duration::from_secs(120),
-        Pipeline::from_acked_source(source)
+        Pipeline::from_source(source)
             .pipe(filter)
             .pipe(select)
             .sink(sink)
@@ -643,7 +641,7 @@ async fn sink_fields_and_raw_payloads_round_trip_through_the_source() {
         c
     })
     .unwrap();
-    let report = Pipeline::from_acked_source(KafkaSource::try_from(cfg).unwrap())
+    let report = Pipeline::from_source(KafkaSource::try_from(cfg).unwrap())
         .sink(copy)
         .run()
         .await
@@ -653,7 +651,7 @@ async fn sink_fields_and_raw_payloads_round_trip_through_the_source() {
     let mut cfg = source_config(&broker, &second, &unique("check"));
     cfg.stop_at_end = true;
     let out = sink::collect::<Record>();
-    Pipeline::from_acked_source(KafkaSource::try_from(cfg).unwrap())
+    Pipeline::from_source(KafkaSource::try_from(cfg).unwrap())
         .sink(out.clone())
         .run()
         .await

@@ -96,7 +96,7 @@ async fn consumer_lag_is_a_gauge_per_partition() {
     cfg.lag_interval_ms = 100;
     cfg.commit_interval_ms = 100;
     cfg.stop_at_end = true;
-    let pipeline = Pipeline::from_acked_source(KafkaSource::try_from(cfg).unwrap())
+    let pipeline = Pipeline::from_source(KafkaSource::try_from(cfg).unwrap())
         .with_config(
             StreamConfig::default()
                 .with_buffer_size(4)
