@@ -5,7 +5,7 @@
 //! the rest of it is read and dropped, so a file without line breaks, or a quote that never closes, cannot fill
 //! the memory. Offsets and line numbers are what checkpoints store and errors name.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 /// The size of one read.
 const CHUNK: usize = 64 * 1024;
@@ -15,9 +15,26 @@ pub(crate) const fn default_max_record_bytes() -> usize {
     1 << 20
 }
 
+/// What an [`Input`] reads: a file, which can also be positioned, or a stream, which cannot.
+pub(crate) enum Reader {
+    /// A regular file (or a device or FIFO opened as a file).
+    File(std::fs::File),
+    /// A stream: stdin, a socket, bytes in memory.
+    Stream(Box<dyn Read + Send>),
+}
+
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::File(f) => f.read(buf),
+            Self::Stream(s) => s.read(buf),
+        }
+    }
+}
+
 /// A bounded read buffer over a file or a stream.
 pub(crate) struct Input {
-    reader: Box<dyn Read + Send>,
+    reader: Reader,
     buf: Vec<u8>,
     /// `buf[pos..end]` is read but not yet handed out.
     pos: usize,
@@ -56,7 +73,7 @@ pub(crate) enum Line {
 impl Input {
     /// Reads `reader` from byte `offset` and line `line` on (what the reader gives first is at that place),
     /// with lines and records bounded by `max` bytes.
-    pub(crate) fn new(reader: Box<dyn Read + Send>, offset: u64, line: u64, max: usize) -> Self {
+    pub(crate) fn new(reader: Reader, offset: u64, line: u64, max: usize) -> Self {
         Self {
             reader,
             buf: vec![0; CHUNK.min(max.saturating_add(1)).max(1024)],
@@ -69,8 +86,25 @@ impl Input {
         }
     }
 
+    /// Goes to byte `offset` of a file, which is on line `line`, dropping what is buffered.
+    ///
+    /// # Errors
+    ///
+    /// The seek's error, or `Unsupported` for a stream.
+    pub(crate) fn seek(&mut self, offset: u64, line: u64) -> io::Result<()> {
+        match &mut self.reader {
+            Reader::File(f) => f.seek(SeekFrom::Start(offset))?,
+            Reader::Stream(_) => return Err(io::ErrorKind::Unsupported.into()),
+        };
+        self.pos = 0;
+        self.end = 0;
+        self.eof = false;
+        self.base = offset;
+        self.line = line;
+        Ok(())
+    }
+
     /// The byte offset of the next byte to hand out: where reading resumes after what was handed out.
-    #[allow(dead_code, reason = "used by checkpoints")]
     pub(crate) fn offset(&self) -> u64 {
         self.base + self.pos as u64
     }
@@ -252,7 +286,12 @@ mod tests {
     type Got = (u64, Result<Vec<u8>, Vec<u8>>, u64);
 
     fn lines(text: &[u8], max: usize) -> Vec<Got> {
-        let mut input = Input::new(Box::new(std::io::Cursor::new(text.to_vec())), 0, 1, max);
+        let mut input = Input::new(
+            Reader::Stream(Box::new(std::io::Cursor::new(text.to_vec()))),
+            0,
+            1,
+            max,
+        );
         input.skip_bom().unwrap();
         let mut out = Vec::new();
         while let Some(line) = input.next_line().unwrap() {
@@ -296,7 +335,12 @@ mod tests {
     fn the_buffer_stays_near_the_bound() {
         // 5 MB without a line break, bound 4 KiB: the buffer never holds much more than the bound and a read.
         let text = vec![b'y'; 5_000_000];
-        let mut input = Input::new(Box::new(std::io::Cursor::new(text)), 0, 1, 4096);
+        let mut input = Input::new(
+            Reader::Stream(Box::new(std::io::Cursor::new(text))),
+            0,
+            1,
+            4096,
+        );
         let line = input.next_line().unwrap().unwrap();
         assert!(matches!(line, Line::TooLong { number: 1, ref head } if head.len() == 4096));
         assert!(input.buf.len() <= 4096 + 2 * CHUNK, "{}", input.buf.len());

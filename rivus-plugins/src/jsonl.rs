@@ -23,6 +23,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use rivus_core::ack::Position;
 use rivus_core::value::Record;
 use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
@@ -50,6 +51,12 @@ pub struct JsonlSourceConfig {
     /// A key twice in one object: `error` (a located error, the default) or `last` (the last value counts).
     #[serde(default)]
     pub duplicate_keys: DuplicateKeys,
+    /// A state file that records how far the records got: the runtime commits a position once every sink wrote
+    /// the records up to it (or they were filtered, skipped or dead-lettered), and a run that was stopped or
+    /// killed resumes after the last committed record. Pair it with appending sinks (`append = true`); see
+    /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl JsonlSourceConfig {
@@ -59,6 +66,7 @@ impl JsonlSourceConfig {
             path: path.into(),
             max_record_bytes: default_max_record_bytes(),
             duplicate_keys: DuplicateKeys::default(),
+            checkpoint: None,
         }
     }
 }
@@ -95,7 +103,12 @@ pub struct JsonlSource {
 impl JsonlSource {
     /// A source for `config`; the file is opened by [`SyncSource::open`].
     pub fn new(config: JsonlSourceConfig) -> Self {
-        let text = TextFile::file("jsonl", &config.path, config.max_record_bytes);
+        let text = TextFile::file(
+            "jsonl",
+            &config.path,
+            config.max_record_bytes,
+            config.checkpoint.as_deref(),
+        );
         Self { config, text }
     }
 
@@ -149,10 +162,33 @@ impl SyncSource for JsonlSource {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
-        self.text.open()
+        self.text.open()?;
+        self.text.resume()
     }
 
     fn next(&mut self) -> Option<Result<Record, PipeError>> {
+        let item = self.read()?;
+        self.text.mark();
+        Some(item)
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.text.position()
+    }
+
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.text.commit(&upto)
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        self.text.close();
+        Ok(())
+    }
+}
+
+impl JsonlSource {
+    /// The next record or bad line.
+    fn read(&mut self) -> Option<Result<Record, PipeError>> {
         loop {
             let line = match self.text.next_line()? {
                 Ok(line) => line,
@@ -175,11 +211,6 @@ impl SyncSource for JsonlSource {
                     .map_err(|e| self.not_an_object(line.number, bytes, &e)),
             );
         }
-    }
-
-    fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close();
-        Ok(())
     }
 }
 

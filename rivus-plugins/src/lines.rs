@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use rivus_core::ack::Position;
 use rivus_core::value::{Record, Value};
 use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
@@ -41,6 +42,12 @@ pub struct LinesSourceConfig {
     /// goes on with the next line. Default: 1048576 (1 MiB).
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,
+    /// A state file that records how far the records got: the runtime commits a position once every sink wrote
+    /// the records up to it (or they were filtered, skipped or dead-lettered), and a run that was stopped or
+    /// killed resumes after the last committed record. Pair it with appending sinks (`append = true`); see
+    /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl LinesSourceConfig {
@@ -51,6 +58,7 @@ impl LinesSourceConfig {
             field: default_field(),
             skip_empty: false,
             max_record_bytes: default_max_record_bytes(),
+            checkpoint: None,
         }
     }
 }
@@ -67,7 +75,12 @@ pub struct LinesSource {
 impl LinesSource {
     /// A source for `config`; the file is opened by [`SyncSource::open`].
     pub fn new(config: LinesSourceConfig) -> Self {
-        let text = TextFile::file("lines", &config.path, config.max_record_bytes);
+        let text = TextFile::file(
+            "lines",
+            &config.path,
+            config.max_record_bytes,
+            config.checkpoint.as_deref(),
+        );
         Self { config, text }
     }
 
@@ -97,10 +110,33 @@ impl SyncSource for LinesSource {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
-        self.text.open()
+        self.text.open()?;
+        self.text.resume()
     }
 
     fn next(&mut self) -> Option<Result<Record, PipeError>> {
+        let item = self.read()?;
+        self.text.mark();
+        Some(item)
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.text.position()
+    }
+
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.text.commit(&upto)
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        self.text.close();
+        Ok(())
+    }
+}
+
+impl LinesSource {
+    /// The next line's record, or its error.
+    fn read(&mut self) -> Option<Result<Record, PipeError>> {
         loop {
             let line = match self.text.next_line()? {
                 Ok(line) => line,
@@ -123,11 +159,6 @@ impl SyncSource for LinesSource {
                 }
             });
         }
-    }
-
-    fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close();
-        Ok(())
     }
 }
 

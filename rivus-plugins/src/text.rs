@@ -1,14 +1,17 @@
 //! What the line-based sources (`csv`, `jsonl`, `lines`, `stdin`) share: opening a file or a stream into a
-//! bounded [`Input`], located errors that keep the raw input, and lines within the bound.
+//! bounded [`Input`], located errors that keep the raw input, lines within the bound, and checkpoints.
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rivus_core::PipeError;
+use rivus_core::ack::Position;
 use rivus_core::error::{InputError, Location};
 
-use crate::fs::open_input;
-use crate::input::{Input, Line};
+use crate::checkpoint::{Checkpoint, Resume};
+use crate::fs::{Action, FileError, open_input};
+use crate::input::{Input, Line, Reader};
 
 /// A text input of a source: a file opened by [`open`](Self::open), or a stream given up front.
 pub(crate) struct TextFile {
@@ -21,6 +24,15 @@ pub(crate) struct TextFile {
     input: Option<Input>,
     /// `open` succeeded (reading before it is an error, not an empty input).
     opened: bool,
+    /// The state file of `checkpoint = "…"`.
+    checkpoint_path: Option<PathBuf>,
+    checkpoint: Option<Checkpoint>,
+    /// Where the checkpoint says to resume, until [`resume`](Self::resume) goes there.
+    resume: Option<Resume>,
+    /// With a checkpoint: the place after each record handed out and not committed yet, in order.
+    pending: VecDeque<Resume>,
+    /// The place after the last record handed out.
+    last: Resume,
 }
 
 /// A line of the input that is within the bound: `TextFile::bytes(&line)` are its bytes.
@@ -33,17 +45,23 @@ pub(crate) struct TextLine {
 }
 
 impl TextFile {
-    /// The file at `path`, with records bounded by `max` bytes.
-    pub(crate) fn file(plugin: &'static str, path: &Path, max: usize) -> Self {
-        Self {
+    /// The file at `path`, with records bounded by `max` bytes, resumable with the state file `checkpoint`.
+    pub(crate) fn file(
+        plugin: &'static str,
+        path: &Path,
+        max: usize,
+        checkpoint: Option<&Path>,
+    ) -> Self {
+        let mut text = Self::stream(
             plugin,
-            path: path.to_path_buf(),
-            name: path.display().to_string(),
+            path.display().to_string(),
+            Box::new(std::io::empty()),
             max,
-            stream: None,
-            input: None,
-            opened: false,
-        }
+        );
+        text.path = path.to_path_buf();
+        text.stream = None;
+        text.checkpoint_path = checkpoint.map(Path::to_path_buf);
+        text
     }
 
     /// The stream `reader`, named `name` in errors.
@@ -61,6 +79,11 @@ impl TextFile {
             stream: Some(reader),
             input: None,
             opened: false,
+            checkpoint_path: None,
+            checkpoint: None,
+            resume: None,
+            pending: VecDeque::new(),
+            last: Resume { offset: 0, line: 1 },
         }
     }
 
@@ -69,21 +92,94 @@ impl TextFile {
         &self.path
     }
 
-    /// Opens the file (or takes the stream) and skips a UTF-8 byte order mark.
+    /// Opens the file (or takes the stream) at its start and skips a UTF-8 byte order mark. With a checkpoint,
+    /// opens the state file too; [`resume`](Self::resume) then goes to where it says (after a header, for CSV).
     ///
     /// # Errors
     ///
-    /// The file cannot be opened or read: a permanent error naming the path and saying why.
+    /// The file cannot be opened or read, or the checkpoint does not fit it: a permanent error naming the path
+    /// and saying why.
     pub(crate) fn open(&mut self) -> Result<(), PipeError> {
-        let reader: Box<dyn Read + Send> = match self.stream.take() {
-            Some(stream) => stream,
-            None => Box::new(open_input(self.plugin, &self.path)?),
+        let reader = match self.stream.take() {
+            Some(stream) => Reader::Stream(stream),
+            None => {
+                let file = open_input(self.plugin, &self.path)?;
+                if let Some(state) = &self.checkpoint_path {
+                    let (checkpoint, resume) =
+                        Checkpoint::open(self.plugin, state, &file, &self.path)?;
+                    self.checkpoint = Some(checkpoint);
+                    self.resume = resume;
+                }
+                Reader::File(file)
+            }
         };
         let mut input = Input::new(reader, 0, 1, self.max);
         input.skip_bom().map_err(|e| self.read_error(1, e))?;
+        self.last = Resume {
+            offset: input.offset(),
+            line: input.line(),
+        };
         self.input = Some(input);
         self.opened = true;
         Ok(())
+    }
+
+    /// Goes to where the checkpoint says to resume, if that is further on than what was read.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be positioned.
+    pub(crate) fn resume(&mut self) -> Result<(), PipeError> {
+        let (Some(at), Some(input)) = (self.resume.take(), self.input.as_mut()) else {
+            return Ok(());
+        };
+        if at.offset > input.offset() {
+            input
+                .seek(at.offset, at.line)
+                .map_err(|e| FileError::io(&self.path, Action::Read, e).of(self.plugin))?;
+            self.last = at;
+        }
+        Ok(())
+    }
+
+    /// Notes that a record (or an error item) was handed out: with a checkpoint, its place becomes a position.
+    pub(crate) fn mark(&mut self) {
+        if self.checkpoint.is_none() {
+            return;
+        }
+        if let Some(input) = &self.input {
+            self.last = Resume {
+                offset: input.offset(),
+                line: input.line(),
+            };
+        }
+        self.pending.push_back(self.last);
+    }
+
+    /// The position of the record handed out last: the byte offset after it. `None` without a checkpoint.
+    pub(crate) fn position(&self) -> Option<Position> {
+        self.checkpoint
+            .as_ref()
+            .map(|_| Position::from(self.last.offset))
+    }
+
+    /// Everything up to the position `upto` reached an end: writes the checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// The state file cannot be written.
+    pub(crate) fn commit(&mut self, upto: &Position) -> Result<(), PipeError> {
+        let (Some(checkpoint), Some(upto)) = (self.checkpoint.as_mut(), upto.get::<u64>()) else {
+            return Ok(());
+        };
+        let mut at = None;
+        while self.pending.front().is_some_and(|p| p.offset <= upto) {
+            at = self.pending.pop_front();
+        }
+        match at {
+            Some(at) => checkpoint.commit(at),
+            None => Ok(()),
+        }
     }
 
     /// The open input: `None` after the end and after `close`, an error before `open`.

@@ -233,13 +233,14 @@ impl RecordReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::Reader;
 
     /// A record (its line and fields) or an unclosed one (its line, text and why).
     type Got = Result<(u64, Vec<String>), (u64, String, Unclosed)>;
 
     fn read(text: &str, max: usize) -> Vec<Got> {
         let mut input = Input::new(
-            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            Reader::Stream(Box::new(std::io::Cursor::new(text.as_bytes().to_vec()))),
             0,
             1,
             max,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use rivus_core::ack::Position;
 use rivus_core::value::{FieldName, Record};
 use rivus_core::{PipeError, SyncSource};
 use schemars::JsonSchema;
@@ -43,6 +44,12 @@ pub struct CsvSourceConfig {
     /// error for the error policy, and reading goes on with the next line. Default: 1048576 (1 MiB).
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,
+    /// A state file that records how far the records got: the runtime commits a position once every sink wrote
+    /// the records up to it (or they were filtered, skipped or dead-lettered), and a run that was stopped or
+    /// killed resumes after the last committed record. Pair it with appending sinks (`append = true`); see
+    /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl CsvSourceConfig {
@@ -56,6 +63,7 @@ impl CsvSourceConfig {
             quote: default_quote(),
             types: BTreeMap::new(),
             max_record_bytes: default_max_record_bytes(),
+            checkpoint: None,
         }
     }
 }
@@ -97,7 +105,12 @@ pub struct CsvSource {
 impl CsvSource {
     /// A source for `config`; the file is opened by [`SyncSource::open`].
     pub fn new(config: CsvSourceConfig) -> Self {
-        let text = TextFile::file("csv", &config.path, config.max_record_bytes);
+        let text = TextFile::file(
+            "csv",
+            &config.path,
+            config.max_record_bytes,
+            config.checkpoint.as_deref(),
+        );
         Self {
             config,
             text,
@@ -279,10 +292,32 @@ impl SyncSource for CsvSource {
                 (FieldName::interned(&n), ty)
             })
             .collect();
-        Ok(())
+        self.text.resume()
     }
 
     fn next(&mut self) -> Option<Result<Record, PipeError>> {
+        let item = self.next_row()?;
+        self.text.mark();
+        Some(item)
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.text.position()
+    }
+
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.text.commit(&upto)
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        self.text.close();
+        Ok(())
+    }
+}
+
+impl CsvSource {
+    /// The next row's record, or its error.
+    fn next_row(&mut self) -> Option<Result<Record, PipeError>> {
         Some(match self.read()? {
             Err(e) => Err(e),
             Ok(Framed::Record { line, start, end }) => self.row_to_record(line, start, end),
@@ -293,11 +328,6 @@ impl SyncSource for CsvSource {
                 why,
             }) => Err(self.unclosed(line, raw, truncated, why)),
         })
-    }
-
-    fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close();
-        Ok(())
     }
 }
 
@@ -423,6 +453,66 @@ mod tests {
         let mut src = CsvSource::new(CsvSourceConfig::new(std::env::temp_dir()));
         let err = src.open().unwrap_err().to_string();
         assert!(err.contains("is a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_checkpoint_resumes_after_the_last_committed_row() {
+        let path = temp("cp.csv", b"id,name\n1,a\n2,\"b\nb\"\n3,c\nbad\n4,d\n");
+        let state = path.with_extension("checkpoint");
+        let _ = std::fs::remove_file(&state);
+        let mut config = CsvSourceConfig::new(&path);
+        config.checkpoint = Some(state.clone());
+        let ids = |src: &mut CsvSource, n: usize| -> Vec<String> {
+            (0..n)
+                .filter_map(|_| src.next())
+                .map(|r| match r {
+                    Ok(r) => r.get("id").unwrap().as_str().unwrap().to_owned(),
+                    Err(e) => format!("error at {}", InputError::find(&e).unwrap().location),
+                })
+                .collect()
+        };
+
+        let mut src = CsvSource::new(config.clone());
+        src.open().unwrap();
+        assert_eq!(ids(&mut src, 1), ["1"]);
+        let first = src.position().unwrap();
+        assert_eq!(ids(&mut src, 2), ["2", "3"]);
+        src.commit(first).unwrap(); // only row 1 reached an end
+        src.close().unwrap();
+
+        let mut src = CsvSource::new(config.clone());
+        src.open().unwrap();
+        assert_eq!(
+            ids(&mut src, 2),
+            ["2", "3"],
+            "resumes after row 1, header read"
+        );
+        let third = src.position().unwrap();
+        src.commit(third).unwrap();
+        drop(src);
+
+        let mut src = CsvSource::new(config.clone());
+        src.open().unwrap();
+        assert_eq!(
+            ids(&mut src, 9),
+            [format!("error at {}:6", path.display()), "4".to_owned()],
+            "line numbers go on from the checkpoint"
+        );
+        let last = src.position().unwrap();
+        src.commit(last).unwrap();
+        drop(src);
+        let mut src = CsvSource::new(config);
+        src.open().unwrap();
+        assert!(src.next().is_none(), "everything was committed");
+    }
+
+    #[test]
+    fn without_a_checkpoint_there_are_no_positions() {
+        let path = temp("nocp.csv", b"id\n1\n");
+        let mut src = CsvSource::new(CsvSourceConfig::new(&path));
+        src.open().unwrap();
+        assert!(src.next().unwrap().is_ok());
+        assert!(src.position().is_none());
     }
 
     #[test]
