@@ -332,6 +332,7 @@ fn partial_file(
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy());
     let prefix = format!(".{name}.");
+    warn_of_stale_partials(dir, &prefix);
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".partial");
     #[cfg(unix)]
@@ -344,6 +345,28 @@ fn partial_file(
         partial.as_file().set_permissions(meta.permissions())?;
     }
     Ok(partial.into_parts())
+}
+
+/// Says when partial files of earlier runs (killed before they could rename) lie beside the output: they are
+/// never read or reused, and can be deleted once no other run writes this output.
+fn warn_of_stale_partials(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let stale: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix) && n.ends_with(".partial"))
+        .collect();
+    if !stale.is_empty() {
+        tracing::warn!(
+            "{}: {} partial file(s) of interrupted runs lie beside the output ({}); they are not used and can be \
+             deleted",
+            dir.display(),
+            stale.len(),
+            stale.join(", ")
+        );
+    }
 }
 
 /// Cuts what follows the last whole record of `file` (left by a run that was killed mid-write); returns the
