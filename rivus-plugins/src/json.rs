@@ -41,6 +41,23 @@ pub(crate) fn parse_record(text: &[u8], duplicates: DuplicateKeys) -> serde_json
     Ok(record)
 }
 
+/// Parses one JSON value (of any kind) faithfully: key order, exact numbers, repeated keys as `duplicates` says.
+///
+/// # Errors
+///
+/// serde_json's error for text that is not one JSON value, or has a key twice when `duplicates` is
+/// [`DuplicateKeys::Error`].
+#[cfg_attr(
+    not(feature = "kafka"),
+    allow(dead_code, reason = "used by the Kafka source")
+)]
+pub(crate) fn parse_value(text: &[u8], duplicates: DuplicateKeys) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let value = ValueSeed(duplicates).deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
 /// Deserializes a record from a JSON object.
 struct RecordSeed(DuplicateKeys);
 

@@ -30,7 +30,9 @@ use rdkafka::error::KafkaError;
 use rivus_core::PipeError;
 use rivus_core::value::Record;
 
-pub use config::{Acks, Compression, KafkaSinkConfig, KafkaSourceConfig, PayloadFormat, StartFrom};
+pub use config::{
+    Acks, Assignment, Compression, KafkaSinkConfig, KafkaSourceConfig, PayloadFormat, StartFrom,
+};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
 
