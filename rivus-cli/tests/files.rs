@@ -297,6 +297,49 @@ fn empty_and_header_only_files_are_a_success_with_no_records() {
     }
 }
 
+/// FIFOs are streams: a source reads one until its writer closes it, a sink writes into one in place; a
+/// checkpoint on a FIFO is an error (there is nothing to resume in).
+#[test]
+fn fifos_are_read_and_written_as_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.fifo"), dir.path().join("out.fifo"));
+    for fifo in [&input, &output] {
+        assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+    }
+    let writer = {
+        let input = input.clone();
+        std::thread::spawn(move || std::fs::write(input, "one\ntwo\n").unwrap())
+    };
+    let reader = {
+        let output = output.clone();
+        std::thread::spawn(move || std::fs::read_to_string(output).unwrap())
+    };
+    let out = run(
+        dir.path(),
+        "[source]\nplugin = \"lines\"\npath = \"in.fifo\"\n[[sinks]]\nplugin = \"jsonl\"\npath = \"out.fifo\"\n",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    writer.join().unwrap();
+    assert_eq!(
+        reader.join().unwrap(),
+        "{\"line\":\"one\"}\n{\"line\":\"two\"}\n"
+    );
+
+    let out = run(
+        dir.path(),
+        "[source]\nplugin = \"lines\"\npath = \"in.fifo\"\ncheckpoint = \"in.checkpoint\"\n\
+         [[sinks]]\nplugin = \"jsonl\"\npath = \"out.jsonl\"\nappend = true\n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in.fifo: cannot open: a `checkpoint` needs a regular file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn sink_errors_name_the_path_and_say_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();

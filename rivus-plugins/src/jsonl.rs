@@ -112,11 +112,14 @@ impl JsonlSource {
         Self { config, text }
     }
 
-    /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors.
-    pub fn from_reader(file_name: impl Into<String>, reader: Box<dyn Read + Send>) -> Self {
-        let file_name = file_name.into();
-        let config = JsonlSourceConfig::new(&file_name);
-        let text = TextFile::stream("jsonl", file_name, reader, config.max_record_bytes);
+    /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors; `config.path` and
+    /// `config.checkpoint` are not used.
+    pub fn from_reader(
+        config: JsonlSourceConfig,
+        file_name: impl Into<String>,
+        reader: Box<dyn Read + Send>,
+    ) -> Self {
+        let text = TextFile::stream("jsonl", file_name.into(), reader, config.max_record_bytes);
         Self { config, text }
     }
 

@@ -84,8 +84,8 @@ impl LinesSource {
         Self { config, text }
     }
 
-    /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors; `config.path` is not
-    /// used.
+    /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors; `config.path` and
+    /// `config.checkpoint` are not used.
     pub fn from_reader(
         config: LinesSourceConfig,
         file_name: impl Into<String>,

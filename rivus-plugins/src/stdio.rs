@@ -7,7 +7,7 @@ use rivus_core::PipeError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::jsonl::{JsonlSink, JsonlSource};
+use crate::jsonl::{JsonlSink, JsonlSource, JsonlSourceConfig};
 use crate::lines::{LinesSink, LinesSinkConfig, LinesSource, LinesSourceConfig};
 
 /// The text format on stdin or stdout.
@@ -25,8 +25,12 @@ fn default_field() -> String {
     "line".to_owned()
 }
 
+const fn default_max_record_bytes() -> usize {
+    crate::input::default_max_record_bytes()
+}
+
 /// Configuration of the `stdin` source and the `stdout` sink.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StdioConfig {
     /// `jsonl` or `lines`. Default: `jsonl`.
@@ -35,6 +39,20 @@ pub struct StdioConfig {
     /// With `lines`: the field that holds (or gives) each line. Default: `line`.
     #[serde(default = "default_field")]
     pub field: String,
+    /// `stdin`: the longest line read, in bytes; a longer line is a located error for the error policy, and
+    /// reading goes on with the next line. Default: 1048576 (1 MiB).
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+}
+
+impl Default for StdioConfig {
+    fn default() -> Self {
+        Self {
+            format: Format::default(),
+            field: default_field(),
+            max_record_bytes: default_max_record_bytes(),
+        }
+    }
 }
 
 /// Reads records from standard input, as JSON lines or as plain lines.
@@ -51,12 +69,17 @@ enum StdinInner {
 pub fn stdin(config: &StdioConfig) -> StdinSource {
     let reader = Box::new(std::io::stdin());
     match config.format {
-        Format::Jsonl => StdinSource(StdinInner::Jsonl(JsonlSource::from_reader(
-            "<stdin>", reader,
-        ))),
+        Format::Jsonl => {
+            let mut jsonl = JsonlSourceConfig::new("<stdin>");
+            jsonl.max_record_bytes = config.max_record_bytes;
+            StdinSource(StdinInner::Jsonl(JsonlSource::from_reader(
+                jsonl, "<stdin>", reader,
+            )))
+        }
         Format::Lines => {
             let mut lines = LinesSourceConfig::new("<stdin>");
             lines.field.clone_from(&config.field);
+            lines.max_record_bytes = config.max_record_bytes;
             StdinSource(StdinInner::Lines(LinesSource::from_reader(
                 lines, "<stdin>", reader,
             )))

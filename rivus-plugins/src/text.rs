@@ -103,6 +103,17 @@ impl TextFile {
         let reader = match self.stream.take() {
             Some(stream) => Reader::Stream(stream),
             None => {
+                if self.checkpoint_path.is_some()
+                    && std::fs::metadata(&self.path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+                {
+                    // Checked before opening: opening a FIFO would wait for its writer.
+                    return Err(FileError::msg(
+                        &self.path,
+                        Action::Open,
+                        "a `checkpoint` needs a regular file to resume in (not a FIFO or a device)",
+                    )
+                    .of(self.plugin));
+                }
                 let file = open_input(self.plugin, &self.path)?;
                 if let Some(state) = &self.checkpoint_path {
                     let (checkpoint, resume) =

@@ -87,6 +87,22 @@ impl RecordReader {
         })
     }
 
+    /// The fields of the last [`Framed::Record`] as text: one UTF-8 check for the whole row, then each field
+    /// (`None` for a field that is not UTF-8 on its own).
+    pub(super) fn texts(&self) -> impl ExactSizeIterator<Item = Option<&str>> {
+        let total = self.ends[..self.count].last().copied().unwrap_or(0);
+        let all = std::str::from_utf8(&self.fields[..total]).ok();
+        let mut start = 0;
+        self.ends[..self.count].iter().map(move |&end| {
+            let field = match all {
+                Some(all) => all.get(start..end),
+                None => std::str::from_utf8(&self.fields[start..end]).ok(),
+            };
+            start = end;
+            field
+        })
+    }
+
     /// The number of fields of the last [`Framed::Record`].
     pub(super) fn len(&self) -> usize {
         self.count

@@ -219,20 +219,21 @@ impl CsvSource {
                 .bad(self.text.at(line), message, &self.raw(start, end)));
         }
         let mut record = Record::with_capacity(self.columns.len());
-        for (i, (bytes, (name, ty))) in reader.fields().zip(&self.columns).enumerate() {
+        for (i, (text, (name, ty))) in reader.texts().zip(&self.columns).enumerate() {
             let at = || {
                 self.text
                     .at(line)
                     .column(i as u64 + 1)
                     .field(name.to_string())
             };
-            let text = std::str::from_utf8(bytes).map_err(|e| {
-                self.text.bad(
-                    at(),
-                    format!("not valid UTF-8 ({e})"),
-                    &self.raw(start, end),
-                )
-            })?;
+            let Some(text) = text else {
+                let bytes = reader.fields().nth(i).unwrap_or_default();
+                let message = match std::str::from_utf8(bytes) {
+                    Err(e) => format!("not valid UTF-8 ({e})"),
+                    Ok(_) => "not valid UTF-8".to_owned(),
+                };
+                return Err(self.text.bad(at(), message, &self.raw(start, end)));
+            };
             let value = ty
                 .parse(text)
                 .map_err(|message| self.text.bad(at(), message, &self.raw(start, end)))?;
