@@ -123,18 +123,19 @@ impl JsonlSource {
         Self { config, text }
     }
 
-    /// The error of a line that is not a JSON object.
+    /// The error of a line that is not a JSON object (or an object that is wrong inside).
     fn not_an_object(&self, number: u64, bytes: &[u8], e: &serde_json::Error) -> PipeError {
         let at = self.text.at(number).column(e.column().max(1) as u64);
-        let message = match e.classify() {
-            serde_json::error::Category::Data if !e.to_string().starts_with("duplicate key") => {
-                let found = match bytes.trim_ascii_start().first() {
-                    Some(b'[') => "a list",
-                    Some(b'"') => "a string",
-                    Some(b't' | b'f') => "a boolean",
-                    Some(b'n') => "null",
-                    _ => "a number",
-                };
+        let found = match bytes.trim_ascii_start().first() {
+            Some(b'{') => None,
+            Some(b'[') => Some("a list"),
+            Some(b'"') => Some("a string"),
+            Some(b't' | b'f') => Some("a boolean"),
+            Some(b'n') => Some("null"),
+            _ => Some("a number"),
+        };
+        let message = match (e.classify(), found) {
+            (serde_json::error::Category::Data, Some(found)) => {
                 format!("expected a JSON object, found {found}")
             }
             _ => strip_position(&e.to_string()),
