@@ -52,14 +52,7 @@ impl TextFile {
         max: usize,
         checkpoint: Option<&Path>,
     ) -> Self {
-        let mut text = Self::stream(
-            plugin,
-            path.display().to_string(),
-            Box::new(std::io::empty()),
-            max,
-        );
-        text.path = path.to_path_buf();
-        text.stream = None;
+        let mut text = Self::new(plugin, path.to_path_buf(), path.display().to_string(), max);
         text.checkpoint_path = checkpoint.map(Path::to_path_buf);
         text
     }
@@ -71,12 +64,18 @@ impl TextFile {
         reader: Box<dyn Read + Send>,
         max: usize,
     ) -> Self {
+        let mut text = Self::new(plugin, PathBuf::from(&name), name, max);
+        text.stream = Some(reader);
+        text
+    }
+
+    fn new(plugin: &'static str, path: PathBuf, name: String, max: usize) -> Self {
         Self {
             plugin,
-            path: PathBuf::from(&name),
+            path,
             name,
             max,
-            stream: Some(reader),
+            stream: None,
             input: None,
             opened: false,
             checkpoint_path: None,
