@@ -185,8 +185,7 @@ impl SyncSource for JsonlSource {
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close();
-        Ok(())
+        self.text.close()
     }
 }
 

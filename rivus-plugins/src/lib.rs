@@ -49,7 +49,8 @@
 //! its own line, not the rest of the file. Every bad record is an
 //! [`InputError`](rivus_core::error::InputError) with file, line, column and field, and it keeps the record's raw
 //! bytes. A file that cannot be opened (missing, a directory, no permission) fails the run whatever the error
-//! policy: it is never a skipped record.
+//! policy: it is never a skipped record; nor is a read error in the middle of a file, which ends the source and
+//! fails the run once what was read before it is written.
 //!
 //! # Dead letters and replay
 //!

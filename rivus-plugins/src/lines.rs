@@ -129,8 +129,7 @@ impl SyncSource for LinesSource {
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close();
-        Ok(())
+        self.text.close()
     }
 }
 
@@ -323,6 +322,56 @@ mod tests {
             .unwrap();
         assert_eq!(raw.bytes, b"tw\xffo");
         assert_eq!(rows[2].as_ref().unwrap().raw(), Some(&b"three"[..]));
+    }
+
+    /// A reader that gives `ok` and then fails.
+    struct Failing(&'static [u8]);
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("the disk went away"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_input_and_fails_at_close() {
+        let config = LinesSourceConfig::new("mem");
+        let mut src = LinesSource::from_reader(config, "<disk>", Box::new(Failing(b"a\nb\npart")));
+        src.open().unwrap();
+        let rows: Vec<_> = std::iter::from_fn(|| src.next()).collect();
+        assert_eq!(rows.len(), 2, "the lines before the error, then the end");
+        let err = src.close().unwrap_err().to_string();
+        assert!(
+            err.contains("<disk>:3: cannot read: the disk went away"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_error_fails_the_run_even_when_skipping() {
+        use rivus_core::config::ErrorPolicy;
+        use rivus_core::prelude::*;
+        let config = LinesSourceConfig::new("mem");
+        let src = LinesSource::from_reader(config, "<disk>", Box::new(Failing(b"a\nb\npart")));
+        let out = sink::collect::<Record>();
+        let result = Pipeline::from_source(src)
+            .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::Skip))
+            .sink(out.clone())
+            .run()
+            .await;
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("<disk>:3: cannot read"), "{err}");
+        assert_eq!(
+            out.take().len(),
+            2,
+            "what was read before the error is written"
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub(crate) struct TextFile {
     pending: VecDeque<Resume>,
     /// The place after the last record handed out.
     last: Resume,
+    /// The read error that ended the input early, for `close`.
+    read_failure: Option<PipeError>,
 }
 
 /// A line of the input that is within the bound: `TextFile::bytes(&line)` are its bytes.
@@ -83,6 +85,7 @@ impl TextFile {
             resume: None,
             pending: VecDeque::new(),
             last: Resume { offset: 0, line: 1 },
+            read_failure: None,
         }
     }
 
@@ -124,7 +127,7 @@ impl TextFile {
             }
         };
         let mut input = Input::new(reader, 0, 1, self.max);
-        input.skip_bom().map_err(|e| self.read_error(1, e))?;
+        input.skip_bom().map_err(|e| self.read_error(1, &e))?;
         self.last = Resume {
             offset: input.offset(),
             line: input.line(),
@@ -208,9 +211,14 @@ impl TextFile {
         self.input = None;
     }
 
-    /// Ends reading.
-    pub(crate) fn close(&mut self) {
+    /// Ends reading; returns the error that ended it early, if the input could not be read to its end.
+    ///
+    /// # Errors
+    ///
+    /// The read error that ended the input (see [`fail_read`](Self::fail_read)).
+    pub(crate) fn close(&mut self) -> Result<(), PipeError> {
         self.input = None;
+        self.read_failure.take().map_or(Ok(()), Err)
     }
 
     /// `file:line`.
@@ -229,8 +237,7 @@ impl TextFile {
     /// The error of a record longer than the bound, which keeps its first bytes.
     pub(crate) fn too_long(&self, line: u64, what: &str, head: Vec<u8>) -> PipeError {
         let message = format!(
-            "{what} is longer than max_record_bytes ({} bytes); it was skipped, and reading goes on with the next \
-             line",
+            "{what} is longer than max_record_bytes ({} bytes); reading goes on with the next line",
             self.max
         );
         PipeError::permanent(
@@ -239,13 +246,20 @@ impl TextFile {
         )
     }
 
-    /// The input cannot be read further at `line`: closes it and says why.
-    pub(crate) fn read_error(&mut self, line: u64, e: std::io::Error) -> PipeError {
-        self.input = None;
+    /// The error of an input that cannot be read at `line`.
+    fn read_error(&self, line: u64, e: &std::io::Error) -> PipeError {
         PipeError::permanent(
             self.plugin,
             InputError::new(self.at(line), format!("cannot read: {e}")),
         )
+    }
+
+    /// The input cannot be read further at `line`: it ends here, and [`close`](Self::close) returns the error,
+    /// which fails the run. A read error is no bad record for the error policy to skip: what follows it is lost.
+    pub(crate) fn fail_read(&mut self, line: u64, e: &std::io::Error) {
+        self.input = None;
+        let error = self.read_error(line, e);
+        self.read_failure.get_or_insert(error);
     }
 
     /// The next line within the bound; a longer one is an error that keeps its head, and reading goes on after
@@ -267,7 +281,10 @@ impl TextFile {
                 self.input = None;
                 None
             }
-            Err(e) => Some(Err(self.read_error(line, e))),
+            Err(e) => {
+                self.fail_read(line, &e);
+                None
+            }
         }
     }
 

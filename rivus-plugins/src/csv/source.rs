@@ -137,7 +137,10 @@ impl CsvSource {
                 self.text.end();
                 None
             }
-            Err(e) => Some(Err(self.text.read_error(line, e))),
+            Err(e) => {
+                self.text.fail_read(line, &e);
+                None
+            }
         }
     }
 
@@ -311,8 +314,7 @@ impl SyncSource for CsvSource {
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close();
-        Ok(())
+        self.text.close()
     }
 }
 
