@@ -58,6 +58,47 @@ pub(crate) fn parse_value(text: &[u8], duplicates: DuplicateKeys) -> serde_json:
     Ok(value)
 }
 
+/// Appends `record` as one JSON object to `out`: exactly what `serde_json::to_writer` writes, with a shorter path
+/// for what records mostly hold (keys and strings that need no escaping, flat values).
+///
+/// # Errors
+///
+/// serde_json's error for a value it cannot write (none for the values a record can hold).
+pub(crate) fn write_record(out: &mut Vec<u8>, record: &Record) -> serde_json::Result<()> {
+    out.push(b'{');
+    for (i, (key, value)) in record.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key)?;
+        out.push(b':');
+        match value {
+            Value::String(s) => write_str(out, s)?,
+            // A number is its JSON text (serde_json's `arbitrary_precision`, on for the workspace).
+            Value::Number(n) => out.extend_from_slice(n.as_str().as_bytes()),
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            other => serde_json::to_writer(&mut *out, other)?,
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends `s` as a JSON string; one that needs escaping goes through serde_json.
+fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(out, s)
+    }
+}
+
 /// Deserializes a record from a JSON object.
 struct RecordSeed(DuplicateKeys);
 
@@ -267,6 +308,21 @@ mod tests {
         let record = parse_record(input.as_bytes(), DuplicateKeys::Last).unwrap();
         assert_eq!(record.len(), 100);
         assert_eq!(record.get("k7"), Some(&Value::from(0)));
+    }
+
+    #[test]
+    fn writes_records_as_serde_json_does() {
+        let input = r#"{"plain":"abc","quote\"d":"a\"b\\c\u0001\n","n":123456789012345678901234567890,"f":1.10,"t":true,"nil":null,"list":[1,"x"],"obj":{"z":1,"a":"é"}}"#;
+        let record = parse_record(input.as_bytes(), DuplicateKeys::Error).unwrap();
+        let mut ours = Vec::new();
+        write_record(&mut ours, &record).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(&record).unwrap()
+        );
+        let mut empty = Vec::new();
+        write_record(&mut empty, &Record::new()).unwrap();
+        assert_eq!(empty, b"{}");
     }
 
     #[test]

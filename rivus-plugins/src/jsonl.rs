@@ -309,7 +309,7 @@ impl SyncSink for JsonlSink {
             .as_mut()
             .ok_or_else(|| PipeError::msg("write before open").with_pipe("jsonl"))?;
         self.line.clear();
-        serde_json::to_writer(&mut self.line, &record)
+        crate::json::write_record(&mut self.line, &record)
             .map_err(|e| PipeError::permanent("jsonl", e))?;
         self.line.push(b'\n');
         out.write(&self.line)
