@@ -1,6 +1,7 @@
 //! `rivus`: list, describe, validate, run and test pipelines described in TOML.
 //!
-//! Exit codes: 0 success; 1 the pipeline or a test failed; 2 bad configuration or usage.
+//! Exit codes: 0 success; 1 the pipeline or a test failed; 2 bad configuration or usage; 130 the run was
+//! interrupted (stopped or aborted by a signal before its source was exhausted).
 
 mod cli;
 mod describe;
@@ -29,6 +30,9 @@ pub(crate) enum CliError {
     /// The pipeline or a test failed.
     #[error("{0}")]
     Failed(String),
+    /// A shutdown request (a signal) stopped or aborted the run before its source was exhausted.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl CliError {
@@ -36,6 +40,8 @@ impl CliError {
         match self {
             Self::Config(_) => ExitCode::from(2),
             Self::Failed(_) => ExitCode::from(1),
+            // 128 + SIGINT, as shells report a command that Ctrl-C ended.
+            Self::Interrupted(_) => ExitCode::from(130),
         }
     }
 }

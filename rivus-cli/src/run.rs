@@ -4,8 +4,9 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rivus_core::metrics::{PipelineMonitor, RunReport, StageKind};
+use rivus_core::metrics::{Ledger, PipelineMonitor, RunReport, StageKind};
 use rivus_core::spec::PipelineFile;
+use rivus_core::stream::PipelineError;
 
 use crate::CliError;
 use crate::cli::{FileArgs, RunArgs};
@@ -60,7 +61,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         if let Some(addr) = args.metrics {
             metrics_exporter_prometheus::PrometheusBuilder::new()
                 .with_http_listener(addr)
@@ -71,21 +72,35 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
         let progress = Progress::start(pipeline.monitor(), args.quiet);
         let result = pipeline.run().await;
         progress.finish();
-        match result {
-            Ok(report) => {
-                if !args.quiet {
-                    eprint!("{}", summary(&name, &report, None));
-                }
-                Ok(())
+        Ok::<_, CliError>(result)
+    });
+    // An aborted run may leave a sync source or sink blocked in a system call on its own thread: do not wait
+    // for it (nor for anything else) to exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match outcome? {
+        Ok(report) => {
+            if !args.quiet || report.cancelled {
+                eprint!("{}", summary(&name, &report, None));
             }
-            Err(e) => {
-                if let Some(report) = e.report() {
-                    eprint!("{}", summary(&name, report, Some(&e.to_string())));
-                }
-                Err(CliError::Failed(format!("pipeline `{name}` failed: {e}")))
+            if report.cancelled {
+                return Err(CliError::Interrupted(format!(
+                    "pipeline `{name}` was stopped by a shutdown request before its source was exhausted"
+                )));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(report) = e.report() {
+                eprint!("{}", summary(&name, report, Some(&e.to_string())));
+            }
+            match e {
+                PipelineError::Aborted { reason, .. } => Err(CliError::Interrupted(format!(
+                    "pipeline `{name}` aborted: {reason}"
+                ))),
+                e => Err(CliError::Failed(format!("pipeline `{name}` failed: {e}"))),
             }
         }
-    })
+    }
 }
 
 /// A progress line on stderr, only when stderr is a terminal.
@@ -116,7 +131,7 @@ impl Progress {
                 let read: u64 = stages
                     .iter()
                     .filter(|s| s.kind == StageKind::Source)
-                    .map(|s| s.items_out + s.errors)
+                    .map(|s| s.items_in)
                     .sum();
                 let written: u64 = stages
                     .iter()
@@ -147,50 +162,72 @@ impl Progress {
     }
 }
 
-/// The final summary: totals, then one row per stage.
+/// The final summary: the ledger (per sink when there are several), then one row per stage.
 pub(crate) fn summary(name: &str, report: &RunReport, failure: Option<&str>) -> String {
     let mut out = String::new();
-    let status = match (failure, report.cancelled) {
-        (Some(_), _) => "failed",
-        (None, true) => "stopped",
-        (None, false) => "finished",
+    let status = match (failure, report.aborted, report.cancelled) {
+        (_, true, _) => "aborted",
+        (Some(_), false, _) => "failed",
+        (None, false, true) => "stopped",
+        (None, false, false) => "finished",
     };
     out.push_str(&format!(
         "pipeline `{name}` {status} in {:.2?}\n",
         report.elapsed
     ));
-    // Items a pipe stage took and neither passed on nor failed: dropped by a filter.
-    let filtered: u64 = report
-        .stages
-        .iter()
-        .filter(|s| s.kind == StageKind::Pipe)
-        .map(|s| s.items_in.saturating_sub(s.items_out + s.errors))
-        .sum();
-    out.push_str(&format!(
-        "  read {}  written {}  filtered {filtered}  errors {}  retries {}  skipped {}  dead-lettered {}\n",
-        report.items_read(),
-        report.items_written(),
-        report.errors(),
-        report.retries(),
-        report.skipped(),
-        report.dead_lettered()
-    ));
+    out.push_str(&format!("  {}\n", ledger_line(&report.ledger())));
+    let returned: u64 = report.stages.iter().map(|s| s.returned).sum();
+    if returned > 0 {
+        out.push_str(&format!(
+            "  {returned} read ahead after the failing one, given back unread (not committed: a restart reads them)\n"
+        ));
+    }
+    let sinks = report.sink_ledgers();
+    if sinks.len() > 1 {
+        for (sink, ledger) in &sinks {
+            out.push_str(&format!("    sink `{sink}`: {}\n", ledger_line(ledger)));
+        }
+    }
+    if report.retries() > 0 || report.errors() > 0 {
+        out.push_str(&format!(
+            "  errors {}  retries {}\n",
+            report.errors(),
+            report.retries()
+        ));
+    }
     let rows: Vec<Vec<String>> = report
         .stages
         .iter()
         .map(|s| {
             vec![
                 s.name.clone(),
-                format!("{:?}", s.kind).to_lowercase(),
+                s.kind.as_str().to_owned(),
                 s.items_in.to_string(),
                 s.items_out.to_string(),
-                s.errors.to_string(),
+                s.filtered.to_string(),
+                s.skipped.to_string(),
                 s.dead_lettered.to_string(),
+                s.failed.to_string(),
+                s.not_processed.to_string(),
+                s.returned.to_string(),
+                s.errors.to_string(),
             ]
         })
         .collect();
     for line in table(
-        &["STAGE", "KIND", "IN", "OUT", "ERRORS", "DEAD-LETTERED"],
+        &[
+            "STAGE",
+            "KIND",
+            "IN",
+            "OUT",
+            "FILTERED",
+            "SKIPPED",
+            "DEAD-LETTERED",
+            "FAILED",
+            "NOT-PROCESSED",
+            "RETURNED",
+            "ERRORS",
+        ],
         &rows,
     )
     .lines()
@@ -198,4 +235,17 @@ pub(crate) fn summary(name: &str, report: &RunReport, failure: Option<&str>) -> 
         out.push_str(&format!("  {line}\n"));
     }
     out
+}
+
+/// `read 10 = written 6 + filtered 4 + ...`: every item accounted for.
+fn ledger_line(l: &Ledger) -> String {
+    let total = if l.expanded > 0 {
+        format!("read {} + expanded {}", l.read, l.expanded)
+    } else {
+        format!("read {}", l.read)
+    };
+    format!(
+        "{total} = written {} + filtered {} + skipped {} + dead-lettered {} + failed {} + not processed {}",
+        l.written, l.filtered, l.skipped, l.dead_lettered, l.failed, l.not_processed
+    )
 }

@@ -40,14 +40,17 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The counts of the summary line: `read 3  written 2  ...  dead-lettered 1`.
+/// The counts of the summary's ledger line: `read 3 = written 2 + filtered 0 + ... + dead-lettered 1 + ...`.
 fn counts(out: &Output) -> BTreeMap<String, u64> {
     let text = stderr(out);
     let line = text
         .lines()
         .find(|l| l.trim_start().starts_with("read "))
         .unwrap_or_else(|| panic!("no summary in: {text}"));
-    let words: Vec<&str> = line.split_whitespace().collect();
+    let words: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "=" | "+"))
+        .collect();
     words
         .chunks(2)
         .filter_map(|pair| Some((pair[0].to_owned(), pair.get(1)?.parse().ok()?)))

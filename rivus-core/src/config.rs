@@ -11,7 +11,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::retry::RetryPolicy;
+use crate::retry::{
+    RetryPolicy, default_retry_delay, default_retry_factor, default_retry_max_delay,
+};
 
 /// How the runtime runs one pipe.
 ///
@@ -152,6 +154,88 @@ impl PipeConfig {
     }
 }
 
+/// The parts a [`PipeConfig`] can configure; each takes only some of its options (see
+/// [`PipeConfig::ignored_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// A source: `name` and `on_error` (for its bad items).
+    Source,
+    /// A sync pipe: everything but `timeout` (a sync call cannot be interrupted).
+    SyncPipe,
+    /// An async pipe: everything but `blocking`.
+    AsyncPipe,
+    /// A sink: `name`, the retry settings, `on_error`, `timeout` (of each write and flush), `buffer_size`.
+    Sink,
+    /// The dead-letter sink: `name` and `timeout` (its failure fails the run).
+    DeadLetter,
+}
+
+impl Role {
+    /// The role in words, with the reason some options do nothing for it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Source => "a source (it takes `name` and `on_error`)",
+            Self::SyncPipe => {
+                "a sync pipe (a sync call cannot be interrupted, so `timeout` does nothing)"
+            }
+            Self::AsyncPipe => "an async pipe (`blocking` is for sync pipes)",
+            Self::Sink => {
+                "a sink (it writes in order, one call at a time: `concurrency`, `ordered` and `blocking` do \
+                 nothing)"
+            }
+            Self::DeadLetter => {
+                "the dead-letter sink (it takes `name` and `timeout`; if it fails, the run fails)"
+            }
+        }
+    }
+}
+
+impl PipeConfig {
+    /// The options set here (different from their defaults) that would do nothing for a part of `role`.
+    /// The runtime refuses to run with any ([`PipelineError::Config`](crate::stream::PipelineError::Config)),
+    /// and `rivus validate` reports each at its line.
+    ///
+    /// ```
+    /// use rivus_core::config::{PipeConfig, Role};
+    ///
+    /// let cfg = PipeConfig::default().with_concurrency(4, true).with_timeout(std::time::Duration::from_secs(2));
+    /// assert_eq!(cfg.ignored_by(Role::Sink), ["concurrency"]);
+    /// assert_eq!(cfg.ignored_by(Role::SyncPipe), ["timeout"]);
+    /// assert!(cfg.ignored_by(Role::AsyncPipe).is_empty());
+    /// ```
+    pub fn ignored_by(&self, role: Role) -> Vec<&'static str> {
+        let d = Self::default();
+        let set = [
+            ("retries", self.retries != d.retries),
+            ("retry_delay", self.retry_delay != d.retry_delay),
+            ("retry_factor", self.retry_factor != d.retry_factor),
+            ("retry_jitter", self.retry_jitter != d.retry_jitter),
+            ("retry_max_delay", self.retry_max_delay != d.retry_max_delay),
+            ("on_error", self.on_error.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("concurrency", self.concurrency != d.concurrency),
+            ("ordered", self.ordered != d.ordered),
+            ("buffer_size", self.buffer_size != d.buffer_size),
+            ("blocking", self.blocking != d.blocking),
+        ];
+        let applies = |option: &str| match role {
+            Role::Source => matches!(option, "on_error"),
+            Role::SyncPipe => option != "timeout",
+            Role::AsyncPipe => option != "blocking",
+            Role::Sink => {
+                option.starts_with("retr")
+                    || matches!(option, "on_error" | "timeout" | "buffer_size")
+            }
+            Role::DeadLetter => option == "timeout",
+        };
+        set.into_iter()
+            .filter(|(option, is_set)| *is_set && !applies(option))
+            .map(|(option, _)| option)
+            .collect()
+    }
+}
+
 /// What the runtime does with an item whose pipe failed (after its retries), or with a bad item from a source.
 ///
 /// ```
@@ -207,6 +291,12 @@ pub struct StreamConfig {
     pub fuse_sync_stages: bool,
     /// The error policy of every stage that does not set its own. Default: fail fast.
     pub on_error: ErrorPolicy,
+    /// How long a stopping run may drain (after the first shutdown request, or a fail-fast error) before it is
+    /// aborted: tasks are dropped where they are, and what is in flight is counted as not processed. A second
+    /// shutdown request aborts at once. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub shutdown_timeout: Duration,
 }
 
 impl StreamConfig {
@@ -248,6 +338,18 @@ impl StreamConfig {
         self.on_error = policy;
         self
     }
+
+    /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
+    #[must_use]
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+}
+
+/// 30 s to drain after a shutdown request: enough for a pipeline's buffers, short enough for an operator.
+pub const fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl Default for StreamConfig {
@@ -258,6 +360,7 @@ impl Default for StreamConfig {
             chunk_size: default_chunk_size(),
             fuse_sync_stages: true,
             on_error: ErrorPolicy::FailFast,
+            shutdown_timeout: default_shutdown_timeout(),
         }
     }
 }
@@ -273,21 +376,6 @@ pub const fn default_chunk_size() -> NonZeroUsize {
         Some(n) => n,
         None => NonZeroUsize::MIN,
     }
-}
-
-/// 100 ms before the first retry.
-pub const fn default_retry_delay() -> Duration {
-    Duration::from_millis(100)
-}
-
-/// Each retry waits twice as long as the one before.
-pub const fn default_retry_factor() -> f64 {
-    2.0
-}
-
-/// No wait is longer than 30 s.
-pub const fn default_retry_max_delay() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// 1024 items: enough to smooth bursts, small enough that a stalled sink holds little memory.

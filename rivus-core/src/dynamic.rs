@@ -13,7 +13,7 @@ use crate::ack::Position;
 use crate::compose::{AsyncMode, Composable};
 use crate::error::PipeError;
 use crate::pipe::{
-    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, SyncPipe, SyncSink, SyncSource,
+    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, Rejected, SyncPipe, SyncSink, SyncSource,
 };
 
 /// A boxed, `Send` future: what the erased async methods return.
@@ -29,6 +29,8 @@ pub trait DynSyncPipe<I, O>: Send + Sync {
     fn dyn_process_each(&self, input: I, out: &mut dyn Emit<O>) -> Result<(), PipeError>;
     /// [`SyncPipe::name`].
     fn dyn_name(&self) -> Cow<'static, str>;
+    /// [`SyncPipe::stage_names`].
+    fn dyn_stage_names(&self) -> Vec<Cow<'static, str>>;
     /// [`SyncPipe::open`].
     ///
     /// # Errors
@@ -53,6 +55,9 @@ impl<T: SyncPipe + Send + Sync> DynSyncPipe<T::In, T::Out> for T {
     }
     fn dyn_name(&self) -> Cow<'static, str> {
         self.name()
+    }
+    fn dyn_stage_names(&self) -> Vec<Cow<'static, str>> {
+        self.stage_names()
     }
     fn dyn_open(&mut self) -> Result<(), PipeError> {
         self.open()
@@ -94,6 +99,9 @@ impl<I, O> SyncPipe for BoxSyncPipe<I, O> {
     }
     fn name(&self) -> Cow<'static, str> {
         self.0.dyn_name()
+    }
+    fn stage_names(&self) -> Vec<Cow<'static, str>> {
+        self.0.dyn_stage_names()
     }
     fn open(&mut self) -> Result<(), PipeError> {
         self.0.dyn_open()
@@ -228,6 +236,9 @@ impl<S: SyncSink + ?Sized> SyncSink for Box<S> {
     fn flush(&mut self) -> Result<(), PipeError> {
         (**self).flush()
     }
+    fn flush_each(&mut self) -> Result<Vec<Rejected>, PipeError> {
+        (**self).flush_each()
+    }
     fn name(&self) -> Cow<'static, str> {
         (**self).name()
     }
@@ -320,6 +331,8 @@ pub trait DynAsyncSink<I>: Send {
     fn dyn_write(&mut self, item: I) -> BoxFuture<'_, Result<(), PipeError>>;
     /// [`AsyncSink::flush`].
     fn dyn_flush(&mut self) -> BoxFuture<'_, Result<(), PipeError>>;
+    /// [`AsyncSink::flush_each`].
+    fn dyn_flush_each(&mut self) -> BoxFuture<'_, Result<Vec<Rejected>, PipeError>>;
     /// [`AsyncSink::name`].
     fn dyn_name(&self) -> Cow<'static, str>;
     /// [`AsyncSink::open`].
@@ -337,6 +350,9 @@ where
     }
     fn dyn_flush(&mut self) -> BoxFuture<'_, Result<(), PipeError>> {
         Box::pin(self.flush())
+    }
+    fn dyn_flush_each(&mut self) -> BoxFuture<'_, Result<Vec<Rejected>, PipeError>> {
+        Box::pin(self.flush_each())
     }
     fn dyn_name(&self) -> Cow<'static, str> {
         self.name()
@@ -366,6 +382,9 @@ impl<I: Send> AsyncSink for BoxAsyncSink<I> {
     }
     fn flush(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.dyn_flush()
+    }
+    fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
+        self.0.dyn_flush_each()
     }
     fn name(&self) -> Cow<'static, str> {
         self.0.dyn_name()

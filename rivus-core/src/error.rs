@@ -179,6 +179,13 @@ impl PipeError {
         self
     }
 
+    /// Puts `context` in front of the message ("the dead-letter sink: ...").
+    #[must_use]
+    pub(crate) fn in_context(mut self, context: &str) -> Self {
+        self.inner.message = format!("{context}: {}", self.inner.message);
+        self
+    }
+
     /// Changes the kind, for example to mark an error permanent after the retries ran out.
     #[must_use]
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {

@@ -4,13 +4,11 @@
 //! at once. The wait before retry `n` (counting from 1) is `initial_delay × factor^(n-1)`, capped at
 //! `max_delay`, then spread by `jitter` (0.2 → somewhere between 80 % and 120 %, never above `max_delay`).
 
-use std::future::Future;
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{default_retry_delay, default_retry_factor, default_retry_max_delay};
 use crate::error::PipeError;
 
 /// How often and how patiently a failed call is tried again.
@@ -155,23 +153,106 @@ impl RetryPolicy {
     /// assert_eq!(retries, 2);
     /// # });
     /// ```
-    pub async fn run<T, F, Fut>(&self, mut attempt: F) -> (Result<T, PipeError>, u32)
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, PipeError>>,
-    {
-        let mut retries = 0;
+    pub async fn run<T>(
+        &self,
+        mut attempt: impl AsyncFnMut() -> Result<T, PipeError>,
+    ) -> (Result<T, PipeError>, u32) {
+        let first = attempt().await;
+        self.retry(first, attempt).await
+    }
+
+    /// Goes on from the result of a first attempt made elsewhere: retries `attempt` as [`run`](Self::run)
+    /// does. Returns the last result and the number of retries made.
+    ///
+    /// # Errors
+    ///
+    /// The last error, when no attempt succeeded.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`run`](Self::run).
+    pub async fn retry<T>(
+        &self,
+        first: Result<T, PipeError>,
+        mut attempt: impl AsyncFnMut() -> Result<T, PipeError>,
+    ) -> (Result<T, PipeError>, u32) {
+        let mut backoff = self.backoff();
+        let mut result = first;
         loop {
-            match attempt().await {
-                Ok(v) => return (Ok(v), retries),
-                Err(e) if self.should_retry(&e, retries) => {
-                    retries += 1;
-                    tokio::time::sleep(self.delay(retries)).await;
-                }
-                Err(e) => return (Err(e), retries),
+            match result {
+                Err(e) if backoff.wait(&e).await => result = attempt().await,
+                done => return (done, backoff.retries()),
             }
         }
     }
+
+    /// The retry decisions of one call, one at a time: for loops that cannot hand their attempt to
+    /// [`run`](Self::run) (the runtime's stages, which keep the failed input themselves). `run` and
+    /// [`retry`](Self::retry) are built on it.
+    ///
+    /// ```
+    /// use rivus_core::{retry::RetryPolicy, PipeError};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let policy = RetryPolicy::new(2);
+    /// let mut backoff = policy.backoff();
+    /// let busy = PipeError::transient("db", "busy");
+    /// assert!(backoff.wait(&busy).await); // slept 100 ms: try again
+    /// assert!(backoff.wait(&busy).await); // slept 200 ms: try again
+    /// assert!(!backoff.wait(&busy).await); // out of retries
+    /// assert!(!policy.backoff().wait(&PipeError::msg("bad input")).await); // permanent: never
+    /// # });
+    /// ```
+    pub fn backoff(&self) -> Backoff<'_> {
+        Backoff {
+            policy: self,
+            retries: 0,
+        }
+    }
+}
+
+/// The retry decisions of one call; see [`RetryPolicy::backoff`].
+#[derive(Debug)]
+pub struct Backoff<'a> {
+    policy: &'a RetryPolicy,
+    retries: u32,
+}
+
+impl Backoff<'_> {
+    /// After a failed attempt with `error`: `true` once it has slept the policy's delay and another attempt
+    /// is due; `false` when the error is permanent or the retries are used up.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dropped wait does not count as a retry.
+    pub async fn wait(&mut self, error: &PipeError) -> bool {
+        if !self.policy.should_retry(error, self.retries) {
+            return false;
+        }
+        tokio::time::sleep(self.policy.delay(self.retries + 1)).await;
+        self.retries += 1;
+        true
+    }
+
+    /// Retries made so far.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+}
+
+/// 100 ms before the first retry.
+pub const fn default_retry_delay() -> Duration {
+    Duration::from_millis(100)
+}
+
+/// Each retry waits twice as long as the one before.
+pub const fn default_retry_factor() -> f64 {
+    2.0
+}
+
+/// No wait is longer than 30 s.
+pub const fn default_retry_max_delay() -> Duration {
+    Duration::from_secs(30)
 }
 
 #[cfg(test)]

@@ -201,6 +201,8 @@ struct Open<T> {
     last: u64,
     items: Vec<T>,
     tags: Vec<u64>,
+    /// The ledger weight of the members.
+    weight: u64,
 }
 
 /// A window that closed, in ticks, with the sequence numbers of its members.
@@ -210,6 +212,7 @@ pub(crate) struct Closed<T> {
     pub(crate) end: u64,
     pub(crate) items: Vec<T>,
     pub(crate) tags: Vec<u64>,
+    pub(crate) weight: u64,
 }
 
 /// The window state machine, in ticks; the runtime feeds it items and the clock or watermark.
@@ -268,6 +271,7 @@ impl<T: Clone> Engine<T> {
         &mut self,
         item: T,
         seqs: &[u64],
+        weight: u64,
         t: u64,
         watermark: u64,
     ) -> Result<usize, T> {
@@ -287,6 +291,7 @@ impl<T: Clone> Engine<T> {
                 last: t,
                 items: Vec::new(),
                 tags: Vec::new(),
+                weight: 0,
             };
             for start in touching {
                 if let Some(o) = self.open.remove(&start) {
@@ -294,10 +299,12 @@ impl<T: Clone> Engine<T> {
                     merged.last = merged.last.max(o.last);
                     merged.items.extend(o.items);
                     merged.tags.extend(o.tags);
+                    merged.weight += o.weight;
                 }
             }
             merged.items.push(item);
             merged.tags.extend_from_slice(seqs);
+            merged.weight += weight;
             self.open.insert(merged.start, merged);
             return Ok(1);
         }
@@ -317,19 +324,21 @@ impl<T: Clone> Engine<T> {
             return Err(item);
         };
         for &s in rest {
-            self.add(s, t, item.clone(), seqs);
+            self.add(s, t, item.clone(), seqs, weight);
         }
-        self.add(last, t, item, seqs);
+        self.add(last, t, item, seqs, weight);
         Ok(rest.len() + 1)
     }
 
-    fn add(&mut self, start: u64, t: u64, item: T, seqs: &[u64]) {
+    fn add(&mut self, start: u64, t: u64, item: T, seqs: &[u64], weight: u64) {
         let o = self.open.entry(start).or_insert_with(|| Open {
             start,
             last: t,
             items: Vec::new(),
             tags: Vec::new(),
+            weight: 0,
         });
+        o.weight += weight;
         o.last = o.last.max(t);
         o.items.push(item);
         o.tags.extend_from_slice(seqs);
@@ -369,6 +378,7 @@ impl<T: Clone> Engine<T> {
                     end: self.end_of(&o),
                     items: o.items,
                     tags: o.tags,
+                    weight: o.weight,
                 });
             }
         }
@@ -391,7 +401,7 @@ mod tests {
         let mut out = Vec::new();
         let mut late = Vec::new();
         for &(v, t) in input {
-            if e.push(v, &[], t, wm).is_err() {
+            if e.push(v, &[], 1, t, wm).is_err() {
                 late.push(v);
             }
             wm = wm.max(if count { t + 1 } else { t });
@@ -504,7 +514,7 @@ mod tests {
     #[test]
     fn bounds_and_next_close() {
         let mut e = Engine::new(Shape::Sliding { size: 10, step: 4 }, Duration::ZERO);
-        assert_eq!(e.push(1u8, &[7], 9, 0), Ok(3)); // windows starting 0, 4, 8
+        assert_eq!(e.push(1u8, &[7], 1, 9, 0), Ok(3)); // windows starting 0, 4, 8
         assert_eq!(e.next_close(), Some(10));
         let closed = e.close_upto(10);
         assert_eq!(closed.len(), 1);

@@ -8,7 +8,7 @@
 //! Sync parts are lifted where they meet async ones, as between pipes.
 //!
 //! Joining a source to a sink makes a runnable pipeline: `(source >> pipe >> sink).run().await` runs it on the
-//! runtime (the pipes run fused in the source's task; use [`Pipeline`](crate::stream::Pipeline) for stages of
+//! runtime (the pipes run fused in the source's task; use the runtime's `Pipeline` for stages of
 //! their own, concurrency, batching and windows).
 //!
 //! ```
@@ -44,7 +44,7 @@ use super::{Composable, Feeds, Join, Lift};
 use crate::compose::{AsyncMode, SyncMode};
 use crate::error::PipeError;
 use crate::pipe::{
-    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, SyncPipe, SyncSink, SyncSource,
+    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, Rejected, SyncPipe, SyncSink, SyncSource,
 };
 
 /// Marks sync sources (`Composable::Mode`): they stand on the left of `>>` and take pipes.
@@ -343,6 +343,10 @@ where
         std::future::ready(self.0.flush())
     }
 
+    fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
+        std::future::ready(self.0.flush_each())
+    }
+
     fn name(&self) -> Cow<'static, str> {
         self.0.name()
     }
@@ -478,18 +482,32 @@ where
     }
 }
 
-/// `source >> sink`: a runnable pipeline (the runtime's [`Sinks`](crate::stream::Sinks)); call `.run().await`.
+/// `source >> sink`: a source joined to a sink. It is plain data here; the runtime gives it
+/// [`run`](Connected::run) and [`into_pipeline`](Connected::into_pipeline) (a
+/// [`Sinks`](crate::stream::Sinks) builder, for more sinks, a dead-letter sink or a configuration).
+#[derive(Debug, Clone)]
+pub struct Connected<S, K> {
+    pub(crate) source: S,
+    pub(crate) sink: K,
+}
+
+impl<S, K> Connected<S, K> {
+    /// The source and the sink.
+    pub fn into_parts(self) -> (S, K) {
+        (self.source, self.sink)
+    }
+}
+
 macro_rules! source_to_sink {
     ($($src_mode:ident: $src:ident, $sink_mode:ident: $sink:ident;)*) => {$(
         impl<A, B> Join<A, B> for ($src_mode, $sink_mode)
         where
-            A: $src + Send + 'static,
-            A::Out: crate::stream::Item,
-            B: $sink<In = A::Out> + Send + 'static,
+            A: $src,
+            B: $sink<In = A::Out>,
         {
-            type Output = crate::stream::Sinks<A::Out>;
-            fn join(a: A, b: B) -> Self::Output {
-                crate::stream::Pipeline::from_source(a).sink(b)
+            type Output = Connected<A, B>;
+            fn join(source: A, sink: B) -> Self::Output {
+                Connected { source, sink }
             }
         }
     )*};

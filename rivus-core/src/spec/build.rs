@@ -5,7 +5,7 @@ use std::any::Any;
 
 use super::locate::FieldPath;
 use super::{ConfigError, PipelineFile, PluginTable};
-use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
+use crate::config::{ErrorPolicy, PipeConfig, Role as PartRole, StreamConfig};
 use crate::dynamic::{
     BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxSyncPipe, BoxSyncSink, BoxSyncSource,
 };
@@ -147,14 +147,53 @@ impl PipelineFile {
             }
             None => None,
         };
-        Ok(BuiltPipeline {
+        let built = BuiltPipeline {
             name: config.name.clone(),
             config,
             source,
             transforms,
             sinks,
             dead_letter,
-        })
+        };
+        self.check_runtime_options(&built)?;
+        Ok(built)
+    }
+
+    /// Every `runtime` option applies to its part: one that would do nothing (a `timeout` on a sync
+    /// transform, `concurrency` on a sink, `retries` on a source) is an error at its line.
+    fn check_runtime_options(&self, built: &BuiltPipeline) -> Result<(), ConfigError> {
+        let transform_role = |t: &Built<PipeStage>| match t.stage {
+            PipeStage::Sync(_) => PartRole::SyncPipe,
+            PipeStage::Async(_) => PartRole::AsyncPipe,
+        };
+        let parts = std::iter::once((&built.source.path, &built.source.runtime, PartRole::Source))
+            .chain(
+                built
+                    .transforms
+                    .iter()
+                    .map(|t| (&t.path, &t.runtime, transform_role(t))),
+            )
+            .chain(
+                built
+                    .sinks
+                    .iter()
+                    .map(|s| (&s.path, &s.runtime, PartRole::Sink)),
+            )
+            .chain(
+                built
+                    .dead_letter
+                    .iter()
+                    .map(|d| (&d.path, &d.runtime, PartRole::DeadLetter)),
+            );
+        for (path, runtime, role) in parts {
+            if let Some(option) = runtime.ignored_by(role).first() {
+                return Err(self.source.error_at(
+                    &path.clone().key("runtime").key(*option),
+                    format!("`{option}` would do nothing for {}", role.describe()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The `[pipeline]` table (less `name`) as the runtime's [`StreamConfig`].

@@ -42,7 +42,7 @@ use serde::Deserialize;
 pub use build::{Built, BuiltPipeline, PipeStage, SinkStage, SourceStage};
 pub use env::interpolate;
 pub use locate::{FieldPath, Segment};
-pub use run::{SyncSeq, dead_letter_record};
+pub use run::dead_letter_record;
 
 use crate::config::PipeConfig;
 

@@ -2,78 +2,24 @@
 
 use std::borrow::Cow;
 
-use super::build::{BuiltPipeline, PipeStage, SinkStage, SourceStage};
-use crate::config::PipeConfig;
-use crate::dynamic::{BoxAsyncSink, BoxSyncPipe, BoxSyncSink};
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 
+use super::build::{BuiltPipeline, PipeStage, SinkStage, SourceStage};
+use crate::compose::PipeExt;
+use crate::config::PipeConfig;
+use crate::dynamic::{BoxAsyncSink, BoxSyncPipe, BoxSyncSink};
 use crate::error::{InputError, PipeError};
-use crate::pipe::{AsyncSink, Emit, Outputs, SyncPipe, SyncSink, emit_fn};
+use crate::pipe::{AsyncSink, SyncSink};
 use crate::stream::{DeadLetter, Pipeline, Sinks};
 use crate::value::{Record, Value};
 
-/// Adjacent sync transforms of a file, run as one fused stage.
-pub struct SyncSeq(Vec<BoxSyncPipe<Record, Record>>);
-
-impl SyncSeq {
-    /// The pipes, in order.
-    pub fn new(pipes: Vec<BoxSyncPipe<Record, Record>>) -> Self {
-        Self(pipes)
-    }
-
-    fn run_from(
-        &self,
-        i: usize,
-        item: Record,
-        out: &mut dyn Emit<Record>,
-    ) -> Result<(), PipeError> {
-        match self.0.get(i) {
-            None => out.emit(item),
-            Some(pipe) => pipe.process_each(
-                item,
-                &mut emit_fn(|next| self.run_from(i + 1, next, &mut *out)),
-            ),
-        }
-    }
-}
-
-impl SyncPipe for SyncSeq {
-    type In = Record;
-    type Out = Record;
-
-    fn process(&self, input: Record) -> Result<Record, PipeError> {
-        let mut out = Outputs::new();
-        self.run_from(0, input, &mut out)?;
-        out.into_single(|| SyncPipe::name(self))
-    }
-
-    fn process_each<E: Emit<Record>>(&self, input: Record, out: &mut E) -> Result<(), PipeError> {
-        self.run_from(0, input, out)
-    }
-
-    fn name(&self) -> Cow<'static, str> {
-        Cow::Owned(self.stage_names().join(" >> "))
-    }
-
-    fn stage_names(&self) -> Vec<Cow<'static, str>> {
-        self.0.iter().map(SyncPipe::name).collect()
-    }
-
-    fn open(&mut self) -> Result<(), PipeError> {
-        self.0.iter_mut().try_for_each(SyncPipe::open)
-    }
-
-    fn close(&mut self) -> Result<(), PipeError> {
-        let mut first = Ok(());
-        for pipe in &mut self.0 {
-            let result = pipe.close();
-            if first.is_ok() {
-                first = result;
-            }
-        }
-        first
-    }
+/// Adjacent sync transforms of a file, fused into one [`Chain`](crate::compose::Chain) (the chain `>>` and the
+/// runtime build), boxed again at each link.
+fn fuse(pipes: Vec<BoxSyncPipe<Record, Record>>) -> Option<BoxSyncPipe<Record, Record>> {
+    pipes
+        .into_iter()
+        .reduce(|chain, next| BoxSyncPipe::new(chain.then(next)))
 }
 
 /// A dead letter as a record: `{ "pipe", "error", "kind", "record" }`, where `record` holds the failed record's
@@ -184,9 +130,10 @@ impl BuiltPipeline {
             dead_letter,
             ..
         } = self;
+        let source_cfg = named(source.runtime, &source.name);
         let mut pipeline: Pipeline<Record> = match source.stage {
-            SourceStage::Sync(s) => Pipeline::from_source(s),
-            SourceStage::Async(s) => Pipeline::from_source(s),
+            SourceStage::Sync(s) => Pipeline::from_source_with(s, source_cfg),
+            SourceStage::Async(s) => Pipeline::from_source_with(s, source_cfg),
         }
         .with_config(config);
         let mut fused: Vec<BoxSyncPipe<Record, Record>> = Vec::new();
@@ -195,11 +142,8 @@ impl BuiltPipeline {
             match t.stage {
                 PipeStage::Sync(p) if !own_runtime => fused.push(p),
                 stage => {
-                    if !fused.is_empty() {
-                        pipeline = pipeline.pipe_with(
-                            SyncSeq::new(std::mem::take(&mut fused)),
-                            PipeConfig::default(),
-                        );
+                    if let Some(chain) = fuse(std::mem::take(&mut fused)) {
+                        pipeline = pipeline.pipe_with(chain, PipeConfig::default());
                     }
                     let cfg = named(t.runtime, &t.name);
                     pipeline = match stage {
@@ -209,8 +153,8 @@ impl BuiltPipeline {
                 }
             }
         }
-        if !fused.is_empty() {
-            pipeline = pipeline.pipe_with(SyncSeq::new(fused), PipeConfig::default());
+        if let Some(chain) = fuse(fused) {
+            pipeline = pipeline.pipe_with(chain, PipeConfig::default());
         }
         let mut sinks = sinks.into_iter();
         let mut out = match sinks.next() {
@@ -232,9 +176,10 @@ impl BuiltPipeline {
             };
         }
         if let Some(dl) = dead_letter {
+            let cfg = named(dl.runtime, &dl.name);
             out = match dl.stage {
-                SinkStage::Sync(k) => out.dead_letter(DeadLetters(k)),
-                SinkStage::Async(k) => out.dead_letter(DeadLetters(k)),
+                SinkStage::Sync(k) => out.dead_letter_with(DeadLetters(k), cfg),
+                SinkStage::Async(k) => out.dead_letter_with(DeadLetters(k), cfg),
             };
         }
         out

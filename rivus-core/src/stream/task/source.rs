@@ -1,0 +1,190 @@
+//! The source task: reads the source into chunks until it is exhausted or the run stops it, then commits what
+//! the rest of the pipeline acknowledges (for a source that gives positions) and closes the source.
+//!
+//! * A graceful stop ends reading; what was read is passed on (and the run is marked cancelled).
+//! * A fail-fast cut downstream stops it where it is: what it holds is not processed.
+//! * A bad item (an `Err` from `next`) goes to the stage's error policy; under fail fast, the items read before
+//!   it are passed on first, so they are written before the run stops.
+
+use std::collections::VecDeque;
+use std::task::Poll;
+
+use super::{StageCtx, open_or_return};
+use crate::ack::Position;
+use crate::metrics::Delta;
+use crate::stream::acks::Tag;
+use crate::stream::channel::{Chunk, ChunkTx, ItemMeta};
+use crate::stream::driver::SourceDriver;
+
+/// The positions of the items in flight, by sequence number.
+#[derive(Default)]
+struct Positions(VecDeque<(u64, Position)>);
+
+impl Positions {
+    /// Commits the position of the last item below sequence number `low`, if that moved.
+    async fn commit_below<D: SourceDriver>(&mut self, d: &mut D, low: u64, ctx: &StageCtx) {
+        let mut upto = None;
+        while self.0.front().is_some_and(|(seq, _)| *seq < low) {
+            upto = self.0.pop_front().map(|(_, p)| p);
+        }
+        if let Some(p) = upto
+            && let Err(e) = d.commit(p).await
+        {
+            ctx.stats.add_error();
+            tracing::warn!(error = %ctx.policy.name_error(e), "commit failed");
+        }
+    }
+}
+
+/// Why reading ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Exhausted,
+    /// A graceful stop, or a cut or abort (then the stage is halted).
+    Stopped,
+    /// A bad item failed the run.
+    Failed,
+}
+
+/// Tags items with sequence numbers once the source turns out to give positions (decided by its first item).
+struct Tracking {
+    decided: bool,
+    positions: Option<Positions>,
+}
+
+impl Tracking {
+    fn tag<D: SourceDriver>(&mut self, d: &D, ctx: &StageCtx) -> Option<Tag> {
+        let position = d.position();
+        if !self.decided {
+            self.decided = true;
+            if position.is_some() {
+                self.positions = Some(Positions::default());
+            }
+        }
+        let (positions, position) = (self.positions.as_mut()?, position?);
+        let seq = ctx.tracker().register(1);
+        positions.0.push_back((seq, position));
+        Some(Tag::One(seq))
+    }
+}
+
+/// Reads the source; see the [module docs](self).
+pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, mut ctx: StageCtx) {
+    open_or_return!(ctx, d.open().await, d.close().await);
+    let max = tx.chunk_max();
+    let mut tracking = Tracking {
+        decided: false,
+        positions: None,
+    };
+    let mut chunk = Chunk::with_capacity(max);
+    let end = 'run: loop {
+        if ctx.run.state().stops_source() {
+            break End::Stopped;
+        }
+        if let Some(p) = &mut tracking.positions {
+            p.commit_below(&mut d, ctx.tracker().low_watermark(), &ctx)
+                .await;
+        }
+        let next = {
+            let fut = d.next();
+            tokio::pin!(fut);
+            match futures::poll!(fut.as_mut()) {
+                Poll::Ready(next) => next,
+                Poll::Pending => {
+                    // Nothing ready: let the next stage work on what we have while we wait.
+                    if !ctx.send(&tx, &mut chunk).await {
+                        break End::Stopped;
+                    }
+                    loop {
+                        tokio::select! {
+                            biased;
+                            () = ctx.state_changed() => {
+                                if ctx.run.state().stops_source() {
+                                    break 'run End::Stopped;
+                                }
+                            }
+                            next = &mut fut => break next,
+                        }
+                    }
+                }
+            }
+        };
+        let Some(next) = next else {
+            break End::Exhausted;
+        };
+        ctx.stats.add_in(1);
+        let meta = ItemMeta::one(tracking.tag(&d, &ctx));
+        match next {
+            Ok(item) => {
+                chunk.push(item, meta);
+                if chunk.len() >= max && !ctx.send(&tx, &mut chunk).await {
+                    break End::Stopped;
+                }
+            }
+            Err(e) => {
+                let judged = ctx.policy.judge::<()>(e, None);
+                if matches!(judged, super::Judged::Fatal(_)) && !ctx.send(&tx, &mut chunk).await {
+                    // Under fail fast the items before the bad one go first; the next stage is gone already.
+                    ctx.stopped_with(1);
+                    break End::Stopped;
+                }
+                let mut delta = Delta::default();
+                let go_on = ctx.settle_failure(judged, meta, &mut delta).await;
+                ctx.stats.apply(&delta);
+                if !go_on {
+                    break End::Failed;
+                }
+            }
+        }
+    };
+    // A sync source's thread reads ahead of the pipeline. After a graceful stop, what it had read is taken and
+    // passed on; after a bad item failed the run, or when the stage is halted, it is left untaken: those items
+    // come after the failing one, never entered the pipeline, and are never committed (a restart reads them).
+    d.stop();
+    let halted = ctx.halted();
+    if end == End::Stopped && !halted {
+        while let Some(next) = d.next_read() {
+            ctx.stats.add_in(1);
+            let meta = ItemMeta::one(tracking.tag(&d, &ctx));
+            match next {
+                Ok(item) => chunk.push(item, meta),
+                Err(e) => {
+                    let judged = ctx.policy.judge::<()>(e, None);
+                    let mut delta = Delta::default();
+                    ctx.settle_failure(judged, meta, &mut delta).await;
+                    ctx.stats.apply(&delta);
+                }
+            }
+        }
+    }
+    if end == End::Stopped && !halted {
+        ctx.run.mark_cancelled();
+    }
+    if ctx.halted() {
+        ctx.stopped_with(chunk.abandon());
+    } else {
+        ctx.send(&tx, &mut chunk).await;
+    }
+    drop(tx);
+    if let Some(mut positions) = tracking.positions {
+        // Everything is read: commit as the rest of the pipeline acknowledges, until every item is done or no
+        // terminal is left to acknowledge anything.
+        let t = ctx.tracker();
+        loop {
+            positions
+                .commit_below(&mut d, t.low_watermark(), &ctx)
+                .await;
+            if t.all_done() {
+                break;
+            }
+            tokio::select! {
+                () = t.changed() => {}
+                () = ctx.run.until_terminals_done() => {
+                    positions.commit_below(&mut d, t.low_watermark(), &ctx).await;
+                    break;
+                }
+            }
+        }
+    }
+    ctx.closed(d.close().await);
+}
