@@ -4,7 +4,7 @@
 // Test helpers outside #[test] functions unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,19 +13,47 @@ use rivus_core::ack::Position;
 use rivus_core::prelude::*;
 use tokio_util::sync::CancellationToken;
 
+/// What the sinks and the filter have done so far, and every commit with what was wrong with it when it was made.
 #[derive(Default)]
 struct Log {
-    /// Items every sink has taken.
-    written: Mutex<HashSet<u64>>,
-    /// Positions committed, in order, with whether every item up to it was written at that moment.
-    commits: Mutex<Vec<(u64, bool)>>,
+    /// Per sink: how many copies of each item were written, and how many of them flushed.
+    pending: [Mutex<HashMap<u64, usize>>; 2],
+    flushed: [Mutex<HashMap<u64, usize>>; 2],
+    /// Items the filter dropped.
+    filtered: Mutex<HashSet<u64>>,
+    /// Positions committed, in order, each with the items at or below it that were not done at that moment.
+    commits: Mutex<Vec<(u64, Vec<u64>)>>,
 }
 
-/// Offsets `0..n`; commits are checked against what the sink has written.
+impl Log {
+    /// Whether item `p` is done now: dropped by the filter, or each of its `copies` flushed by both sinks.
+    fn done(&self, p: u64, copies: usize) -> bool {
+        self.filtered.lock().unwrap().contains(&p)
+            || self
+                .flushed
+                .iter()
+                .all(|f| f.lock().unwrap().get(&p).copied().unwrap_or(0) >= copies)
+    }
+}
+
+/// Offsets `0..end`; each commit is judged when it is made, against what the sinks have flushed by then.
 struct Topic {
     next: u64,
     end: u64,
+    /// How many copies of each item reach each sink.
+    copies: usize,
     log: Arc<Log>,
+}
+
+impl Topic {
+    fn new(end: u64, copies: usize, log: &Arc<Log>) -> Self {
+        Self {
+            next: 0,
+            end,
+            copies,
+            log: Arc::clone(log),
+        }
+    }
 }
 
 impl AsyncSource for Topic {
@@ -41,95 +69,103 @@ impl AsyncSource for Topic {
     }
     async fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
         let upto = upto.get::<u64>().unwrap();
-        let written = self.log.written.lock().unwrap();
-        let safe = (0..=upto).all(|p| written.contains(&p));
-        self.log.commits.lock().unwrap().push((upto, safe));
+        let not_done = (0..=upto)
+            .filter(|&p| !self.log.done(p, self.copies))
+            .collect();
+        self.log.commits.lock().unwrap().push((upto, not_done));
         Ok(())
     }
 }
 
-struct Record(Arc<Log>);
+/// Sink `0` or `1`: an item counts once a flush after its write returned.
+struct Record(Arc<Log>, usize);
 
 impl AsyncSink for Record {
     type In = u64;
     async fn write(&mut self, item: u64) -> Result<(), PipeError> {
-        self.0.written.lock().unwrap().insert(item);
+        *self.0.pending[self.1].lock().unwrap().entry(item).or_default() += 1;
+        Ok(())
+    }
+    async fn flush(&mut self) -> Result<(), PipeError> {
+        let pending = std::mem::take(&mut *self.0.pending[self.1].lock().unwrap());
+        let mut flushed = self.0.flushed[self.1].lock().unwrap();
+        for (item, n) in pending {
+            *flushed.entry(item).or_default() += n;
+        }
         Ok(())
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn commits_never_pass_an_unacknowledged_item() {
-    let log = Arc::new(Log::default());
-    // Item 3 takes a second; the others 10 ms; four at a time, unordered: 4.. finish long before 3.
-    let slow = pipe::async_map(|x: u64| async move {
-        let ms = if x == 3 { 1000 } else { 10 };
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        x
-    });
-    let report = Pipeline::from_source(Topic {
-        next: 0,
-        end: 40,
-        log: Arc::clone(&log),
-    })
-    .with_config(StreamConfig::default().with_chunk_size(4))
-    .pipe_with(slow, PipeConfig::named("slow").with_concurrency(4, false))
-    .pipe(pipe::filter(|x: &u64| !x.is_multiple_of(5)))
-    .pipe(pipe::flat_map(|x: u64| [x, x]))
-    .sink(Record(Arc::clone(&log)))
-    .sink(sink::discard())
-    .run()
-    .await
-    .unwrap();
+/// Asserts that every commit, when it was made, passed only items that were done; gives the positions.
+fn judged_commits(log: &Log) -> Vec<u64> {
     let commits = log.commits.lock().unwrap().clone();
-    assert!(!commits.is_empty());
-    // Filtered items (multiples of 5) are never written, but they are acknowledged: treat them as written.
-    let written = log.written.lock().unwrap().clone();
-    for (upto, safe) in &commits {
-        let safe_with_filtered =
-            *safe || (0..=*upto).all(|p| p.is_multiple_of(5) || written.contains(&p));
+    for (upto, not_done) in &commits {
         assert!(
-            safe_with_filtered,
-            "committed {upto} before an earlier item was written"
+            not_done.is_empty(),
+            "committed {upto} while {not_done:?} were neither flushed by both sinks nor filtered"
         );
     }
     let ups: Vec<u64> = commits.iter().map(|(u, _)| *u).collect();
-    assert!(
-        ups.windows(2).all(|w| w[0] < w[1]),
-        "commits go up: {ups:?}"
-    );
+    assert!(ups.windows(2).all(|w| w[0] < w[1]), "commits go up: {ups:?}");
+    ups
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_never_pass_an_unacknowledged_item() {
+    let log = Arc::new(Log::default());
+    // Item 3 takes 100 ms, the others 1 ms; four at a time, unordered: 4.. finish long before 3.
+    let slow = pipe::async_map(|x: u64| async move {
+        let ms = if x == 3 { 100 } else { 1 };
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        x
+    });
+    let filtered = Arc::clone(&log);
+    let report = Pipeline::from_source(Topic::new(40, 2, &log))
+        .with_config(StreamConfig::default().with_chunk_size(4))
+        .pipe_with(slow, PipeConfig::named("slow").with_concurrency(4, false))
+        .pipe(pipe::filter(move |x: &u64| {
+            let keep = !x.is_multiple_of(5);
+            if !keep {
+                filtered.filtered.lock().unwrap().insert(*x);
+            }
+            keep
+        }))
+        .pipe(pipe::flat_map(|x: u64| [x, x]))
+        .sink(Record(Arc::clone(&log), 0))
+        .sink(Record(Arc::clone(&log), 1))
+        .run()
+        .await
+        .unwrap();
+    let ups = judged_commits(&log);
     assert_eq!(ups.last(), Some(&39));
     // While item 3 was slow, later items were written, yet nothing at or past 3 was committed before it.
     assert!(ups.iter().any(|&u| u < 3), "early commits happen: {ups:?}");
     assert_eq!(report.items_written(), 2 * 2 * 32);
+    for f in &log.flushed {
+        let f = f.lock().unwrap();
+        assert_eq!(f.len(), 32);
+        assert!(f.values().all(|&n| n == 2));
+    }
 }
 
-/// Checks commits against the set of written items, where filtered items count as done.
-#[tokio::test(start_paused = true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filtered_and_dead_lettered_items_are_acknowledged() {
     let log = Arc::new(Log::default());
     let dead = sink::collect::<DeadLetter>();
-    Pipeline::from_source(Topic {
-        next: 0,
-        end: 10,
-        log: Arc::clone(&log),
-    })
-    .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::DeadLetter))
-    .pipe(pipe::try_map(
-        |x: u64| if x == 4 { Err("four") } else { Ok(x) },
-    ))
-    .pipe(pipe::filter(|x: &u64| *x != 7))
-    .sink(Record(Arc::clone(&log)))
-    .dead_letter(dead.clone())
-    .run()
-    .await
-    .unwrap();
-    let last = log.commits.lock().unwrap().last().copied();
-    assert_eq!(
-        last.map(|(u, _)| u),
-        Some(9),
-        "everything is acknowledged in the end"
-    );
+    Pipeline::from_source(Topic::new(10, 1, &log))
+        .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::DeadLetter))
+        .pipe(pipe::try_map(
+            |x: u64| if x == 4 { Err("four") } else { Ok(x) },
+        ))
+        .pipe(pipe::filter(|x: &u64| *x != 7))
+        .sink(Record(Arc::clone(&log), 0))
+        .sink(Record(Arc::clone(&log), 1))
+        .dead_letter(dead.clone())
+        .run()
+        .await
+        .unwrap();
+    let last = log.commits.lock().unwrap().last().map(|(u, _)| *u);
+    assert_eq!(last, Some(9), "everything is acknowledged in the end");
     assert_eq!(dead.take().len(), 1);
 }
 
