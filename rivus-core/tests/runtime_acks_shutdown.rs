@@ -169,6 +169,35 @@ async fn filtered_and_dead_lettered_items_are_acknowledged() {
     assert_eq!(dead.take().len(), 1);
 }
 
+/// A fail-fast run of a source that gives positions, with a dead-letter sink: the run fails at once with its
+/// error. (The source task used to wait for every terminal, the dead-letter sink among them, while it held a
+/// sender of the dead-letter channel: the run hung until `shutdown_timeout` and was reported as aborted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_with_positions_and_a_dead_letter_sink_ends_with_its_error() {
+    let log = Arc::new(Log::default());
+    let run = Pipeline::from_source(Topic::new(100, 1, &log))
+        .with_config(
+            StreamConfig::default()
+                .with_chunk_size(4)
+                .with_shutdown_timeout(Duration::from_secs(3600)),
+        )
+        .pipe(pipe::try_map(|x: u64| if x == 10 { Err("ten") } else { Ok(x) }).named("no10"))
+        .sink(Record(Arc::clone(&log), 0))
+        .sink(Record(Arc::clone(&log), 1))
+        .dead_letter(sink::collect::<DeadLetter>())
+        .run();
+    let err = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run ends")
+        .unwrap_err();
+    assert!(matches!(err, PipelineError::Failed { .. }), "{err}");
+    assert_eq!(err.pipe_error().unwrap().pipe(), "no10");
+    let ups = judged_commits(&log);
+    assert_eq!(ups.last(), Some(&9), "committed up to the failing item");
+    let report = err.report().unwrap();
+    assert_eq!((report.ledger().written, report.ledger().failed), (20, 1));
+}
+
 /// Yields an item every 100 ms, counting what it handed out.
 struct Ticker {
     n: u64,

@@ -166,6 +166,9 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
         ctx.send(&tx, &mut chunk).await;
     }
     drop(tx);
+    // The dead-letter sink is one of the terminals waited for below, and it ends only once every stage has
+    // dropped its sender: drop ours first.
+    ctx.dead_letters = None;
     if let Some(mut positions) = tracking.positions {
         // Everything is read: commit as the rest of the pipeline acknowledges, until every item is done or no
         // terminal is left to acknowledge anything.
