@@ -327,3 +327,30 @@ async fn a_panicking_pipe_is_an_error_of_the_item() {
         "{err}"
     );
 }
+
+/// An async stage whose next stage fails fast while one of its calls is in progress: that item is given back
+/// like the ones after it. (It used to be counted nowhere: the stage's ledger and the run's were one short.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_in_a_call_when_the_next_stage_stops_is_counted() {
+    let slow = pipe::async_map(|x: u32| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        x
+    });
+    let err = Pipeline::from_iter(0..10u32)
+        .pipe_with(slow, PipeConfig::named("slow"))
+        .pipe_with(
+            pipe::try_map(|x: u32| if x == 0 { Err("zero") } else { Ok(x) }),
+            PipeConfig::named("no0"),
+        )
+        .sink(sink::discard())
+        .run()
+        .await
+        .unwrap_err();
+    let report = err.report().unwrap();
+    for s in &report.stages {
+        assert!(s.is_balanced(), "{s:?}");
+    }
+    let ledger = report.ledger();
+    assert!(ledger.is_balanced(), "{ledger:?}");
+    assert_eq!((ledger.read, ledger.written, ledger.failed), (1, 0, 1));
+}

@@ -177,7 +177,12 @@ async fn sequential<P>(
                     }
                 }
             };
-            go_on = go_on && settle(ctx, done, meta, out, &mut delta).await;
+            if go_on {
+                go_on = settle(ctx, done, meta, out, &mut delta).await;
+            } else {
+                // The next stage went away while the call ran: the item is stopped with, like those after it.
+                ctx.stopped_into(&mut delta, meta.weight);
+            }
             if !go_on || (out.len() >= max && !ctx.send_all(tx, out).await) {
                 go_on = false;
                 break;
