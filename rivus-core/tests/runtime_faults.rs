@@ -366,6 +366,44 @@ async fn a_sync_sink_blocked_past_its_timeout_is_given_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_dead_letter_sink_fails_the_run_named_as_such() {
+    let (tx, source, _) = feed();
+    let out = Out::default();
+    let letters = Letters {
+        fail_write: Some(1),
+        ..Letters::default()
+    };
+    let run = tokio::spawn(
+        Pipeline::from_source(source)
+            .pipe_with(
+                pipe::try_map(|x: u32| if x == 3 { Err("three") } else { Ok(x) }),
+                PipeConfig::named("no3").with_error_policy(ErrorPolicy::DeadLetter),
+            )
+            .sink_with(Faulty::new(&out), PipeConfig::named("out"))
+            .dead_letter_with(letters.clone(), PipeConfig::named("letters"))
+            .run(),
+    );
+    for i in 0..3 {
+        tx.send(i).unwrap();
+    }
+    out.until_flushed(3).await;
+    tx.send(3).unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run ends")
+        .unwrap()
+        .unwrap_err();
+    let e = err.pipe_error().unwrap();
+    assert_eq!(e.pipe(), "letters");
+    assert!(e.to_string().contains("the dead-letter sink: the letter box is full"), "{e}");
+    // Item 3's letter failed: the item is failed (at the stage that dead-lettered it), not dead-lettered.
+    let report = err.report().unwrap();
+    assert_eq!(counts(&balanced(report)), (4, 0, 3, 0, 0, 0, 1, 0));
+    assert_eq!(report.stage("no3").unwrap().failed, 1);
+    assert_eq!(out.flushed(), [0, 1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_while_a_sync_sink_is_blocked_returns_at_once() {
     let (tx, source, _) = feed();
     let out = Out::default();
