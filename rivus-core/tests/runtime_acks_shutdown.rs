@@ -303,3 +303,56 @@ async fn a_second_request_aborts() {
         "an abort does not close"
     );
 }
+
+/// Offsets `0..end` from a sync source (read on a thread of its own); remembers every commit.
+struct SyncTopic {
+    next: u64,
+    end: u64,
+    commits: Arc<Mutex<Vec<u64>>>,
+}
+
+impl SyncSource for SyncTopic {
+    type Out = u64;
+    fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            Ok(self.next - 1)
+        })
+    }
+    fn position(&self) -> Option<Position> {
+        Some(Position::from(self.next - 1))
+    }
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        // A commit takes a while (a round trip to a broker): items are acknowledged meanwhile.
+        std::thread::sleep(Duration::from_millis(2));
+        self.commits.lock().unwrap().push(upto.get::<u64>().unwrap());
+        Ok(())
+    }
+}
+
+/// A run that reads everything commits everything, also when the last items are acknowledged while a commit
+/// is in progress. (The source task used to look whether all was done *after* reading the watermark it
+/// committed: the items acknowledged in between were never committed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_is_committed_to_its_last_item() {
+    for _ in 0..20 {
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let source = SyncTopic {
+            next: 0,
+            end: 6,
+            commits: Arc::clone(&commits),
+        };
+        Pipeline::from_source(source)
+            .with_config(StreamConfig::default().with_chunk_size(1))
+            .pipe(pipe::async_map(|x: u64| async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                x
+            }))
+            .sink(sink::discard())
+            .run()
+            .await
+            .unwrap();
+        let commits = commits.lock().unwrap().clone();
+        assert_eq!(commits.last(), Some(&5), "commits {commits:?}");
+    }
+}

@@ -174,10 +174,12 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
         // terminal is left to acknowledge anything.
         let t = ctx.tracker();
         loop {
+            // Looked at before the watermark: once everything is done, the watermark read after it is final.
+            let all_done = t.all_done();
             positions
                 .commit_below(&mut d, t.low_watermark(), &ctx)
                 .await;
-            if t.all_done() {
+            if all_done {
                 break;
             }
             tokio::select! {
