@@ -325,7 +325,8 @@ impl StageReport {
 #[non_exhaustive]
 pub struct Ledger {
     /// Items the source yielded (bad ones included), less those given back unread after a fail-fast error
-    /// ([`StageReport::returned`]).
+    /// ([`StageReport::returned`]; given back beyond the items read, they were a flat-map's outputs and leave
+    /// `expanded` instead).
     pub read: u64,
     /// Outputs beyond one per input (flat-maps, sliding windows, copies for extra sinks).
     pub expanded: u64,
@@ -367,8 +368,11 @@ impl Ledger {
     }
 
     fn add_outcomes(&mut self, s: &StageReport) {
-        // Items given back were never read: they leave the ledger on both sides.
-        self.read = self.read.saturating_sub(s.returned);
+        // Items given back were never read: they leave the ledger on both sides. Outputs of a flat-map given
+        // back can outnumber the items read so far: the rest leave `expanded`.
+        let unread = s.returned.min(self.read);
+        self.read -= unread;
+        self.expanded -= (s.returned - unread).min(self.expanded);
         self.filtered += s.filtered;
         self.skipped += s.skipped;
         self.dead_lettered += s.dead_lettered;

@@ -354,3 +354,29 @@ async fn an_item_in_a_call_when_the_next_stage_stops_is_counted() {
     assert!(ledger.is_balanced(), "{ledger:?}");
     assert_eq!((ledger.read, ledger.written, ledger.failed), (1, 0, 1));
 }
+
+/// Fail fast after a flat-map: the outputs given back can outnumber the items read; the ledger still adds up.
+/// (`read` less the items given back used to stop at 0, leaving the run's ledger short.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_after_a_flat_map_adds_up() {
+    let out = sink::collect();
+    let err = Pipeline::from_iter([0u32])
+        .pipe(pipe::flat_map(|x: u32| [x, x + 1, x + 2, x + 3]))
+        .pipe_with(
+            pipe::try_map(|x: u32| if x == 1 { Err("one") } else { Ok(x) }),
+            PipeConfig::named("no1"),
+        )
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(out.items(), [0]);
+    let report = err.report().unwrap();
+    assert_eq!(report.stage("no1").unwrap().returned, 2);
+    let l = report.ledger();
+    assert!(l.is_balanced(), "{l:?}");
+    assert_eq!((l.written, l.failed, l.total()), (1, 1, 2));
+    for (name, l) in report.sink_ledgers() {
+        assert!(l.is_balanced(), "{name}: {l:?}");
+    }
+}
