@@ -581,12 +581,11 @@ impl RunReport {
     pub(crate) fn settle_abandoned(&mut self) {
         let mut upstream_out: Option<u64> = None;
         let mut fan_out_at: Option<usize> = None;
-        let mut sinks_in = 0;
         for i in 0..self.stages.len() {
             let s = &mut self.stages[i];
             match s.kind {
                 StageKind::DeadLetter => continue,
-                StageKind::Sink => sinks_in += s.items_in,
+                StageKind::Sink => {}
                 _ => {
                     if let Some(out) = upstream_out {
                         s.not_processed += out.saturating_sub(s.items_in);
@@ -612,11 +611,21 @@ impl RunReport {
                 sink.not_processed += owed;
             }
         } else if let Some(i) = fan_out_at {
-            // Several sinks: what the fan-out sent and no sink took stays with the fan-out.
-            let s = &mut self.stages[i];
-            let owed = s.items_out.saturating_sub(sinks_in);
-            s.items_out -= owed;
-            s.not_processed += owed;
+            // Several sinks: each is owed a copy of every item the fan-out took; a copy it did not take (in its
+            // channel, or not yet handed over) is its own, not processed, as when a sink stops (see the fan-out
+            // task). So each sink's path adds up on its own.
+            let taken = self.stages[i].items_in;
+            let mut copies = 0u64;
+            for s in self.stages.iter_mut().filter(|s| s.kind == StageKind::Sink) {
+                let owed = taken.saturating_sub(s.items_in);
+                s.items_in += owed;
+                s.not_processed += owed;
+                copies += 1;
+            }
+            let f = &mut self.stages[i];
+            f.expanded = taken * copies.saturating_sub(1);
+            f.items_out = taken * copies;
+            f.not_processed = 0;
         }
     }
 }

@@ -478,3 +478,45 @@ async fn a_stop_drains_what_was_read() {
     assert_eq!(out.closes.load(Ordering::SeqCst), 1);
     drop(tx);
 }
+
+/// An abort with two sinks, one blocked: each sink's ledger adds up on its own, the copies the blocked sink
+/// never took being its own, not processed. (They used to stay with the fan-out, on every sink's path.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_with_two_sinks_leaves_each_sink_ledger_balanced() {
+    let (tx, source, _) = feed();
+    let (blocked, other) = (Out::default(), Out::default());
+    let (release, blocker) = std::sync::mpsc::channel();
+    let mut sink = Faulty::new(&blocked).failing(2, Failure::Block);
+    sink.release = Some(blocker);
+    let abort = CancellationToken::new();
+    let run = tokio::spawn(
+        Pipeline::from_source(source)
+            .with_config(StreamConfig::default().with_chunk_size(1))
+            .sink_with(SyncFaulty(sink), PipeConfig::named("blocked"))
+            .sink_with(Faulty::new(&other), PipeConfig::named("other"))
+            .abort_on(abort.clone())
+            .run(),
+    );
+    tx.send(0).unwrap();
+    tx.send(1).unwrap();
+    blocked.until_flushed(2).await;
+    for i in 2..6 {
+        tx.send(i).unwrap();
+    }
+    blocked.until_blocked().await;
+    other.until_flushed(6).await;
+    abort.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("an abort does not wait for a blocked sink")
+        .unwrap()
+        .unwrap_err();
+    let report = err.report().unwrap();
+    let total = balanced(report);
+    assert_eq!((total.read, total.written), (6, 8));
+    let ledgers = report.sink_ledgers();
+    assert_eq!(ledgers[0].0, "blocked");
+    assert_eq!(counts(&ledgers[0].1), (6, 0, 2, 0, 0, 0, 0, 4));
+    assert_eq!(counts(&ledgers[1].1), (6, 0, 6, 0, 0, 0, 0, 0));
+    release.send(()).unwrap();
+}
