@@ -576,16 +576,47 @@ impl RunReport {
         self.stages.iter().filter(|s| keep(s)).map(f).sum()
     }
 
+    /// A report read while tasks run can catch a stage between sending items and counting them sent (or
+    /// counting the expansions that made them), after the next stage counted them taken: what the next stage
+    /// took was sent.
+    fn settle_sent(&mut self) {
+        let chain: Vec<usize> = (0..self.stages.len())
+            .filter(|&i| !matches!(self.stages[i].kind, StageKind::Sink | StageKind::DeadLetter))
+            .collect();
+        let mut taken: Vec<(usize, u64)> = chain
+            .windows(2)
+            .map(|w| (w[0], self.stages[w[1]].items_in))
+            .collect();
+        let sinks: Vec<u64> = self
+            .stages
+            .iter()
+            .filter(|s| s.kind == StageKind::Sink)
+            .map(|s| s.items_in)
+            .collect();
+        if let (Some(&last), [sink_in]) = (chain.last(), sinks.as_slice()) {
+            taken.push((last, *sink_in));
+        }
+        for (i, taken) in taken {
+            let s = &mut self.stages[i];
+            if taken > s.items_out {
+                s.items_out = taken;
+                let uncounted = s.outcomes().saturating_sub(s.items_in + s.expanded);
+                s.expanded += uncounted;
+            }
+        }
+    }
+
     /// Counts what an abort left in flight as not processed, where it was: in a stage's hands, or in the
     /// channel in front of it (given to the stage that would have taken it).
     pub(crate) fn settle_abandoned(&mut self) {
+        self.settle_sent();
         let mut upstream_out: Option<u64> = None;
         let mut fan_out_at: Option<usize> = None;
         for i in 0..self.stages.len() {
             let s = &mut self.stages[i];
             match s.kind {
-                StageKind::DeadLetter => continue,
-                StageKind::Sink => {}
+                // The dead-letter stage counts letters: those in its hands are not processed, like items.
+                StageKind::DeadLetter | StageKind::Sink => {}
                 _ => {
                     if let Some(out) = upstream_out {
                         s.not_processed += out.saturating_sub(s.items_in);
@@ -679,6 +710,33 @@ mod tests {
         assert!(report.stages.iter().all(StageReport::is_balanced));
         assert_eq!(report.stages[1].not_processed, 25);
         assert_eq!(report.stages[2].not_processed, 20);
+    }
+
+    #[test]
+    fn items_taken_downstream_before_they_were_counted_sent_are_sent() {
+        // Read while running: `pipe` sent 10 items (4 of them made by a flat-map) but had counted neither
+        // when the report was taken; the sink had counted them taken.
+        let mut src = stage(StageKind::Source, "src");
+        src.items_in = 20;
+        src.items_out = 20;
+        let mut pipe = stage(StageKind::Pipe, "pipe");
+        pipe.items_in = 20;
+        pipe.items_out = 12;
+        pipe.filtered = 2;
+        let mut sink = stage(StageKind::Sink, "sink");
+        sink.items_in = 22;
+        sink.items_out = 22;
+        let mut report = RunReport {
+            stages: vec![src, pipe, sink],
+            elapsed: Duration::ZERO,
+            cancelled: false,
+            aborted: true,
+        };
+        report.settle_abandoned();
+        let l = report.ledger();
+        assert!(l.is_balanced(), "{l:?}");
+        assert!(report.stages.iter().all(StageReport::is_balanced), "{:?}", report.stages);
+        assert_eq!((l.written, l.expanded, l.not_processed), (22, 4, 0));
     }
 
     #[test]

@@ -520,3 +520,60 @@ async fn an_abort_with_two_sinks_leaves_each_sink_ledger_balanced() {
     assert_eq!(counts(&ledgers[1].1), (6, 0, 6, 0, 0, 0, 0, 0));
     release.send(()).unwrap();
 }
+
+/// A dead-letter sink blocked in a call (on its own thread).
+struct BlockedLetters {
+    entered: Arc<AtomicBool>,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+impl SyncSink for BlockedLetters {
+    type In = DeadLetter;
+    fn write(&mut self, _letter: DeadLetter) -> Result<(), PipeError> {
+        self.entered.store(true, Ordering::SeqCst);
+        let _ = self.release.recv();
+        Ok(())
+    }
+}
+
+/// An abort while the dead-letter sink is blocked: the letter it holds is counted (not processed) at the
+/// dead-letter stage, whose ledger adds up like every other. (It used to be left out.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_while_the_dead_letter_sink_is_blocked_adds_up() {
+    let (tx, source, _) = feed();
+    let out = Out::default();
+    let entered = Arc::new(AtomicBool::new(false));
+    let (release, blocker) = std::sync::mpsc::channel();
+    let abort = CancellationToken::new();
+    let run = tokio::spawn(
+        Pipeline::from_source(source)
+            .pipe_with(
+                pipe::try_map(|x: u32| if x == 1 { Err("one") } else { Ok(x) }),
+                PipeConfig::named("no1").with_error_policy(ErrorPolicy::DeadLetter),
+            )
+            .sink_with(Faulty::new(&out), PipeConfig::named("out"))
+            .dead_letter(BlockedLetters {
+                entered: Arc::clone(&entered),
+                release: blocker,
+            })
+            .abort_on(abort.clone())
+            .run(),
+    );
+    tx.send(0).unwrap();
+    tx.send(1).unwrap();
+    out.until_flushed(1).await;
+    while !entered.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    abort.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("an abort does not wait for a blocked dead-letter sink")
+        .unwrap()
+        .unwrap_err();
+    let report = err.report().unwrap();
+    assert_eq!(counts(&balanced(report)), (2, 0, 1, 0, 0, 0, 0, 1));
+    let dead = report.stages.last().unwrap();
+    assert_eq!((dead.items_in, dead.not_processed), (1, 1));
+    release.send(()).unwrap();
+}
