@@ -141,7 +141,7 @@ pub(crate) async fn async_stage<P>(
     } else {
         ctx.send_all(&tx, &mut out).await;
     }
-    ctx.give_up(&mut rx);
+    ctx.give_up(&mut rx).await;
     drop(tx);
     ctx.closed(pipe.close().await);
 }
