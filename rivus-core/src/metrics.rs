@@ -645,18 +645,23 @@ impl RunReport {
             // Several sinks: each is owed a copy of every item the fan-out took; a copy it did not take (in its
             // channel, or not yet handed over) is its own, not processed, as when a sink stops (see the fan-out
             // task). So each sink's path adds up on its own.
-            let taken = self.stages[i].items_in;
-            let mut copies = 0u64;
+            // The fan-out counts its copies as it takes each chunk: that says how many items it was handing
+            // over; what else it holds (given back, or taken and not yet copied) is its own.
+            let copies = self
+                .stages
+                .iter()
+                .filter(|s| s.kind == StageKind::Sink)
+                .count() as u64;
+            let handed = self.stages[i].expanded / copies.saturating_sub(1).max(1);
             for s in self.stages.iter_mut().filter(|s| s.kind == StageKind::Sink) {
-                let owed = taken.saturating_sub(s.items_in);
+                let owed = handed.saturating_sub(s.items_in);
                 s.items_in += owed;
                 s.not_processed += owed;
-                copies += 1;
             }
             let f = &mut self.stages[i];
-            f.expanded = taken * copies.saturating_sub(1);
-            f.items_out = taken * copies;
+            f.items_out = handed * copies;
             f.not_processed = 0;
+            f.not_processed = (f.items_in + f.expanded).saturating_sub(f.outcomes());
         }
     }
 }
