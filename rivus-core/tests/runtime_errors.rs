@@ -169,28 +169,39 @@ fn reject_multiples_of_three() -> impl SyncPipe<In = u32, Out = u32> + Send + Sy
     .named("no3")
 }
 
-#[tokio::test]
+/// Fail fast is deterministic: on a multi-thread runtime, every run writes exactly the items before the
+/// failing one and reports exactly the same ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_fast_stops_and_reports_the_error() {
-    let sink = Closing::default();
-    let err = Pipeline::from_iter(1..100u32)
-        .with_config(
-            StreamConfig::default()
-                .with_chunk_size(1)
-                .with_buffer_size(1),
-        )
-        .pipe(reject_multiples_of_three())
-        .sink(sink.clone())
-        .run()
-        .await
-        .unwrap_err();
-    let e = err.pipe_error().unwrap();
-    assert_eq!(e.pipe(), "no3");
-    assert!(e.to_string().contains("3 is a multiple of three"), "{e}");
-    let report = err.report().unwrap();
-    assert_eq!(report.errors(), 1);
-    assert!(report.items_read() < 99, "the source was not stopped");
-    assert_eq!(*sink.items.lock().unwrap(), [1, 2]);
-    assert_eq!(sink.closes.load(Ordering::SeqCst), 1);
+    for run in 0..200 {
+        let sink = Closing::default();
+        let err = Pipeline::from_iter(1..100u32)
+            .with_config(
+                StreamConfig::default()
+                    .with_chunk_size(1)
+                    .with_buffer_size(1),
+            )
+            .pipe(reject_multiples_of_three())
+            .sink(sink.clone())
+            .run()
+            .await
+            .unwrap_err();
+        let e = err.pipe_error().unwrap();
+        assert_eq!(e.pipe(), "no3");
+        assert!(e.to_string().contains("3 is a multiple of three"), "{e}");
+        let report = err.report().unwrap();
+        assert_eq!(report.errors(), 1);
+        assert_eq!(*sink.items.lock().unwrap(), [1, 2], "run {run}");
+        let l = report.ledger();
+        // Read: 1, 2 and the failing 3; what the source had read beyond it is given back unread.
+        assert_eq!(
+            (l.read, l.expanded, l.written, l.filtered, l.skipped, l.dead_lettered, l.failed, l.not_processed),
+            (3, 0, 2, 0, 0, 0, 1, 0),
+            "run {run}: {l:?}"
+        );
+        assert!(report.stages.iter().all(|s| s.is_balanced()), "run {run}: {:?}", report.stages);
+        assert_eq!(sink.closes.load(Ordering::SeqCst), 1);
+    }
 }
 
 #[tokio::test]
