@@ -356,3 +356,41 @@ async fn a_source_is_committed_to_its_last_item() {
         assert_eq!(commits.last(), Some(&5), "commits {commits:?}");
     }
 }
+
+/// A source that requests an abort as soon as it opens, then yields forever.
+struct AbortAtOnce(CancellationToken);
+
+impl AsyncSource for AbortAtOnce {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        tokio::task::yield_now().await;
+        Some(Ok(1))
+    }
+    async fn open(&mut self) -> Result<(), PipeError> {
+        self.0.cancel();
+        Ok(())
+    }
+}
+
+/// An abort that comes before the run is under way is an abort. (The coordinator used to watch the run's
+/// state only from after it had started the watchers: an abort before that went unseen, and the halted run
+/// returned `Ok` with what it had done.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_abort_is_reported_as_an_abort() {
+    for run in 0..200 {
+        let abort = CancellationToken::new();
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            Pipeline::from_source(AbortAtOnce(abort.clone()))
+                .sink(sink::discard())
+                .abort_on(abort)
+                .run(),
+        )
+        .await
+        .expect("the run ends");
+        assert!(
+            matches!(result, Err(PipelineError::Aborted { .. })),
+            "run {run}: {result:?}"
+        );
+    }
+}

@@ -115,6 +115,8 @@ pub(crate) async fn execute<T: Item>(
             return Err(PipelineError::Config(message));
         }
     };
+    // Watch the state before any part can move it: a change before the watch would go unseen.
+    let mut state = run.watch();
     run.gate.seal(w.parts);
     let mut tasks = w.tasks;
     drop(w.dead_letters);
@@ -145,7 +147,6 @@ pub(crate) async fn execute<T: Item>(
             abort(&run, "a second shutdown request");
         });
     }
-    let mut state = run.watch();
     let mut deadline: Option<Instant> = None;
     // A task that died outside a call (a bug in the runtime, not in a part) leaves its items unaccounted.
     let mut abandoned = false;
