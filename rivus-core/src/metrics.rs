@@ -740,7 +740,11 @@ mod tests {
         report.settle_abandoned();
         let l = report.ledger();
         assert!(l.is_balanced(), "{l:?}");
-        assert!(report.stages.iter().all(StageReport::is_balanced), "{:?}", report.stages);
+        assert!(
+            report.stages.iter().all(StageReport::is_balanced),
+            "{:?}",
+            report.stages
+        );
         assert_eq!((l.written, l.expanded, l.not_processed), (22, 4, 0));
     }
 

@@ -83,7 +83,11 @@ struct Record(Arc<Log>, usize);
 impl AsyncSink for Record {
     type In = u64;
     async fn write(&mut self, item: u64) -> Result<(), PipeError> {
-        *self.0.pending[self.1].lock().unwrap().entry(item).or_default() += 1;
+        *self.0.pending[self.1]
+            .lock()
+            .unwrap()
+            .entry(item)
+            .or_default() += 1;
         Ok(())
     }
     async fn flush(&mut self) -> Result<(), PipeError> {
@@ -106,7 +110,10 @@ fn judged_commits(log: &Log) -> Vec<u64> {
         );
     }
     let ups: Vec<u64> = commits.iter().map(|(u, _)| *u).collect();
-    assert!(ups.windows(2).all(|w| w[0] < w[1]), "commits go up: {ups:?}");
+    assert!(
+        ups.windows(2).all(|w| w[0] < w[1]),
+        "commits go up: {ups:?}"
+    );
     ups
 }
 
@@ -325,7 +332,10 @@ impl SyncSource for SyncTopic {
     fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
         // A commit takes a while (a round trip to a broker): items are acknowledged meanwhile.
         std::thread::sleep(Duration::from_millis(2));
-        self.commits.lock().unwrap().push(upto.get::<u64>().unwrap());
+        self.commits
+            .lock()
+            .unwrap()
+            .push(upto.get::<u64>().unwrap());
         Ok(())
     }
 }

@@ -195,11 +195,24 @@ async fn fail_fast_stops_and_reports_the_error() {
         let l = report.ledger();
         // Read: 1, 2 and the failing 3; what the source had read beyond it is given back unread.
         assert_eq!(
-            (l.read, l.expanded, l.written, l.filtered, l.skipped, l.dead_lettered, l.failed, l.not_processed),
+            (
+                l.read,
+                l.expanded,
+                l.written,
+                l.filtered,
+                l.skipped,
+                l.dead_lettered,
+                l.failed,
+                l.not_processed
+            ),
             (3, 0, 2, 0, 0, 0, 1, 0),
             "run {run}: {l:?}"
         );
-        assert!(report.stages.iter().all(|s| s.is_balanced()), "run {run}: {:?}", report.stages);
+        assert!(
+            report.stages.iter().all(|s| s.is_balanced()),
+            "run {run}: {:?}",
+            report.stages
+        );
         assert_eq!(sink.closes.load(Ordering::SeqCst), 1);
     }
 }

@@ -169,10 +169,13 @@ impl SyncSink for SyncFaulty {
     }
 }
 
+/// A letter as the dead-letter sink keeps it: the pipe that failed, and the item.
+type Kept = (String, Option<u32>);
+
 /// A dead-letter sink that fails its `n`-th write.
 #[derive(Clone, Default)]
 struct Letters {
-    items: Arc<Mutex<Vec<(String, Option<u32>)>>>,
+    items: Arc<Mutex<Vec<Kept>>>,
     fail_write: Option<usize>,
     writes: Arc<AtomicUsize>,
 }
@@ -218,17 +221,22 @@ fn balanced(report: &RunReport) -> Ledger {
 }
 
 fn retrying(retries: u32) -> PipeConfig {
-    PipeConfig::named("out").with_retry(RetryPolicy::new(retries).with_initial_delay(Duration::ZERO))
+    PipeConfig::named("out")
+        .with_retry(RetryPolicy::new(retries).with_initial_delay(Duration::ZERO))
 }
 
 /// A write that fails for good under `policy`, on an async and on a sync sink.
-async fn failed_writes(policy: ErrorPolicy, sync: bool) -> (Result<RunReport, PipelineError>, Out, Letters) {
+async fn failed_writes(
+    policy: ErrorPolicy,
+    sync: bool,
+) -> (Result<RunReport, PipelineError>, Out, Letters) {
     let out = Out::default();
     let sink = Faulty::new(&out)
         .failing(2, Failure::Permanent)
         .failing(4, Failure::Transient(5));
     let letters = Letters::default();
-    let pipeline = Pipeline::from_iter(0..6u32).with_config(StreamConfig::default().with_chunk_size(2));
+    let pipeline =
+        Pipeline::from_iter(0..6u32).with_config(StreamConfig::default().with_chunk_size(2));
     let cfg = retrying(1).with_error_policy(policy);
     let sinks = if sync {
         pipeline.sink_with(SyncFaulty(sink), cfg)
@@ -261,7 +269,10 @@ async fn a_failed_write_goes_to_the_dead_letter_sink() {
         assert_eq!(out.flushed(), [0, 1, 3, 5]);
         assert_eq!(counts(&balanced(&report)), (6, 0, 4, 0, 0, 2, 0, 0));
         let letters = letters.items.lock().unwrap().clone();
-        assert_eq!(letters, [("out".to_owned(), Some(2)), ("out".to_owned(), Some(4))]);
+        assert_eq!(
+            letters,
+            [("out".to_owned(), Some(2)), ("out".to_owned(), Some(4))]
+        );
         assert_eq!(report.stage("out").unwrap().dead_lettered, 2);
     }
 }
@@ -275,7 +286,10 @@ async fn transient_write_failures_are_recovered_by_retries() {
             .failing(3, Failure::Transient(1));
         let pipeline = Pipeline::from_iter(0..5u32);
         let report = if sync {
-            pipeline.sink_with(SyncFaulty(sink), retrying(2)).run().await
+            pipeline
+                .sink_with(SyncFaulty(sink), retrying(2))
+                .run()
+                .await
         } else {
             pipeline.sink_with(sink, retrying(2)).run().await
         }
@@ -297,7 +311,10 @@ async fn a_failed_write_fails_fast_after_what_came_before() {
         assert!(e.to_string().contains("cannot write 2"), "{e}");
         assert_eq!(out.flushed(), [0, 1]);
         // Items 3.. were taken but are given back unread: read counts 0, 1 and the failing 2.
-        assert_eq!(counts(&balanced(err.report().unwrap())), (3, 0, 2, 0, 0, 0, 1, 0));
+        assert_eq!(
+            counts(&balanced(err.report().unwrap())),
+            (3, 0, 2, 0, 0, 0, 1, 0)
+        );
         assert!(letters.items.lock().unwrap().is_empty());
         assert_eq!(out.closes.load(Ordering::SeqCst), 1);
     }
@@ -310,9 +327,12 @@ async fn a_failed_flush_fails_the_run_and_the_items_it_held() {
         let out = Out::default();
         let mut sink = Faulty::new(&out);
         sink.fail_flush = Some(2);
-        let pipeline = Pipeline::from_source(source).with_config(StreamConfig::default().with_chunk_size(4));
+        let pipeline =
+            Pipeline::from_source(source).with_config(StreamConfig::default().with_chunk_size(4));
         let run = tokio::spawn(if sync {
-            pipeline.sink_with(SyncFaulty(sink), PipeConfig::named("out")).run()
+            pipeline
+                .sink_with(SyncFaulty(sink), PipeConfig::named("out"))
+                .run()
         } else {
             pipeline.sink_with(sink, PipeConfig::named("out")).run()
         });
@@ -329,7 +349,10 @@ async fn a_failed_flush_fails_the_run_and_the_items_it_held() {
         assert!(err.to_string().contains("flush: disk full"), "{err}");
         assert_eq!(err.pipe_error().unwrap().pipe(), "out");
         assert_eq!(out.flushed(), [0, 1, 2]);
-        assert_eq!(counts(&balanced(err.report().unwrap())), (4, 0, 3, 0, 0, 0, 1, 0));
+        assert_eq!(
+            counts(&balanced(err.report().unwrap())),
+            (4, 0, 3, 0, 0, 0, 1, 0)
+        );
     }
 }
 
@@ -360,8 +383,15 @@ async fn a_sync_sink_blocked_past_its_timeout_is_given_up() {
     let e = err.pipe_error().unwrap();
     assert_eq!(e.pipe(), "out");
     assert!(e.to_string().contains("still blocked"), "{e}");
-    assert_eq!(counts(&balanced(err.report().unwrap())), (3, 0, 2, 0, 0, 0, 1, 0));
-    assert_eq!(out.closes.load(Ordering::SeqCst), 0, "a sink that is given up is not called again");
+    assert_eq!(
+        counts(&balanced(err.report().unwrap())),
+        (3, 0, 2, 0, 0, 0, 1, 0)
+    );
+    assert_eq!(
+        out.closes.load(Ordering::SeqCst),
+        0,
+        "a sink that is given up is not called again"
+    );
     release.send(()).unwrap();
 }
 
@@ -395,7 +425,11 @@ async fn a_failing_dead_letter_sink_fails_the_run_named_as_such() {
         .unwrap_err();
     let e = err.pipe_error().unwrap();
     assert_eq!(e.pipe(), "letters");
-    assert!(e.to_string().contains("the dead-letter sink: the letter box is full"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the dead-letter sink: the letter box is full"),
+        "{e}"
+    );
     // Item 3's letter failed: the item is failed (at the stage that dead-lettered it), not dead-lettered.
     let report = err.report().unwrap();
     assert_eq!(counts(&balanced(report)), (4, 0, 3, 0, 0, 0, 1, 0));
@@ -433,7 +467,11 @@ async fn an_abort_while_a_sync_sink_is_blocked_returns_at_once() {
     assert!(report.aborted);
     // 0 and 1 were flushed; 2 is in the blocked call: not processed.
     assert_eq!(counts(&balanced(report)), (3, 0, 2, 0, 0, 0, 0, 1));
-    assert_eq!(out.closes.load(Ordering::SeqCst), 0, "an abort does not close");
+    assert_eq!(
+        out.closes.load(Ordering::SeqCst),
+        0,
+        "an abort does not close"
+    );
     release.send(()).unwrap();
 }
 

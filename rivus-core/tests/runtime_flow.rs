@@ -170,7 +170,10 @@ async fn sync_pipe_concurrency_runs_on_the_pool_in_order() {
             .unwrap();
         assert_eq!(out.items(), (0..200).map(|x| x * 3).collect::<Vec<_>>());
         let peak = meet.peak.load(Ordering::SeqCst);
-        assert!(peak >= 2, "blocking {blocking}: at most {peak} call at a time");
+        assert!(
+            peak >= 2,
+            "blocking {blocking}: at most {peak} call at a time"
+        );
     }
 }
 
