@@ -404,3 +404,28 @@ async fn fail_fast_after_a_flat_map_adds_up() {
         assert!(l.is_balanced(), "{name}: {l:?}");
     }
 }
+
+/// Fail fast reports the error of the first failing item, not of the first failure in time: here item 5
+/// fails at the first stage long before item 2 reaches the second, slow stage and fails there; the output
+/// ends before item 2, and so does the error. (The first failure in time used to be the run's error.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_reports_the_first_failing_item() {
+    let slow = pipe::async_try_map(|x: u32| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if x == 2 { Err("two") } else { Ok(x) }
+    });
+    let out = sink::collect();
+    let err = Pipeline::from_iter(0..10u32)
+        .pipe_with(
+            pipe::try_map(|x: u32| if x == 5 { Err("five") } else { Ok(x) }),
+            PipeConfig::named("no5"),
+        )
+        .pipe_with(slow, PipeConfig::named("no2"))
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(out.items(), [0, 1]);
+    let e = err.pipe_error().unwrap();
+    assert_eq!(e.pipe(), "no2", "{e}");
+}
