@@ -95,8 +95,8 @@ fn random_pipelines_keep_their_promises() {
     });
     let s = &STATS;
     eprintln!(
-        "{cases} cases in {:.1?}: {} completed, {} stopped, {} failed ({} fail-fast checked exactly; {} with \
-         another item's error, {} with counts beyond the items before the failing one), {} aborted; {} commits \
+        "{cases} cases in {:.1?}: {} completed, {} stopped, {} failed ({} fail-fast checked exactly; {} failed by \
+         a sink with another item's error, {} with counts beyond the items before the failing one), {} aborted; {} commits \
          judged",
         started.elapsed(),
         s.completed.load(Ordering::Relaxed),
