@@ -6,6 +6,10 @@
 //! * `d_rivus_fused`: the Rivus runtime, the three sync stages fused into one task (the default).
 //! * `e_rivus_batched_256`: the Rivus runtime with `.batch(256)`, each stage mapping a `Vec` of 256.
 //!
+//! And sync concurrency (`runtime_sync_concurrency_*`): a CPU-heavy sync pipe (about 2 µs per item) at
+//! concurrency 1 and 2, and a cheap one (`x + 1`) at concurrency 1 and 4; each pair's ratio is what matters
+//! (target: heavy 2 vs 1 >= 1.7x on 2 cores; cheap 4 vs 1 >= 0.9x, never a slowdown).
+//!
 //! Run: `cargo bench -p rivus-core --bench runtime -- --warm-up-time 1 --measurement-time 5`.
 
 use std::hint::black_box;
@@ -161,6 +165,71 @@ async fn rivus_batched() -> u64 {
         .unwrap_or_default()
 }
 
+/// About 2 µs of arithmetic per item (on a 2020s x86 core), that the compiler cannot fold away.
+#[inline(never)]
+fn heavy(x: u64) -> u64 {
+    let mut h = x;
+    for i in 0..black_box(1_000u64) {
+        h = (h ^ i).wrapping_mul(0x100_0000_01b3).rotate_left(5);
+    }
+    h
+}
+
+async fn rivus_sync_concurrency(n: u64, f: fn(u64) -> u64, concurrency: usize) -> u64 {
+    let total = Arc::new(AtomicU64::new(0));
+    Pipeline::from_iter(0..n)
+        .pipe_with(
+            pipe::map(f),
+            PipeConfig::named("work").with_concurrency(concurrency, true),
+        )
+        .sink(summing_sink(&total, u64::wrapping_add))
+        .run()
+        .await
+        .map(|_| total.load(Ordering::Relaxed))
+        .unwrap_or_default()
+}
+
+fn concurrency(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    const HEAVY: u64 = 20_000;
+    const CHEAP: u64 = 2_000_000;
+    let want_heavy = (0..HEAVY).map(heavy).fold(0, u64::wrapping_add);
+    let want_cheap = (0..CHEAP).map(s3).fold(0, u64::wrapping_add);
+    for n in [1, 2] {
+        let got = rt.block_on(rivus_sync_concurrency(HEAVY, heavy, n));
+        assert_eq!(
+            got, want_heavy,
+            "heavy at concurrency {n} computed a different sum"
+        );
+    }
+    for n in [1, 4] {
+        let got = rt.block_on(rivus_sync_concurrency(CHEAP, s3, n));
+        assert_eq!(
+            got, want_cheap,
+            "cheap at concurrency {n} computed a different sum"
+        );
+    }
+    let mut g = c.benchmark_group("runtime_sync_concurrency_heavy_20k");
+    g.throughput(Throughput::Elements(HEAVY));
+    g.sample_size(10);
+    for n in [1, 2] {
+        g.bench_function(format!("concurrency_{n}"), |b| {
+            b.to_async(rt)
+                .iter(|| async move { black_box(rivus_sync_concurrency(HEAVY, heavy, n).await) })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("runtime_sync_concurrency_cheap_2M");
+    g.throughput(Throughput::Elements(CHEAP));
+    g.sample_size(10);
+    for n in [1, 4] {
+        g.bench_function(format!("concurrency_{n}"), |b| {
+            b.to_async(rt)
+                .iter(|| async move { black_box(rivus_sync_concurrency(CHEAP, s3, n).await) })
+        });
+    }
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -201,6 +270,7 @@ fn bench(c: &mut Criterion) {
             .iter(|| async { black_box(rivus_batched().await) })
     });
     g.finish();
+    concurrency(c, &rt);
 }
 
 criterion_group!(benches, bench);

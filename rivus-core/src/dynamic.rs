@@ -13,7 +13,7 @@ use crate::ack::Position;
 use crate::compose::{AsyncMode, Composable};
 use crate::error::PipeError;
 use crate::pipe::{
-    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, SyncPipe, SyncSink, SyncSource,
+    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, Rejected, SyncPipe, SyncSink, SyncSource,
 };
 
 /// A boxed, `Send` future: what the erased async methods return.
@@ -236,6 +236,9 @@ impl<S: SyncSink + ?Sized> SyncSink for Box<S> {
     fn flush(&mut self) -> Result<(), PipeError> {
         (**self).flush()
     }
+    fn flush_each(&mut self) -> Result<Vec<Rejected>, PipeError> {
+        (**self).flush_each()
+    }
     fn name(&self) -> Cow<'static, str> {
         (**self).name()
     }
@@ -328,6 +331,8 @@ pub trait DynAsyncSink<I>: Send {
     fn dyn_write(&mut self, item: I) -> BoxFuture<'_, Result<(), PipeError>>;
     /// [`AsyncSink::flush`].
     fn dyn_flush(&mut self) -> BoxFuture<'_, Result<(), PipeError>>;
+    /// [`AsyncSink::flush_each`].
+    fn dyn_flush_each(&mut self) -> BoxFuture<'_, Result<Vec<Rejected>, PipeError>>;
     /// [`AsyncSink::name`].
     fn dyn_name(&self) -> Cow<'static, str>;
     /// [`AsyncSink::open`].
@@ -345,6 +350,9 @@ where
     }
     fn dyn_flush(&mut self) -> BoxFuture<'_, Result<(), PipeError>> {
         Box::pin(self.flush())
+    }
+    fn dyn_flush_each(&mut self) -> BoxFuture<'_, Result<Vec<Rejected>, PipeError>> {
+        Box::pin(self.flush_each())
     }
     fn dyn_name(&self) -> Cow<'static, str> {
         self.name()
@@ -374,6 +382,9 @@ impl<I: Send> AsyncSink for BoxAsyncSink<I> {
     }
     fn flush(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.dyn_flush()
+    }
+    fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
+        self.0.dyn_flush_each()
     }
     fn name(&self) -> Cow<'static, str> {
         self.0.dyn_name()

@@ -44,7 +44,7 @@ use super::{Composable, Feeds, Join, Lift};
 use crate::compose::{AsyncMode, SyncMode};
 use crate::error::PipeError;
 use crate::pipe::{
-    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, SyncPipe, SyncSink, SyncSource,
+    AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, Rejected, SyncPipe, SyncSink, SyncSource,
 };
 
 /// Marks sync sources (`Composable::Mode`): they stand on the left of `>>` and take pipes.
@@ -341,6 +341,10 @@ where
 
     fn flush(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         std::future::ready(self.0.flush())
+    }
+
+    fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
+        std::future::ready(self.0.flush_each())
     }
 
     fn name(&self) -> Cow<'static, str> {

@@ -32,7 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::error::PipeError;
-use crate::pipe::{AsyncPipe, Emit, Outputs, SyncPipe};
+use crate::pipe::{AsyncPipe, Emit, Outputs, OutputsIter, SyncPipe};
 
 pub mod io;
 
@@ -252,6 +252,30 @@ pub trait SyncPipeExt: SyncPipe + Sized {
         }
     }
 
+    /// Runs the pipe over `inputs`, lazily: an iterator of every output, in order, and of the errors where
+    /// an input failed (the iteration goes on after an error; stop it where you want).
+    ///
+    /// This is the way to run a sync chain over many items outside the runtime: it compiles to about what the
+    /// same closures cost in an iterator chain (`cargo bench -p rivus-core --bench compose`).
+    ///
+    /// ```
+    /// use rivus_core::prelude::*;
+    ///
+    /// let p = pipe::map(|x: u64| x + 1) >> pipe::filter(|x: &u64| x % 2 == 0);
+    /// let out: Result<Vec<u64>, PipeError> = p.process_iter(0..6).collect();
+    /// assert_eq!(out.unwrap(), [2, 4, 6]);
+    /// ```
+    fn process_iter<I>(self, inputs: I) -> ProcessIter<Self, I::IntoIter>
+    where
+        I: IntoIterator<Item = Self::In>,
+    {
+        ProcessIter {
+            pipe: self,
+            inputs: inputs.into_iter(),
+            pending: Outputs::new().into_iter(),
+        }
+    }
+
     /// `self >> pipe::try_map(f)`.
     fn try_map<O, E: Into<crate::error::BoxError>, F: Fn(Self::Out) -> Result<O, E>>(
         self,
@@ -265,6 +289,64 @@ pub trait SyncPipeExt: SyncPipe + Sized {
 }
 
 impl<P: SyncPipe> SyncPipeExt for P {}
+
+/// The outputs of a sync pipe run over an iterator; see [`SyncPipeExt::process_iter`].
+pub struct ProcessIter<P: SyncPipe, I> {
+    pipe: P,
+    inputs: I,
+    pending: OutputsIter<P::Out>,
+}
+
+impl<P: SyncPipe, I> std::fmt::Debug for ProcessIter<P, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessIter").finish_non_exhaustive()
+    }
+}
+
+impl<P, I> Iterator for ProcessIter<P, I>
+where
+    P: SyncPipe,
+    I: Iterator<Item = P::In>,
+{
+    type Item = Result<P::Out, PipeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(out) = self.pending.next() {
+                return Some(Ok(out));
+            }
+            let input = self.inputs.next()?;
+            let mut outs = Outputs::new();
+            if let Err(e) = self.pipe.process_each(input, &mut outs) {
+                return Some(Err(e));
+            }
+            self.pending = outs.into_iter();
+        }
+    }
+
+    // Each input's outputs are folded as they come: no state kept between inputs, which is what lets the
+    // compiler treat the chain like the iterator chain it is.
+    #[inline]
+    fn fold<B, F>(self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Self::Item) -> B,
+    {
+        let Self {
+            pipe,
+            inputs,
+            pending,
+        } = self;
+        let acc = pending.fold(init, |acc, out| f(acc, Ok(out)));
+        inputs.fold(acc, |acc, input| {
+            let mut outs = Outputs::new();
+            match pipe.process_each(input, &mut outs) {
+                Ok(()) => outs.into_iter().fold(acc, |acc, out| f(acc, Ok(out))),
+                Err(e) => f(acc, Err(e)),
+            }
+        })
+    }
+}
 
 /// Implements `>>` for a type of this crate (and, through `__private`, for the plugin attributes).
 #[doc(hidden)]

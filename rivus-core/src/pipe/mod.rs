@@ -382,13 +382,26 @@ pub trait SyncSink {
     /// The item could not be written; the error policy decides what happens to it.
     fn write(&mut self, item: Self::In) -> Result<(), PipeError>;
 
-    /// Pushes buffered items to their destination. Defaults to nothing.
+    /// Pushes buffered items to their destination: all of them are durable once it returns `Ok`. Defaults to
+    /// nothing.
     ///
     /// # Errors
     ///
-    /// Buffered items could not be written.
+    /// Buffered items could not be written (none of them counts as written).
     fn flush(&mut self) -> Result<(), PipeError> {
         Ok(())
+    }
+
+    /// Flushes, and says which of the items written since the last flush the destination refused (a row that
+    /// violates a constraint, in a batch whose other rows landed). The runtime hands each refused item to the
+    /// stage's error policy and counts the others as written. The default calls [`flush`](Self::flush): all or
+    /// nothing. A sink that implements it should make its `flush` fail when an item is refused.
+    ///
+    /// # Errors
+    ///
+    /// The flush failed as a whole (none of the items counts as written).
+    fn flush_each(&mut self) -> Result<Vec<Rejected>, PipeError> {
+        self.flush().map(|()| Vec::new())
     }
 
     /// The sink's name. Defaults to the type's name without its module path.
@@ -433,13 +446,23 @@ pub trait AsyncSink: Send {
     /// The item could not be written; the error policy decides what happens to it.
     fn write(&mut self, item: Self::In) -> impl Future<Output = Result<(), PipeError>> + Send;
 
-    /// Pushes buffered items to their destination. Defaults to nothing.
+    /// Pushes buffered items to their destination; see [`SyncSink::flush`]. Defaults to nothing.
     ///
     /// # Errors
     ///
-    /// Buffered items could not be written.
+    /// Buffered items could not be written (none of them counts as written).
     fn flush(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         async { Ok(()) }
+    }
+
+    /// Flushes, and says which items written since the last flush the destination refused; see
+    /// [`SyncSink::flush_each`]. The default calls [`flush`](Self::flush): all or nothing.
+    ///
+    /// # Errors
+    ///
+    /// The flush failed as a whole.
+    fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
+        async { self.flush().await.map(|()| Vec::new()) }
     }
 
     /// The sink's name. Defaults to the type's name without its module path.
@@ -463,6 +486,23 @@ pub trait AsyncSink: Send {
     /// An error here is reported after the run.
     fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         async { Ok(()) }
+    }
+}
+
+/// An item a sink's destination refused at a flush; see [`SyncSink::flush_each`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Rejected {
+    /// Which item: its place among the items written since the last flush, from 0.
+    pub index: usize,
+    /// Why (the destination's message, e.g. the constraint a row violates).
+    pub error: PipeError,
+}
+
+impl Rejected {
+    /// The item written `index`-th since the last flush was refused for `error`.
+    pub fn new(index: usize, error: PipeError) -> Self {
+        Self { index, error }
     }
 }
 

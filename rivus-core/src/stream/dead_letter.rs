@@ -223,7 +223,15 @@ async fn settle_flush<D: SinkDriver>(
     if unflushed.is_empty() {
         return true;
     }
-    match d.flush(limit).await {
+    let flushed = match d.flush(limit).await {
+        // A letter the dead-letter sink refuses fails the run like a failed flush: it has nowhere else to go.
+        Ok(rejected) => match rejected.into_iter().next() {
+            None => Ok(()),
+            Some(r) => Err(Fault::Failed(r.error)),
+        },
+        Err(fault) => Err(fault),
+    };
+    match flushed {
         Ok(()) => {
             ctx.stats.add_out(unflushed.len() as u64);
             for l in unflushed.drain(..) {

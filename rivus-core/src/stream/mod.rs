@@ -46,7 +46,8 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `builder` | [`Pipeline`], [`Sinks`], and the sealed traits each kind of part joins through |
+//! | `builder` | [`Pipeline`], [`Sinks`], [`PipelineError`] |
+//! | `parts` | the sealed traits each kind of part joins the builder through |
 //! | `coordinator` | wiring a run, driving its state from outside (tokens, signals, timeout), the report |
 //! | `state` | the run-state machine (running → draining → stopped / aborted), the run's error, the gate |
 //! | `channel` | chunks, their per-item bookkeeping (ledger weight, ack tag), the bounded chunk channel |
@@ -100,18 +101,17 @@ mod coordinator;
 mod dead_letter;
 mod driver;
 mod io;
+mod parts;
 mod state;
 mod stream_form;
 mod task;
 #[doc(hidden)]
 pub mod wiring;
 
-pub use builder::{
-    AddPipe, Identity, IntoDeadLetterSink, IntoSink, IntoSource, IntoStage, Pipeline,
-    PipelineError, Sinks, SyncTail,
-};
+pub use builder::{Pipeline, PipelineError, Sinks};
 pub use dead_letter::DeadLetter;
 pub use io::{sink, source};
+pub use parts::{AddPipe, Identity, IntoDeadLetterSink, IntoSink, IntoSource, IntoStage, SyncTail};
 pub use stream_form::{PipelineStream, StreamPipe, process};
 
 /// What can travel through a pipeline: `Clone + Send + 'static` (cloned only for retries, dead letters and

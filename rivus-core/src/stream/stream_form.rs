@@ -15,9 +15,10 @@ use futures::Stream;
 use tokio::task::JoinHandle;
 
 use super::Item;
-use super::builder::{IntoSource, IntoStage, Pipeline, PipelineError, Settings};
+use super::builder::{Pipeline, PipelineError, Settings};
 use super::channel::{self, ChunkRx, MetaIter};
 use super::coordinator::{self, Terminal};
+use super::parts::{IntoSource, IntoStage};
 use super::state::{Run, TerminalGuard};
 use super::wiring::Head;
 use crate::error::PipeError;

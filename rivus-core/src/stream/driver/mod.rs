@@ -18,7 +18,7 @@ use futures::FutureExt;
 use crate::ack::Position;
 use crate::error::{ErrorKind, PipeError};
 use crate::metrics::StageStats;
-use crate::pipe::{AsyncSink, AsyncSource, SyncSink, SyncSource};
+use crate::pipe::{AsyncSink, AsyncSource, Rejected, SyncSink, SyncSource};
 
 use handoff::Handoff;
 use thread::{Lost, OnThread, Progress};
@@ -74,7 +74,11 @@ pub(crate) trait SinkDriver: Send + 'static {
         items: Vec<Self::In>,
         limit: Option<Duration>,
     ) -> impl Future<Output = Written<Self::In>> + Send;
-    fn flush(&mut self, limit: Option<Duration>) -> impl Future<Output = Result<(), Fault>> + Send;
+    /// Flushes; `Ok` with the items the destination refused (see [`SyncSink::flush_each`]).
+    fn flush(
+        &mut self,
+        limit: Option<Duration>,
+    ) -> impl Future<Output = Result<Vec<Rejected>, Fault>> + Send;
     fn close(&mut self, limit: Option<Duration>) -> impl Future<Output = Result<(), Fault>> + Send;
 }
 
@@ -187,8 +191,8 @@ impl<S: AsyncSink + 'static> SinkDriver for AsyncSinkDriver<S> {
             failure: None,
         }
     }
-    async fn flush(&mut self, limit: Option<Duration>) -> Result<(), Fault> {
-        guarded("flush", limit, self.0.flush())
+    async fn flush(&mut self, limit: Option<Duration>) -> Result<Vec<Rejected>, Fault> {
+        guarded("flush", limit, self.0.flush_each())
             .await
             .map_err(Fault::Failed)
     }
@@ -448,8 +452,8 @@ where
         }
     }
 
-    async fn flush(&mut self, limit: Option<Duration>) -> Result<(), Fault> {
-        self.call("flush", limit, |s, p| p.call(|| caught(|| s.flush())))
+    async fn flush(&mut self, limit: Option<Duration>) -> Result<Vec<Rejected>, Fault> {
+        self.call("flush", limit, |s, p| p.call(|| caught(|| s.flush_each())))
             .await?
             .map_err(Fault::Failed)
     }

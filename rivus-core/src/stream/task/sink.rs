@@ -7,7 +7,10 @@
 //! error policy; under fail fast, what was written before it is flushed first (so the items before the
 //! failing one are written), and the rest is not processed. A failed flush, or a sync sink whose call outlived
 //! the time limit (still blocked in the OS, so it can never be called again), fails the run whatever the
-//! policy: which of the buffered items reached the destination is unknown.
+//! policy: which of the buffered items reached the destination is unknown. A sink that can tell which items
+//! its destination refused at a flush ([`SyncSink::flush_each`](crate::SyncSink::flush_each): a row that violates
+//! a constraint, in a batch whose other rows landed) has each refused item handed to the error policy, and the
+//! others counted as written.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -17,25 +20,38 @@ use tokio::time::Instant;
 use super::{Judged, Remains, StageCtx, open_or_return};
 use crate::error::PipeError;
 use crate::metrics::Delta;
+use crate::pipe::Rejected;
 use crate::stream::Item;
-use crate::stream::acks::Tag;
 use crate::stream::channel::{ChunkRx, ItemMeta};
 use crate::stream::driver::{Fault, SinkDriver};
 use crate::stream::state::TerminalGuard;
 
-/// Items written since the last flush.
-#[derive(Debug, Default)]
-struct Unflushed {
-    count: usize,
-    weight: u64,
-    tags: Vec<Tag>,
+/// Items written since the last flush, with the copies the error policy may need if the flush refuses one.
+#[derive(Debug)]
+struct Unflushed<T> {
+    metas: Vec<ItemMeta>,
+    copies: Vec<T>,
 }
 
-impl Unflushed {
-    fn add(&mut self, meta: ItemMeta) {
-        self.count += 1;
-        self.weight += meta.weight;
-        self.tags.extend(meta.tag);
+impl<T> Unflushed<T> {
+    fn new() -> Self {
+        Self {
+            metas: Vec::new(),
+            copies: Vec::new(),
+        }
+    }
+    fn add(&mut self, meta: ItemMeta, copy: Option<T>) {
+        self.metas.push(meta);
+        self.copies.extend(copy);
+    }
+    fn len(&self) -> usize {
+        self.metas.len()
+    }
+    fn take(&mut self) -> Self {
+        std::mem::replace(self, Self::new())
+    }
+    fn weight(&self) -> u64 {
+        self.metas.iter().map(|m| m.weight).sum()
     }
 }
 
@@ -54,15 +70,23 @@ enum Flushed {
     Stuck,
 }
 
-/// Flushes with the stage's retries; on success counts the unflushed items as written and acknowledges them,
-/// on failure counts them as failed and fails the run.
-async fn flush<D: SinkDriver>(d: &mut D, ctx: &StageCtx, unflushed: &mut Unflushed) -> Flushed {
+/// Flushes with the stage's retries; on success counts the unflushed items as written and acknowledges them
+/// (each item the destination refused goes to the error policy instead), on failure counts them as failed and
+/// fails the run.
+async fn flush<D: SinkDriver>(
+    d: &mut D,
+    ctx: &StageCtx,
+    unflushed: &mut Unflushed<D::In>,
+) -> Flushed
+where
+    D::In: Item,
+{
     let limit = ctx.policy.timeout;
     let mut backoff = ctx.policy.retry.backoff();
     let mut stuck = false;
     let result = loop {
         match d.flush(limit).await {
-            Ok(()) => break Ok(()),
+            Ok(rejected) => break Ok(rejected),
             Err(Fault::Stuck(e)) => {
                 stuck = true;
                 break Err(e);
@@ -74,21 +98,21 @@ async fn flush<D: SinkDriver>(d: &mut D, ctx: &StageCtx, unflushed: &mut Unflush
             }
         }
     };
-    let retries = backoff.retries();
-    let done = std::mem::take(unflushed);
+    let done = unflushed.take();
     let mut delta = Delta {
-        retries: u64::from(retries),
+        retries: u64::from(backoff.retries()),
         ..Delta::default()
     };
     let flushed = match result {
-        Ok(()) => {
-            delta.items_out = done.weight;
-            ctx.ack(done.tags);
+        Ok(rejected) if rejected.is_empty() => {
+            delta.items_out = done.weight();
+            ctx.ack(done.metas.into_iter().filter_map(|m| m.tag));
             Flushed::Done
         }
+        Ok(rejected) => settle_rejected(ctx, done, rejected, &mut delta).await,
         Err(e) => {
             delta.errors = 1;
-            delta.failed = done.weight;
+            delta.failed = done.weight();
             ctx.fail(e.in_context("flush"));
             if stuck {
                 Flushed::Stuck
@@ -98,6 +122,43 @@ async fn flush<D: SinkDriver>(d: &mut D, ctx: &StageCtx, unflushed: &mut Unflush
         }
     };
     ctx.stats.apply(&delta);
+    flushed
+}
+
+/// A flush that landed all but `rejected`: those go to the error policy, the rest is written.
+async fn settle_rejected<T: Item>(
+    ctx: &StageCtx,
+    done: Unflushed<T>,
+    mut rejected: Vec<Rejected>,
+    delta: &mut Delta,
+) -> Flushed {
+    rejected.sort_by_key(|r| r.index);
+    let mut rejected = rejected.into_iter().peekable();
+    // Copies were kept (for every item, in order) only when the policy may need them.
+    let mut copies = done.copies.into_iter();
+    let mut acks = Vec::new();
+    let mut flushed = Flushed::Done;
+    for (i, meta) in done.metas.into_iter().enumerate() {
+        let copy = copies.next();
+        let Some(r) = rejected.next_if(|r| r.index == i) else {
+            delta.items_out += meta.weight;
+            acks.extend(meta.tag);
+            continue;
+        };
+        if flushed != Flushed::Done {
+            // The run stops at the first refused item under fail fast; the others were not written either.
+            ctx.stopped_into(delta, meta.weight);
+            continue;
+        }
+        let remains = ctx
+            .policy
+            .judge(r.error, copy)
+            .account(meta, delta, &mut acks);
+        if !ctx.carry_out(remains).await {
+            flushed = Flushed::Failed;
+        }
+    }
+    ctx.ack(acks);
     flushed
 }
 
@@ -147,7 +208,7 @@ pub(crate) async fn sink_task<D>(
     );
     let keep = ctx.policy.keeps_copies();
     let flush_every = ctx.run.cfg.buffer_size.get();
-    let mut unflushed = Unflushed::default();
+    let mut unflushed = Unflushed::new();
     // Whether the sink can still be called (a stuck sync sink cannot).
     let mut usable = true;
     'run: while let Some(chunk) = ctx.recv(&mut rx).await {
@@ -167,9 +228,8 @@ pub(crate) async fn sink_task<D>(
             let written = d.write_many(batch, limit).await;
             for _ in 0..written.count {
                 if let Some(meta) = metas.next() {
-                    unflushed.add(meta);
+                    unflushed.add(meta, copies.pop_front());
                 }
-                copies.pop_front();
             }
             let Some((fault, rest)) = written.failure else {
                 break;
@@ -190,13 +250,13 @@ pub(crate) async fn sink_task<D>(
                 (fault, copy) => (Err(fault), copy),
             };
             match fault {
-                Ok(()) => unflushed.add(meta),
+                Ok(()) => unflushed.add(meta, copy),
                 Err(Fault::Stuck(e)) => {
                     usable = false;
                     delta.errors += 1;
                     delta.failed += meta.weight;
                     // The items written before it went with the sink, unflushed.
-                    delta.failed += std::mem::take(&mut unflushed).weight;
+                    delta.failed += unflushed.take().weight();
                     let (rest_weight, _) = metas.rest();
                     ctx.stopped_into(&mut delta, rest_weight);
                     stop = Some(e);
@@ -240,7 +300,7 @@ pub(crate) async fn sink_task<D>(
         if ctx.halted() {
             break;
         }
-        if rx.is_empty() || unflushed.count >= flush_every {
+        if rx.is_empty() || unflushed.len() >= flush_every {
             match flush(&mut d, &ctx, &mut unflushed).await {
                 Flushed::Done => {}
                 Flushed::Failed => break,
@@ -252,7 +312,7 @@ pub(crate) async fn sink_task<D>(
         }
     }
     // What was written before the run stopped (or the input ended) is flushed, if the sink can still be.
-    if usable && unflushed.count > 0 && flush(&mut d, &ctx, &mut unflushed).await == Flushed::Stuck
+    if usable && unflushed.len() > 0 && flush(&mut d, &ctx, &mut unflushed).await == Flushed::Stuck
     {
         usable = false;
     }
