@@ -4,7 +4,11 @@
 //! unusable as `dyn` objects. The boxes here erase a value's type behind a vtable and implement the same traits
 //! again, so a [`BoxSyncPipe`] composes with `>>` and runs in the runtime like any other pipe. Each call costs one
 //! virtual call, and for the async boxes one boxed future; typed pipelines never pay that.
+//!
+//! [`BoxPlugin`] is one of the six boxes: what a registered plugin builds into
+//! ([`PluginDescriptor::build_erased`](crate::registry::PluginDescriptor::build_erased)).
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +19,7 @@ use crate::error::PipeError;
 use crate::pipe::{
     AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, Rejected, SyncPipe, SyncSink, SyncSource,
 };
+use crate::registry::PluginKind;
 
 /// A boxed, `Send` future: what the erased async methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -394,6 +399,70 @@ impl<I: Send> AsyncSink for BoxAsyncSink<I> {
     }
     fn close(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.dyn_close()
+    }
+}
+
+/// A plugin of any of the six kinds, type-erased, for a pipeline whose items are `T`: what
+/// [`PluginDescriptor::build_erased`](crate::registry::PluginDescriptor::build_erased) gives.
+pub enum BoxPlugin<T> {
+    /// An [`AsyncSource`].
+    AsyncSource(BoxAsyncSource<T>),
+    /// An [`AsyncSink`].
+    AsyncSink(BoxAsyncSink<T>),
+    /// A [`SyncSource`].
+    SyncSource(BoxSyncSource<T>),
+    /// A [`SyncSink`].
+    SyncSink(BoxSyncSink<T>),
+    /// An [`AsyncPipe`].
+    AsyncPipe(BoxAsyncPipe<T, T>),
+    /// A [`SyncPipe`].
+    SyncPipe(BoxSyncPipe<T, T>),
+}
+
+impl<T: 'static> BoxPlugin<T> {
+    /// The plugin's kind.
+    pub fn kind(&self) -> PluginKind {
+        match self {
+            Self::AsyncSource(_) => PluginKind::AsyncSource,
+            Self::AsyncSink(_) => PluginKind::AsyncSink,
+            Self::SyncSource(_) => PluginKind::SyncSource,
+            Self::SyncSink(_) => PluginKind::SyncSink,
+            Self::AsyncPipe(_) => PluginKind::AsyncPipe,
+            Self::SyncPipe(_) => PluginKind::SyncPipe,
+        }
+    }
+
+    /// The box that a generated constructor made for a plugin of `kind` whose items are `T`; `None` when `boxed`
+    /// is not that box.
+    pub(crate) fn from_any(kind: PluginKind, boxed: Box<dyn Any + Send>) -> Option<Self> {
+        fn take<B: 'static>(boxed: Box<dyn Any + Send>) -> Option<B> {
+            boxed.downcast::<B>().ok().map(|b| *b)
+        }
+        Some(match kind {
+            PluginKind::AsyncSource => Self::AsyncSource(take(boxed)?),
+            PluginKind::AsyncSink => Self::AsyncSink(take(boxed)?),
+            PluginKind::SyncSource => Self::SyncSource(take(boxed)?),
+            PluginKind::SyncSink => Self::SyncSink(take(boxed)?),
+            PluginKind::AsyncPipe => Self::AsyncPipe(take(boxed)?),
+            PluginKind::SyncPipe => Self::SyncPipe(take(boxed)?),
+        })
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for BoxPlugin<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::AsyncSource(p) => p.name(),
+            Self::AsyncSink(p) => p.name(),
+            Self::SyncSource(p) => p.name(),
+            Self::SyncSink(p) => p.name(),
+            Self::AsyncPipe(p) => AsyncPipe::name(p),
+            Self::SyncPipe(p) => SyncPipe::name(p),
+        };
+        f.debug_tuple("BoxPlugin")
+            .field(&self.kind())
+            .field(&name)
+            .finish()
     }
 }
 

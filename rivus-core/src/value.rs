@@ -261,6 +261,25 @@ impl Record {
         }
     }
 
+    /// This record with `field` set (as [`insert`](Self::insert) sets it): builds a record in one expression.
+    ///
+    /// ```
+    /// use rivus_core::prelude::*;
+    ///
+    /// let order = Record::new().with("id", 7).with("customer", "ada").with("paid", true);
+    /// assert_eq!(order.get("customer"), Some(&Value::from("ada")));
+    /// assert_eq!(order.to_json(), json!({ "id": 7, "customer": "ada", "paid": true }));
+    /// ```
+    #[must_use]
+    pub fn with(
+        mut self,
+        field: impl Into<FieldName> + AsRef<str>,
+        value: impl Into<Value>,
+    ) -> Self {
+        self.insert(field, value);
+        self
+    }
+
     /// Appends `field` without checking whether it exists: for sources that know their fields are distinct
     /// (the columns of a CSV header). A duplicate name would shadow nothing: [`get`](Self::get) finds the first.
     pub fn push(&mut self, field: FieldName, value: Value) {

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::field_type::FieldType;
 
 /// Keeps only the listed fields, in the listed order.
+#[rivus_core::sync_pipe("select")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[rivus_core::sync_pipe("select")]
 pub struct Select {
     /// The fields to keep, in output order. Fields a record lacks are left out (use `set` for defaults).
     pub fields: Vec<String>,
@@ -38,9 +38,9 @@ impl SyncPipe for Select {
 }
 
 /// Removes the listed fields.
+#[rivus_core::sync_pipe("drop")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[rivus_core::sync_pipe("drop")]
 pub struct DropFields {
     /// The fields to remove; fields a record lacks are ignored.
     pub fields: Vec<String>,
@@ -61,9 +61,9 @@ impl SyncPipe for DropFields {
 }
 
 /// Renames fields in place (each keeps its position).
+#[rivus_core::sync_pipe("rename")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[rivus_core::sync_pipe("rename")]
 pub struct Rename {
     /// Old name → new name. A record that lacks an old name is passed on unchanged.
     pub fields: BTreeMap<String, String>,
@@ -84,9 +84,9 @@ impl SyncPipe for Rename {
 }
 
 /// Sets fields to constant values.
+#[rivus_core::sync_pipe("set")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[rivus_core::sync_pipe("set")]
 pub struct Set {
     /// Field → value (any TOML/JSON value).
     pub fields: BTreeMap<String, Value>,
@@ -116,9 +116,9 @@ impl SyncPipe for Set {
 }
 
 /// Converts fields to a type (`string`, `int`, `float`, `bool`).
+#[rivus_core::sync_pipe("cast")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[rivus_core::sync_pipe("cast")]
 pub struct Cast {
     /// Field → type. A value that does not convert fails the record with an error naming the field.
     pub fields: BTreeMap<String, FieldType>,
@@ -182,9 +182,9 @@ pub enum Op {
 /// Numbers compare as numbers and strings as strings. Comparing values of different kinds (a string field with
 /// a number) is an error for that record, not a silent drop; a record that lacks the field fails every
 /// comparison but `ne` and `missing`.
+#[rivus_core::sync_pipe("filter")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[rivus_core::sync_pipe("filter")]
 pub struct Filter {
     /// The field to test.
     pub field: String,

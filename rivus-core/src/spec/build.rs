@@ -1,13 +1,11 @@
-//! Building a pipeline file into plugins: look each plugin up in the registry, build it from its table, check
-//! that neighbours agree on their item types.
-
-use std::any::Any;
+//! Building a pipeline file into plugins: resolve each table to its registered plugin (once), check that
+//! neighbours agree on their item types, then build each plugin straight into its type-erased form.
 
 use super::locate::FieldPath;
 use super::{ConfigError, PipelineFile, PluginTable};
 use crate::config::{ErrorPolicy, PipeConfig, Role as PartRole, StreamConfig};
 use crate::dynamic::{
-    BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxSyncPipe, BoxSyncSink, BoxSyncSource,
+    BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxPlugin, BoxSyncPipe, BoxSyncSink, BoxSyncSource,
 };
 use crate::registry::{self, ItemType, PluginDescriptor, PluginKind, RegistryError};
 use crate::value::Record;
@@ -93,6 +91,55 @@ impl Role {
     }
 }
 
+/// A stage of a role, taken out of the built plugin; `None` for a plugin of another role.
+trait FromPlugin: Sized {
+    fn from_plugin(plugin: BoxPlugin<Record>) -> Option<Self>;
+}
+
+impl FromPlugin for SourceStage {
+    fn from_plugin(plugin: BoxPlugin<Record>) -> Option<Self> {
+        match plugin {
+            BoxPlugin::SyncSource(s) => Some(Self::Sync(s)),
+            BoxPlugin::AsyncSource(s) => Some(Self::Async(s)),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlugin for PipeStage {
+    fn from_plugin(plugin: BoxPlugin<Record>) -> Option<Self> {
+        match plugin {
+            BoxPlugin::SyncPipe(p) => Some(Self::Sync(p)),
+            BoxPlugin::AsyncPipe(p) => Some(Self::Async(p)),
+            _ => None,
+        }
+    }
+}
+
+impl FromPlugin for SinkStage {
+    fn from_plugin(plugin: BoxPlugin<Record>) -> Option<Self> {
+        match plugin {
+            BoxPlugin::SyncSink(s) => Some(Self::Sync(s)),
+            BoxPlugin::AsyncSink(s) => Some(Self::Async(s)),
+            _ => None,
+        }
+    }
+}
+
+/// A plugin table and the registered plugin it names.
+struct Resolved<'a> {
+    table: &'a PluginTable,
+    path: FieldPath,
+    plugin: &'static PluginDescriptor,
+}
+
+impl Resolved<'_> {
+    /// The stage's name in messages: the table's `name`, or the plugin's.
+    fn label(&self) -> &str {
+        self.table.name.as_deref().unwrap_or(self.plugin.name())
+    }
+}
+
 impl PipelineFile {
     /// Builds every plugin of the file and checks that each stage takes what the one before it gives.
     ///
@@ -108,52 +155,29 @@ impl PipelineFile {
         let mut config: StreamConfig = self.runtime_config()?;
         config.name = self.name();
         let root = FieldPath::root;
-        self.check_neighbours()?;
+        let source = self.resolve(&doc.source, Role::Source, root().key("source"))?;
+        let transforms = (doc.transforms.iter().enumerate())
+            .map(|(i, t)| self.resolve(t, Role::Transform, root().key("transforms").index(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sinks = (doc.sinks.iter().enumerate())
+            .map(|(i, t)| self.resolve(t, Role::Sink, root().key("sinks").index(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dead_letter = (doc.dead_letter.as_ref())
+            .map(|t| self.resolve(t, Role::Sink, root().key("dead_letter")))
+            .transpose()?;
+        self.check_neighbours(&source, &transforms, &sinks)?;
         self.check_dead_letter(&config)?;
-        let source =
-            self.build_one(&doc.source, Role::Source, root().key("source"), |b, any| {
-                Ok(match b {
-                    PluginKind::SyncSource => SourceStage::Sync(take(any)?),
-                    _ => SourceStage::Async(take(any)?),
-                })
-            })?;
-        let mut transforms = Vec::with_capacity(doc.transforms.len());
-        for (i, table) in doc.transforms.iter().enumerate() {
-            transforms.push(self.build_one(
-                table,
-                Role::Transform,
-                root().key("transforms").index(i),
-                |k, any| {
-                    Ok(match k {
-                        PluginKind::SyncPipe => PipeStage::Sync(take(any)?),
-                        _ => PipeStage::Async(take(any)?),
-                    })
-                },
-            )?);
-        }
-        let sink = |k: PluginKind, any: Box<dyn Any + Send>| {
-            Ok(match k {
-                PluginKind::SyncSink => SinkStage::Sync(take(any)?),
-                _ => SinkStage::Async(take(any)?),
-            })
-        };
-        let mut sinks = Vec::with_capacity(doc.sinks.len());
-        for (i, table) in doc.sinks.iter().enumerate() {
-            sinks.push(self.build_one(table, Role::Sink, root().key("sinks").index(i), sink)?);
-        }
-        let dead_letter = match &doc.dead_letter {
-            Some(table) => {
-                Some(self.build_one(table, Role::Sink, root().key("dead_letter"), sink)?)
-            }
-            None => None,
-        };
         let built = BuiltPipeline {
             name: config.name.clone(),
             config,
-            source,
-            transforms,
-            sinks,
-            dead_letter,
+            source: self.build_one(source)?,
+            transforms: (transforms.into_iter())
+                .map(|t| self.build_one(t))
+                .collect::<Result<_, _>>()?,
+            sinks: (sinks.into_iter())
+                .map(|s| self.build_one(s))
+                .collect::<Result<_, _>>()?,
+            dead_letter: dead_letter.map(|d| self.build_one(d)).transpose()?,
         };
         self.check_runtime_options(&built)?;
         Ok(built)
@@ -198,52 +222,73 @@ impl PipelineFile {
 
     /// The `[pipeline]` table (less `name`) as the runtime's [`StreamConfig`].
     fn runtime_config(&self) -> Result<StreamConfig, ConfigError> {
-        let table = toml::Value::Table(self.doc.pipeline.runtime.clone());
-        serde_path_to_error::deserialize::<_, StreamConfig>(table).map_err(|e| {
-            let path = FieldPath::root()
-                .key("pipeline")
-                .join(&FieldPath::from_serde(e.path()));
-            let message = e.into_inner().message().to_owned();
-            self.source
-                .error_at(&located_path(&path, &message), message)
+        let at = FieldPath::root().key("pipeline");
+        let table = serde_json::to_value(&self.doc.pipeline.runtime)
+            .map_err(|e| self.source.error_at(&at, e.to_string()))?;
+        registry::from_value::<StreamConfig>(table)
+            .map_err(|e| self.source.error_at(&at.join(&e.path), e.message()))
+    }
+
+    /// The registered plugin a table names, for its role.
+    fn resolve<'a>(
+        &self,
+        table: &'a PluginTable,
+        role: Role,
+        path: FieldPath,
+    ) -> Result<Resolved<'a>, ConfigError> {
+        let kinds = role.kinds();
+        let found = kinds.iter().find_map(|&k| registry::find(k, &table.plugin));
+        let Some(plugin) = found else {
+            let of_role = registry::plugins().filter(|p| kinds.contains(&p.kind()));
+            let suggestions = registry::nearest(&table.plugin, of_role);
+            let mut other_kinds: Vec<PluginKind> = (registry::plugins())
+                .filter(|p| p.name() == table.plugin)
+                .map(PluginDescriptor::kind)
+                .collect();
+            other_kinds.sort_unstable();
+            other_kinds.dedup();
+            let message = registry::not_found_message(
+                role.words(),
+                &table.plugin,
+                &suggestions,
+                &other_kinds,
+            );
+            return Err(self.source.error_at(&path.key("plugin"), message));
+        };
+        Ok(Resolved {
+            table,
+            path,
+            plugin,
         })
     }
 
-    fn build_one<T>(
-        &self,
-        table: &PluginTable,
-        role: Role,
-        path: FieldPath,
-        wrap: impl Fn(PluginKind, Box<dyn Any + Send>) -> Result<T, String>,
-    ) -> Result<Built<T>, ConfigError> {
-        let plugin = self.resolve(table, role, &path)?;
+    /// Builds a resolved table's plugin into its stage.
+    fn build_one<T: FromPlugin>(&self, resolved: Resolved<'_>) -> Result<Built<T>, ConfigError> {
+        let Resolved {
+            table,
+            path,
+            plugin,
+        } = resolved;
         let options = serde_json::to_value(&table.options)
             .map_err(|e| self.source.error_at(&path, e.to_string()))?;
-        let built = plugin.build(options).map_err(|e| match &e {
-            RegistryError::Config { field, message, .. } => {
-                let inner = if field.is_empty() {
-                    unknown_field(message)
-                        .map_or_else(FieldPath::root, |f| FieldPath::root().key(f))
-                } else {
-                    field_path(field)
-                };
-                self.source.error_at(
-                    &path.clone().join(&inner),
-                    format!("plugin `{}`: {message}", plugin.name()),
-                )
-            }
-            _ => self.source.error_at(&path, e.to_string()),
-        })?;
-        let erased = plugin
-            .erase(built)
-            .map_err(|e| self.source.error_at(&path, e))?;
-        let stage = wrap(plugin.kind(), erased).map_err(|e| {
+        let built = plugin
+            .build_erased::<Record>(options)
+            .map_err(|e| match e {
+                RegistryError::Config { error, .. } => self.source.error_at(
+                    &path.clone().join(&error.path),
+                    format!("plugin `{}`: {}", plugin.name(), error.message()),
+                ),
+                RegistryError::ItemType { .. } => self.source.error_at(
+                    &path.clone().key("plugin"),
+                    format!("{e}: pipelines built from files carry `Record`"),
+                ),
+                other => self.source.error_at(&path, other.to_string()),
+            })?;
+        // `resolve` found the plugin among its role's kinds, so the stage is of the role.
+        let stage = T::from_plugin(built).ok_or_else(|| {
             self.source.error_at(
                 &path,
-                format!(
-                    "plugin `{}`: {e}; pipelines built from files carry `Record`",
-                    plugin.name()
-                ),
+                format!("plugin `{}` is a {}", plugin.name(), plugin.kind()),
             )
         })?;
         Ok(Built {
@@ -256,26 +301,6 @@ impl PipelineFile {
             path,
             stage,
         })
-    }
-
-    /// The registered plugin a table names, for its role.
-    fn resolve(
-        &self,
-        table: &PluginTable,
-        role: Role,
-        path: &FieldPath,
-    ) -> Result<&'static PluginDescriptor, ConfigError> {
-        let [preferred, other] = role.kinds();
-        registry::find(preferred, &table.plugin)
-            .or_else(|| registry::find(other, &table.plugin))
-            .ok_or_else(|| {
-                // Explain the miss with the preferred kind's suggestions, which also mention other kinds.
-                let message = match registry::lookup(preferred, &table.plugin) {
-                    Err(e) => e.to_string().replacen(preferred.words(), role.words(), 1),
-                    Ok(_) => format!("unknown {} plugin `{}`", role.words(), table.plugin),
-                };
-                self.source.error_at(&path.clone().key("plugin"), message)
-            })
     }
 
     /// A dead-letter policy, for the pipeline or one stage, needs a `[dead_letter]` sink.
@@ -315,51 +340,33 @@ impl PipelineFile {
     }
 
     /// Checks, before anything is built, that each stage takes what the stage before it gives.
-    fn check_neighbours(&self) -> Result<(), ConfigError> {
-        let doc = &self.doc;
-        let root = FieldPath::root;
-        let label = |t: &PluginTable| t.name.clone().unwrap_or_else(|| t.plugin.clone());
-        let source_path = root().key("source");
-        let mut previous = (
-            label(&doc.source),
-            self.resolve(&doc.source, Role::Source, &source_path)?,
-            source_path,
-        );
-        for (i, t) in doc.transforms.iter().enumerate() {
-            let path = root().key("transforms").index(i);
-            let next = (label(t), self.resolve(t, Role::Transform, &path)?, path);
-            self.agree(
-                (&previous.0, previous.1, &previous.2),
-                (&next.0, next.1, &next.2),
-            )?;
-            previous = next;
+    fn check_neighbours(
+        &self,
+        source: &Resolved<'_>,
+        transforms: &[Resolved<'_>],
+        sinks: &[Resolved<'_>],
+    ) -> Result<(), ConfigError> {
+        let mut previous = source;
+        for transform in transforms {
+            self.agree(previous, transform)?;
+            previous = transform;
         }
-        for (i, t) in doc.sinks.iter().enumerate() {
-            let path = root().key("sinks").index(i);
-            let sink = (label(t), self.resolve(t, Role::Sink, &path)?, path);
-            self.agree(
-                (&previous.0, previous.1, &previous.2),
-                (&sink.0, sink.1, &sink.2),
-            )?;
-        }
-        Ok(())
+        sinks.iter().try_for_each(|sink| self.agree(previous, sink))
     }
 
-    fn agree(
-        &self,
-        (a_name, a, _): (&String, &'static PluginDescriptor, &FieldPath),
-        (b_name, b, b_path): (&String, &'static PluginDescriptor, &FieldPath),
-    ) -> Result<(), ConfigError> {
-        match (a.output_type(), b.input_type()) {
+    fn agree(&self, a: &Resolved<'_>, b: &Resolved<'_>) -> Result<(), ConfigError> {
+        match (a.plugin.output_type(), b.plugin.input_type()) {
             (Some(out), Some(input)) if out != input => Err(self.source.error_at(
-                &b_path.clone().key("plugin"),
+                &b.path.clone().key("plugin"),
                 format!(
-                    "`{a_name}` ({} `{}`) gives `{}`, but `{b_name}` ({} `{}`) takes `{}`",
-                    a.kind(),
-                    a.name(),
+                    "`{}` ({} `{}`) gives `{}`, but `{}` ({} `{}`) takes `{}`",
+                    a.label(),
+                    a.plugin.kind(),
+                    a.plugin.name(),
                     short(out),
-                    b.kind(),
-                    b.name(),
+                    b.label(),
+                    b.plugin.kind(),
+                    b.plugin.name(),
                     short(input)
                 ),
             )),
@@ -373,66 +380,4 @@ fn short(t: ItemType) -> String {
     let name = t.name();
     let base = name.split('<').next().unwrap_or(name);
     base.rsplit("::").next().unwrap_or(base).to_owned()
-}
-
-/// Downcasts an erased plugin to the boxed form for `Record` items.
-fn take<T: 'static>(any: Box<dyn Any + Send>) -> Result<T, String> {
-    any.downcast::<T>().map(|b| *b).map_err(|_| {
-        format!(
-            "its items are not `Record` (it is a `{}`)",
-            std::any::type_name::<T>()
-        )
-    })
-}
-
-/// The field an "unknown field `x`" or "missing field `x`" message is about.
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("missing field `"))?;
-    rest.split('`').next()
-}
-
-/// A serde path (`columns[2].name`) as a [`FieldPath`].
-fn field_path(path: &str) -> FieldPath {
-    let mut out = FieldPath::root();
-    for part in path.split('.') {
-        let (key, indices) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            out = out.key(key);
-        }
-        for index in indices.split('[').filter(|s| !s.is_empty()) {
-            if let Ok(i) = index.trim_end_matches(']').parse() {
-                out = out.index(i);
-            }
-        }
-    }
-    out
-}
-
-/// For "unknown field" errors of a table, the unknown key itself.
-fn located_path(path: &FieldPath, message: &str) -> FieldPath {
-    match unknown_field(message) {
-        Some(field) => path.clone().key(field),
-        None => path.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_and_fields() {
-        assert_eq!(field_path("columns[2].name").to_string(), "columns[2].name");
-        assert_eq!(field_path("a.b").to_string(), "a.b");
-        assert_eq!(
-            unknown_field("unknown field `nmae`, expected `name`"),
-            Some("nmae")
-        );
-        assert_eq!(unknown_field("invalid type"), None);
-    }
 }

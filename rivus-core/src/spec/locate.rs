@@ -54,6 +54,24 @@ impl FieldPath {
         self.0.is_empty()
     }
 
+    /// The path without its last step (the root's parent is the root).
+    #[must_use]
+    pub fn parent(&self) -> Self {
+        let mut parent = self.clone();
+        parent.0.pop();
+        parent
+    }
+
+    /// This path ending in `key`: unchanged if its last step is `key` already, else with `key` added.
+    #[must_use]
+    pub fn with_last_key(self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        match self.0.last() {
+            Some(Segment::Key(last)) if *last == key => self,
+            _ => self.key(key),
+        }
+    }
+
     /// The path `serde_path_to_error` reports, as a `FieldPath` (enum variants and unknown steps are left out).
     pub fn from_serde(path: &serde_path_to_error::Path) -> Self {
         let mut out = Self::root();

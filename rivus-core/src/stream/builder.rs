@@ -124,7 +124,7 @@ impl<U, F> fmt::Debug for Pipeline<U, F> {
 }
 
 impl<T: Item> Pipeline<T, Identity<T>> {
-    /// Starts a pipeline at `source`: an [`AsyncSource`] (called on the async workers) or a [`SyncSource`]
+    /// Starts a pipeline at `source`: an [`AsyncSource`](crate::AsyncSource) (called on the async workers) or a [`SyncSource`](crate::SyncSource)
     /// (called on a thread of its own, since its `next` may block).
     ///
     /// A source that gives [positions](crate::ack) is committed past the items that reached an end
@@ -202,8 +202,8 @@ impl<U: Item, F: SyncTail<In = U>> Pipeline<U, F> {
         self
     }
 
-    /// Adds a pipe with the pipeline's defaults. A [`SyncPipe`] is fused with the sync pipes around it (one
-    /// task); an [`AsyncPipe`] gets its own task.
+    /// Adds a pipe with the pipeline's defaults. A [`SyncPipe`](crate::SyncPipe) is fused with the sync pipes around it (one
+    /// task); an [`AsyncPipe`](crate::AsyncPipe) gets its own task.
     pub fn pipe<P, M>(self, pipe: P) -> P::Output
     where
         P: AddPipe<U, F, M>,
@@ -282,7 +282,7 @@ impl<U: Item, F: SyncTail<In = U>> Pipeline<U, F> {
         }
     }
 
-    /// Adds a sink: an [`AsyncSink`] (called on the async workers) or a [`SyncSink`] (called on a thread of
+    /// Adds a sink: an [`AsyncSink`](crate::AsyncSink) (called on the async workers) or a [`SyncSink`](crate::SyncSink) (called on a thread of
     /// its own).
     pub fn sink<S, M>(self, sink: S) -> Sinks<F::Out>
     where
@@ -388,7 +388,7 @@ impl<T: Item> Sinks<T> {
         self
     }
 
-    /// Sets the sink that takes [`DeadLetter`]s from stages with the dead-letter policy. An item counts as
+    /// Sets the sink that takes [`DeadLetter`](super::DeadLetter)s from stages with the dead-letter policy. An item counts as
     /// dead-lettered once this sink has written and flushed its letter; if this sink fails, the run fails.
     #[must_use]
     pub fn dead_letter<S, M>(mut self, sink: S) -> Self

@@ -1,7 +1,22 @@
 //! Small sources and sinks for programs, tests and benchmarks.
+//!
+//! They compose with `>>` like the plugins do: `source::iter(..) >> pipe >> sink::collect()` is a runnable
+//! pipeline.
+//!
+//! ```
+//! use rivus_core::prelude::*;
+//!
+//! # rivus_core::tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let out = sink::collect();
+//! let report = (source::iter(1..=3u32) >> pipe::map(|x: u32| x * 10) >> out.clone()).run().await.unwrap();
+//! assert_eq!(out.items(), [10, 20, 30]);
+//! assert_eq!(report.items_written(), 3);
+//! # });
+//! ```
 
 /// Sources.
 pub mod source {
+    use crate::compose::{AsyncSourceMode, Composable};
     use crate::error::PipeError;
     use crate::pipe::AsyncSource;
 
@@ -41,6 +56,12 @@ pub mod source {
             std::future::ready(self.0.next().map(Ok))
         }
     }
+
+    impl<I> Composable for Iter<I> {
+        type Mode = AsyncSourceMode;
+    }
+
+    crate::__impl_shr!([I,] Iter<I>);
 }
 
 /// Sinks.
@@ -49,8 +70,20 @@ pub mod sink {
     use std::marker::PhantomData;
     use std::sync::{Arc, Mutex, PoisonError};
 
+    use crate::compose::{AsyncSinkMode, Composable};
     use crate::error::PipeError;
     use crate::pipe::AsyncSink;
+
+    /// Every helper stands on the right of `>>`, after a pipe or a source.
+    macro_rules! composable_sink {
+        ($($ty:ident<$($param:ident),*>),*) => {$(
+            impl<$($param),*> Composable for $ty<$($param),*> {
+                type Mode = AsyncSinkMode;
+            }
+        )*};
+    }
+
+    composable_sink!(Collect<T>, ForEach<F, T>, Discard<T>);
 
     /// A sink that keeps every item in memory; clones share the items. See [`collect`].
     pub struct Collect<T> {

@@ -1,7 +1,7 @@
 //! Acceptance: plugins built from TOML tables by name run in `>>` chains; a bad field names plugin and field.
 
 use rivus_core::prelude::*;
-use rivus_core::registry::{self, PluginKind, RegistryError};
+use rivus_core::registry::{self, OptionProblem, PluginKind, RegistryError};
 use rivus_registry_tests::pipes::{Scale, Show};
 use rivus_registry_tests::sinks::{Memory, Sum};
 use rivus_registry_tests::sources::{Count, Words};
@@ -112,20 +112,39 @@ fn a_bad_field_names_plugin_and_field() {
         err.to_string(),
         "sync pipe `scale`: field `factor`: invalid type: string \"ten\", expected u64"
     );
-    let RegistryError::Config { plugin, field, .. } = &err else {
+    let RegistryError::Config { plugin, error, .. } = &err else {
         panic!("{err:?}")
     };
-    assert_eq!((*plugin, field.as_str()), ("scale", "factor"));
+    assert_eq!(
+        (*plugin, error.path.to_string().as_str()),
+        ("scale", "factor")
+    );
+    assert!(matches!(error.problem, OptionProblem::Invalid(_)));
 
+    // An unknown or a missing option is named by its path, not only by the message.
     let err = build(PluginKind::SyncPipe, "plugin = \"scale\"\nfactr = 3").unwrap_err();
     assert!(
         err.to_string().starts_with("sync pipe `scale`: ")
             && err.to_string().contains("unknown field `factr`"),
         "{err}"
     );
+    let RegistryError::Config { error, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(error.path.to_string(), "factr");
+    assert!(
+        matches!(error.problem, OptionProblem::Unknown { expected } if expected.contains(&"factor"))
+    );
 
     let err = build(PluginKind::SyncPipe, "plugin = \"scale\"").unwrap_err();
     assert_eq!(err.to_string(), "sync pipe `scale`: missing field `factor`");
+    let RegistryError::Config { error, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (error.path.to_string(), &error.problem),
+        ("factor".to_owned(), &OptionProblem::Missing)
+    );
 
     let err = build(PluginKind::AsyncSource, "plugin = \"count\"\ncount = -1").unwrap_err();
     assert!(

@@ -1,0 +1,100 @@
+//! The `rivus` command as a library: list, describe, validate, run and test pipelines described in TOML, with
+//! every plugin the program links.
+//!
+//! The `rivus` binary is [`main`] with the reference plugins (`rivus-plugins`) linked. A program that links its
+//! own plugins, and calls [`main`], is a `rivus` with those plugins in it — every subcommand lists, describes,
+//! validates, runs and tests them like the reference ones:
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//!
+//! fn main() -> ExitCode {
+//!     // my_plugins::link();     // the crates whose plugins the command should know, named so they are linked
+//!     rivus_plugins::link();     // the reference plugins, if they are wanted too
+//!     rivus_cli::main()
+//! }
+//! ```
+//!
+//! `examples/custom-rivus` in the repository is such a program, with one plugin of each kind, and its test runs
+//! every subcommand through it.
+//!
+//! Exit codes: 0 success; 1 the pipeline or a test failed; 2 bad configuration or usage; 130 the run was
+//! interrupted (stopped or aborted by a signal before its source was exhausted).
+
+mod cli;
+mod describe;
+mod output;
+mod run;
+mod schema;
+mod test;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// What went wrong, and which exit code says so.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// Bad configuration: a pipeline file, a plugin name, an option.
+    #[error("{0}")]
+    Config(String),
+    /// The pipeline or a test failed.
+    #[error("{0}")]
+    Failed(String),
+    /// A shutdown request (a signal) stopped or aborted the run before its source was exhausted.
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) => ExitCode::from(2),
+            Self::Failed(_) => ExitCode::from(1),
+            // 128 + SIGINT, as shells report a command that Ctrl-C ended.
+            Self::Interrupted(_) => ExitCode::from(130),
+        }
+    }
+}
+
+impl From<rivus_core::spec::ConfigError> for CliError {
+    fn from(e: rivus_core::spec::ConfigError) -> Self {
+        Self::Config(e.to_string())
+    }
+}
+
+/// Runs the command on the process's arguments, with the plugins this program links.
+///
+/// Prints what the subcommand prints, and errors on stderr; returns the exit code.
+pub fn main() -> ExitCode {
+    run(std::env::args_os())
+}
+
+/// Runs the command on `args` (the first is the program's name), with the plugins this program links.
+///
+/// Usage errors and `--help` print and exit as clap does.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
+    let result = match cli.command {
+        Command::List(args) => describe::list(&args),
+        Command::Describe(args) => describe::describe(&args),
+        Command::Validate(args) => run::validate(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Schema => schema::print(),
+        Command::Test(args) => test::test(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
