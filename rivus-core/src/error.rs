@@ -406,13 +406,17 @@ impl fmt::Display for Location {
     }
 }
 
-/// A bad record in the input, with its [`Location`]: what sources hand to the error policy.
+/// A bad record in the input, with its [`Location`] and, where the source has it, the raw input (the line or
+/// row as read): what sources hand to the error policy, and what a dead letter keeps so that the record can be
+/// fixed and replayed.
 ///
 /// ```
 /// use rivus_core::error::{InputError, Location};
 ///
-/// let err = InputError::new(Location::file("in.jsonl").line(4).column(9), "expected `,` or `}`");
+/// let err = InputError::new(Location::file("in.jsonl").line(4).column(9), "expected `,` or `}`")
+///     .with_raw(b"{\"a\": 1 \"b\": 2}".to_vec());
 /// assert_eq!(err.to_string(), "in.jsonl:4:9: expected `,` or `}`");
+/// assert_eq!(err.raw.as_ref().unwrap().bytes, b"{\"a\": 1 \"b\": 2}");
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{location}: {message}")]
@@ -421,9 +425,20 @@ pub struct InputError {
     pub location: Location,
     /// What is wrong.
     pub message: String,
+    /// The bad input as read (without its line ending), when the source has it.
+    pub raw: Option<RawInput>,
     /// The parser's own error, if any.
     #[source]
     pub cause: Option<BoxError>,
+}
+
+/// The raw bytes of a bad record, as an [`InputError`] keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawInput {
+    /// The bytes (the line or row without its line ending), at most the source's bound.
+    pub bytes: Vec<u8>,
+    /// `true` when the input was longer than the source's bound and `bytes` holds only its start.
+    pub truncated: bool,
 }
 
 impl InputError {
@@ -432,6 +447,7 @@ impl InputError {
         Self {
             location,
             message: message.into(),
+            raw: None,
             cause: None,
         }
     }
@@ -442,7 +458,49 @@ impl InputError {
         Self {
             location,
             message: cause.to_string(),
+            raw: None,
             cause: Some(cause),
         }
+    }
+
+    /// Keeps `bytes`, the whole bad record as read.
+    #[must_use]
+    pub fn with_raw(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.raw = Some(RawInput {
+            bytes: bytes.into(),
+            truncated: false,
+        });
+        self
+    }
+
+    /// Keeps `bytes`, the start of a bad record that was longer than the source reads at once.
+    #[must_use]
+    pub fn with_truncated_raw(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.raw = Some(RawInput {
+            bytes: bytes.into(),
+            truncated: true,
+        });
+        self
+    }
+
+    /// The `InputError` that `error` carries, if any: `error` itself, or its cause (as in a [`PipeError`]
+    /// made by [`PipeError::permanent`]).
+    ///
+    /// ```
+    /// use rivus_core::PipeError;
+    /// use rivus_core::error::{InputError, Location};
+    ///
+    /// let err = PipeError::permanent("csv", InputError::new(Location::file("a.csv").line(2), "bad"));
+    /// assert_eq!(InputError::find(&err).unwrap().location.line, Some(2));
+    /// ```
+    pub fn find<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a InputError> {
+        let mut current = Some(error);
+        while let Some(e) = current {
+            if let Some(found) = e.downcast_ref::<InputError>() {
+                return Some(found);
+            }
+            current = e.source();
+        }
+        None
     }
 }

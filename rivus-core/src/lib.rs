@@ -90,7 +90,7 @@
 //! let add = registry::lookup(PluginKind::SyncPipe, "add").unwrap();
 //! assert_eq!(add.description(), "Adds `amount` to a numeric field.");
 //! let options: Vec<(String, bool)> = add.config_fields().into_iter().map(|f| (f.name, f.required)).collect();
-//! assert_eq!(options, [("amount".to_owned(), false), ("field".to_owned(), true)]);
+//! assert_eq!(options, [("field".to_owned(), true), ("amount".to_owned(), false)]); // in the struct's order
 //!
 //! let plus_two: Add = add.build(json!({ "field": "n", "amount": 2 })).unwrap().downcast().unwrap();
 //! let record = (plus_two >> pipe::map(|r: Record| r.with("done", true))).process(Record::new().with("n", 1));

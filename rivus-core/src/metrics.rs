@@ -325,7 +325,8 @@ impl StageReport {
 #[non_exhaustive]
 pub struct Ledger {
     /// Items the source yielded (bad ones included), less those given back unread after a fail-fast error
-    /// ([`StageReport::returned`]).
+    /// ([`StageReport::returned`]; given back beyond the items read, they were a flat-map's outputs and leave
+    /// `expanded` instead).
     pub read: u64,
     /// Outputs beyond one per input (flat-maps, sliding windows, copies for extra sinks).
     pub expanded: u64,
@@ -367,8 +368,11 @@ impl Ledger {
     }
 
     fn add_outcomes(&mut self, s: &StageReport) {
-        // Items given back were never read: they leave the ledger on both sides.
-        self.read = self.read.saturating_sub(s.returned);
+        // Items given back were never read: they leave the ledger on both sides. Outputs of a flat-map given
+        // back can outnumber the items read so far: the rest leave `expanded`.
+        let unread = s.returned.min(self.read);
+        self.read -= unread;
+        self.expanded -= (s.returned - unread).min(self.expanded);
         self.filtered += s.filtered;
         self.skipped += s.skipped;
         self.dead_lettered += s.dead_lettered;
@@ -572,17 +576,47 @@ impl RunReport {
         self.stages.iter().filter(|s| keep(s)).map(f).sum()
     }
 
+    /// A report read while tasks run can catch a stage between sending items and counting them sent (or
+    /// counting the expansions that made them), after the next stage counted them taken: what the next stage
+    /// took was sent.
+    fn settle_sent(&mut self) {
+        let chain: Vec<usize> = (0..self.stages.len())
+            .filter(|&i| !matches!(self.stages[i].kind, StageKind::Sink | StageKind::DeadLetter))
+            .collect();
+        let mut taken: Vec<(usize, u64)> = chain
+            .windows(2)
+            .map(|w| (w[0], self.stages[w[1]].items_in))
+            .collect();
+        let sinks: Vec<u64> = self
+            .stages
+            .iter()
+            .filter(|s| s.kind == StageKind::Sink)
+            .map(|s| s.items_in)
+            .collect();
+        if let (Some(&last), [sink_in]) = (chain.last(), sinks.as_slice()) {
+            taken.push((last, *sink_in));
+        }
+        for (i, taken) in taken {
+            let s = &mut self.stages[i];
+            if taken > s.items_out {
+                s.items_out = taken;
+                let uncounted = s.outcomes().saturating_sub(s.items_in + s.expanded);
+                s.expanded += uncounted;
+            }
+        }
+    }
+
     /// Counts what an abort left in flight as not processed, where it was: in a stage's hands, or in the
     /// channel in front of it (given to the stage that would have taken it).
     pub(crate) fn settle_abandoned(&mut self) {
+        self.settle_sent();
         let mut upstream_out: Option<u64> = None;
         let mut fan_out_at: Option<usize> = None;
-        let mut sinks_in = 0;
         for i in 0..self.stages.len() {
             let s = &mut self.stages[i];
             match s.kind {
-                StageKind::DeadLetter => continue,
-                StageKind::Sink => sinks_in += s.items_in,
+                // The dead-letter stage counts letters: those in its hands are not processed, like items.
+                StageKind::DeadLetter | StageKind::Sink => {}
                 _ => {
                     if let Some(out) = upstream_out {
                         s.not_processed += out.saturating_sub(s.items_in);
@@ -608,11 +642,26 @@ impl RunReport {
                 sink.not_processed += owed;
             }
         } else if let Some(i) = fan_out_at {
-            // Several sinks: what the fan-out sent and no sink took stays with the fan-out.
-            let s = &mut self.stages[i];
-            let owed = s.items_out.saturating_sub(sinks_in);
-            s.items_out -= owed;
-            s.not_processed += owed;
+            // Several sinks: each is owed a copy of every item the fan-out took; a copy it did not take (in its
+            // channel, or not yet handed over) is its own, not processed, as when a sink stops (see the fan-out
+            // task). So each sink's path adds up on its own.
+            // The fan-out counts its copies as it takes each chunk: that says how many items it was handing
+            // over; what else it holds (given back, or taken and not yet copied) is its own.
+            let copies = self
+                .stages
+                .iter()
+                .filter(|s| s.kind == StageKind::Sink)
+                .count() as u64;
+            let handed = self.stages[i].expanded / copies.saturating_sub(1).max(1);
+            for s in self.stages.iter_mut().filter(|s| s.kind == StageKind::Sink) {
+                let owed = handed.saturating_sub(s.items_in);
+                s.items_in += owed;
+                s.not_processed += owed;
+            }
+            let f = &mut self.stages[i];
+            f.items_out = handed * copies;
+            f.not_processed = 0;
+            f.not_processed = (f.items_in + f.expanded).saturating_sub(f.outcomes());
         }
     }
 }
@@ -666,6 +715,37 @@ mod tests {
         assert!(report.stages.iter().all(StageReport::is_balanced));
         assert_eq!(report.stages[1].not_processed, 25);
         assert_eq!(report.stages[2].not_processed, 20);
+    }
+
+    #[test]
+    fn items_taken_downstream_before_they_were_counted_sent_are_sent() {
+        // Read while running: `pipe` sent 10 items (4 of them made by a flat-map) but had counted neither
+        // when the report was taken; the sink had counted them taken.
+        let mut src = stage(StageKind::Source, "src");
+        src.items_in = 20;
+        src.items_out = 20;
+        let mut pipe = stage(StageKind::Pipe, "pipe");
+        pipe.items_in = 20;
+        pipe.items_out = 12;
+        pipe.filtered = 2;
+        let mut sink = stage(StageKind::Sink, "sink");
+        sink.items_in = 22;
+        sink.items_out = 22;
+        let mut report = RunReport {
+            stages: vec![src, pipe, sink],
+            elapsed: Duration::ZERO,
+            cancelled: false,
+            aborted: true,
+        };
+        report.settle_abandoned();
+        let l = report.ledger();
+        assert!(l.is_balanced(), "{l:?}");
+        assert!(
+            report.stages.iter().all(StageReport::is_balanced),
+            "{:?}",
+            report.stages
+        );
+        assert_eq!((l.written, l.expanded, l.not_processed), (22, 4, 0));
     }
 
     #[test]

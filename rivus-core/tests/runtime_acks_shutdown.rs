@@ -4,7 +4,7 @@
 // Test helpers outside #[test] functions unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,19 +13,47 @@ use rivus_core::ack::Position;
 use rivus_core::prelude::*;
 use tokio_util::sync::CancellationToken;
 
+/// What the sinks and the filter have done so far, and every commit with what was wrong with it when it was made.
 #[derive(Default)]
 struct Log {
-    /// Items every sink has taken.
-    written: Mutex<HashSet<u64>>,
-    /// Positions committed, in order, with whether every item up to it was written at that moment.
-    commits: Mutex<Vec<(u64, bool)>>,
+    /// Per sink: how many copies of each item were written, and how many of them flushed.
+    pending: [Mutex<HashMap<u64, usize>>; 2],
+    flushed: [Mutex<HashMap<u64, usize>>; 2],
+    /// Items the filter dropped.
+    filtered: Mutex<HashSet<u64>>,
+    /// Positions committed, in order, each with the items at or below it that were not done at that moment.
+    commits: Mutex<Vec<(u64, Vec<u64>)>>,
 }
 
-/// Offsets `0..n`; commits are checked against what the sink has written.
+impl Log {
+    /// Whether item `p` is done now: dropped by the filter, or each of its `copies` flushed by both sinks.
+    fn done(&self, p: u64, copies: usize) -> bool {
+        self.filtered.lock().unwrap().contains(&p)
+            || self
+                .flushed
+                .iter()
+                .all(|f| f.lock().unwrap().get(&p).copied().unwrap_or(0) >= copies)
+    }
+}
+
+/// Offsets `0..end`; each commit is judged when it is made, against what the sinks have flushed by then.
 struct Topic {
     next: u64,
     end: u64,
+    /// How many copies of each item reach each sink.
+    copies: usize,
     log: Arc<Log>,
+}
+
+impl Topic {
+    fn new(end: u64, copies: usize, log: &Arc<Log>) -> Self {
+        Self {
+            next: 0,
+            end,
+            copies,
+            log: Arc::clone(log),
+        }
+    }
 }
 
 impl AsyncSource for Topic {
@@ -41,56 +69,44 @@ impl AsyncSource for Topic {
     }
     async fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
         let upto = upto.get::<u64>().unwrap();
-        let written = self.log.written.lock().unwrap();
-        let safe = (0..=upto).all(|p| written.contains(&p));
-        self.log.commits.lock().unwrap().push((upto, safe));
+        let not_done = (0..=upto)
+            .filter(|&p| !self.log.done(p, self.copies))
+            .collect();
+        self.log.commits.lock().unwrap().push((upto, not_done));
         Ok(())
     }
 }
 
-struct Record(Arc<Log>);
+/// Sink `0` or `1`: an item counts once a flush after its write returned.
+struct Record(Arc<Log>, usize);
 
 impl AsyncSink for Record {
     type In = u64;
     async fn write(&mut self, item: u64) -> Result<(), PipeError> {
-        self.0.written.lock().unwrap().insert(item);
+        *self.0.pending[self.1]
+            .lock()
+            .unwrap()
+            .entry(item)
+            .or_default() += 1;
+        Ok(())
+    }
+    async fn flush(&mut self) -> Result<(), PipeError> {
+        let pending = std::mem::take(&mut *self.0.pending[self.1].lock().unwrap());
+        let mut flushed = self.0.flushed[self.1].lock().unwrap();
+        for (item, n) in pending {
+            *flushed.entry(item).or_default() += n;
+        }
         Ok(())
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn commits_never_pass_an_unacknowledged_item() {
-    let log = Arc::new(Log::default());
-    // Item 3 takes a second; the others 10 ms; four at a time, unordered: 4.. finish long before 3.
-    let slow = pipe::async_map(|x: u64| async move {
-        let ms = if x == 3 { 1000 } else { 10 };
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        x
-    });
-    let report = Pipeline::from_source(Topic {
-        next: 0,
-        end: 40,
-        log: Arc::clone(&log),
-    })
-    .with_config(StreamConfig::default().with_chunk_size(4))
-    .pipe_with(slow, PipeConfig::named("slow").with_concurrency(4, false))
-    .pipe(pipe::filter(|x: &u64| !x.is_multiple_of(5)))
-    .pipe(pipe::flat_map(|x: u64| [x, x]))
-    .sink(Record(Arc::clone(&log)))
-    .sink(sink::discard())
-    .run()
-    .await
-    .unwrap();
+/// Asserts that every commit, when it was made, passed only items that were done; gives the positions.
+fn judged_commits(log: &Log) -> Vec<u64> {
     let commits = log.commits.lock().unwrap().clone();
-    assert!(!commits.is_empty());
-    // Filtered items (multiples of 5) are never written, but they are acknowledged: treat them as written.
-    let written = log.written.lock().unwrap().clone();
-    for (upto, safe) in &commits {
-        let safe_with_filtered =
-            *safe || (0..=*upto).all(|p| p.is_multiple_of(5) || written.contains(&p));
+    for (upto, not_done) in &commits {
         assert!(
-            safe_with_filtered,
-            "committed {upto} before an earlier item was written"
+            not_done.is_empty(),
+            "committed {upto} while {not_done:?} were neither flushed by both sinks nor filtered"
         );
     }
     let ups: Vec<u64> = commits.iter().map(|(u, _)| *u).collect();
@@ -98,39 +114,95 @@ async fn commits_never_pass_an_unacknowledged_item() {
         ups.windows(2).all(|w| w[0] < w[1]),
         "commits go up: {ups:?}"
     );
+    ups
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_never_pass_an_unacknowledged_item() {
+    let log = Arc::new(Log::default());
+    // Item 3 takes 100 ms, the others 1 ms; four at a time, unordered: 4.. finish long before 3.
+    let slow = pipe::async_map(|x: u64| async move {
+        let ms = if x == 3 { 100 } else { 1 };
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        x
+    });
+    let filtered = Arc::clone(&log);
+    let report = Pipeline::from_source(Topic::new(40, 2, &log))
+        .with_config(StreamConfig::default().with_chunk_size(4))
+        .pipe_with(slow, PipeConfig::named("slow").with_concurrency(4, false))
+        .pipe(pipe::filter(move |x: &u64| {
+            let keep = !x.is_multiple_of(5);
+            if !keep {
+                filtered.filtered.lock().unwrap().insert(*x);
+            }
+            keep
+        }))
+        .pipe(pipe::flat_map(|x: u64| [x, x]))
+        .sink(Record(Arc::clone(&log), 0))
+        .sink(Record(Arc::clone(&log), 1))
+        .run()
+        .await
+        .unwrap();
+    let ups = judged_commits(&log);
     assert_eq!(ups.last(), Some(&39));
     // While item 3 was slow, later items were written, yet nothing at or past 3 was committed before it.
     assert!(ups.iter().any(|&u| u < 3), "early commits happen: {ups:?}");
     assert_eq!(report.items_written(), 2 * 2 * 32);
+    for f in &log.flushed {
+        let f = f.lock().unwrap();
+        assert_eq!(f.len(), 32);
+        assert!(f.values().all(|&n| n == 2));
+    }
 }
 
-/// Checks commits against the set of written items, where filtered items count as done.
-#[tokio::test(start_paused = true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filtered_and_dead_lettered_items_are_acknowledged() {
     let log = Arc::new(Log::default());
     let dead = sink::collect::<DeadLetter>();
-    Pipeline::from_source(Topic {
-        next: 0,
-        end: 10,
-        log: Arc::clone(&log),
-    })
-    .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::DeadLetter))
-    .pipe(pipe::try_map(
-        |x: u64| if x == 4 { Err("four") } else { Ok(x) },
-    ))
-    .pipe(pipe::filter(|x: &u64| *x != 7))
-    .sink(Record(Arc::clone(&log)))
-    .dead_letter(dead.clone())
-    .run()
-    .await
-    .unwrap();
-    let last = log.commits.lock().unwrap().last().copied();
-    assert_eq!(
-        last.map(|(u, _)| u),
-        Some(9),
-        "everything is acknowledged in the end"
-    );
+    Pipeline::from_source(Topic::new(10, 1, &log))
+        .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::DeadLetter))
+        .pipe(pipe::try_map(
+            |x: u64| if x == 4 { Err("four") } else { Ok(x) },
+        ))
+        .pipe(pipe::filter(|x: &u64| *x != 7))
+        .sink(Record(Arc::clone(&log), 0))
+        .sink(Record(Arc::clone(&log), 1))
+        .dead_letter(dead.clone())
+        .run()
+        .await
+        .unwrap();
+    let last = log.commits.lock().unwrap().last().map(|(u, _)| *u);
+    assert_eq!(last, Some(9), "everything is acknowledged in the end");
     assert_eq!(dead.take().len(), 1);
+}
+
+/// A fail-fast run of a source that gives positions, with a dead-letter sink: the run fails at once with its
+/// error. (The source task used to wait for every terminal, the dead-letter sink among them, while it held a
+/// sender of the dead-letter channel: the run hung until `shutdown_timeout` and was reported as aborted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_with_positions_and_a_dead_letter_sink_ends_with_its_error() {
+    let log = Arc::new(Log::default());
+    let run = Pipeline::from_source(Topic::new(100, 1, &log))
+        .with_config(
+            StreamConfig::default()
+                .with_chunk_size(4)
+                .with_shutdown_timeout(Duration::from_secs(3600)),
+        )
+        .pipe(pipe::try_map(|x: u64| if x == 10 { Err("ten") } else { Ok(x) }).named("no10"))
+        .sink(Record(Arc::clone(&log), 0))
+        .sink(Record(Arc::clone(&log), 1))
+        .dead_letter(sink::collect::<DeadLetter>())
+        .run();
+    let err = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run ends")
+        .unwrap_err();
+    assert!(matches!(err, PipelineError::Failed { .. }), "{err}");
+    assert_eq!(err.pipe_error().unwrap().pipe(), "no10");
+    let ups = judged_commits(&log);
+    assert_eq!(ups.last(), Some(&9), "committed up to the failing item");
+    let report = err.report().unwrap();
+    assert_eq!((report.ledger().written, report.ledger().failed), (20, 1));
 }
 
 /// Yields an item every 100 ms, counting what it handed out.
@@ -237,6 +309,100 @@ async fn a_second_request_aborts() {
         0,
         "an abort does not close"
     );
+}
+
+/// Offsets `0..end` from a sync source (read on a thread of its own); remembers every commit.
+struct SyncTopic {
+    next: u64,
+    end: u64,
+    commits: Arc<Mutex<Vec<u64>>>,
+}
+
+impl SyncSource for SyncTopic {
+    type Out = u64;
+    fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            Ok(self.next - 1)
+        })
+    }
+    fn position(&self) -> Option<Position> {
+        Some(Position::from(self.next - 1))
+    }
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        // A commit takes a while (a round trip to a broker): items are acknowledged meanwhile.
+        std::thread::sleep(Duration::from_millis(2));
+        self.commits
+            .lock()
+            .unwrap()
+            .push(upto.get::<u64>().unwrap());
+        Ok(())
+    }
+}
+
+/// A run that reads everything commits everything, also when the last items are acknowledged while a commit
+/// is in progress. (The source task used to look whether all was done *after* reading the watermark it
+/// committed: the items acknowledged in between were never committed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_is_committed_to_its_last_item() {
+    for _ in 0..20 {
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let source = SyncTopic {
+            next: 0,
+            end: 6,
+            commits: Arc::clone(&commits),
+        };
+        Pipeline::from_source(source)
+            .with_config(StreamConfig::default().with_chunk_size(1))
+            .pipe(pipe::async_map(|x: u64| async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                x
+            }))
+            .sink(sink::discard())
+            .run()
+            .await
+            .unwrap();
+        let commits = commits.lock().unwrap().clone();
+        assert_eq!(commits.last(), Some(&5), "commits {commits:?}");
+    }
+}
+
+/// A source that requests an abort as soon as it opens, then yields forever.
+struct AbortAtOnce(CancellationToken);
+
+impl AsyncSource for AbortAtOnce {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        tokio::task::yield_now().await;
+        Some(Ok(1))
+    }
+    async fn open(&mut self) -> Result<(), PipeError> {
+        self.0.cancel();
+        Ok(())
+    }
+}
+
+/// An abort that comes before the run is under way is an abort. (The coordinator used to watch the run's
+/// state only from after it had started the watchers: an abort before that went unseen, and the halted run
+/// returned `Ok` with what it had done.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_abort_is_reported_as_an_abort() {
+    for run in 0..200 {
+        let abort = CancellationToken::new();
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            Pipeline::from_source(AbortAtOnce(abort.clone()))
+                .sink(sink::discard())
+                .abort_on(abort)
+                .run(),
+        )
+        .await
+        .expect("the run ends");
+        assert!(
+            matches!(result, Err(PipelineError::Aborted { .. })),
+            "run {run}: {result:?}"
+        );
+    }
 }
 
 /// Items from a channel, numbered; every commit is reported on `commits`.

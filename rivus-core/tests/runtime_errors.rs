@@ -169,28 +169,52 @@ fn reject_multiples_of_three() -> impl SyncPipe<In = u32, Out = u32> + Send + Sy
     .named("no3")
 }
 
-#[tokio::test]
+/// Fail fast is deterministic: on a multi-thread runtime, every run writes exactly the items before the
+/// failing one and reports exactly the same ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_fast_stops_and_reports_the_error() {
-    let sink = Closing::default();
-    let err = Pipeline::from_iter(1..100u32)
-        .with_config(
-            StreamConfig::default()
-                .with_chunk_size(1)
-                .with_buffer_size(1),
-        )
-        .pipe(reject_multiples_of_three())
-        .sink(sink.clone())
-        .run()
-        .await
-        .unwrap_err();
-    let e = err.pipe_error().unwrap();
-    assert_eq!(e.pipe(), "no3");
-    assert!(e.to_string().contains("3 is a multiple of three"), "{e}");
-    let report = err.report().unwrap();
-    assert_eq!(report.errors(), 1);
-    assert!(report.items_read() < 99, "the source was not stopped");
-    assert_eq!(*sink.items.lock().unwrap(), [1, 2]);
-    assert_eq!(sink.closes.load(Ordering::SeqCst), 1);
+    for run in 0..200 {
+        let sink = Closing::default();
+        let err = Pipeline::from_iter(1..100u32)
+            .with_config(
+                StreamConfig::default()
+                    .with_chunk_size(1)
+                    .with_buffer_size(1),
+            )
+            .pipe(reject_multiples_of_three())
+            .sink(sink.clone())
+            .run()
+            .await
+            .unwrap_err();
+        let e = err.pipe_error().unwrap();
+        assert_eq!(e.pipe(), "no3");
+        assert!(e.to_string().contains("3 is a multiple of three"), "{e}");
+        let report = err.report().unwrap();
+        assert_eq!(report.errors(), 1);
+        assert_eq!(*sink.items.lock().unwrap(), [1, 2], "run {run}");
+        let l = report.ledger();
+        // Read: 1, 2 and the failing 3; what the source had read beyond it is given back unread.
+        assert_eq!(
+            (
+                l.read,
+                l.expanded,
+                l.written,
+                l.filtered,
+                l.skipped,
+                l.dead_lettered,
+                l.failed,
+                l.not_processed
+            ),
+            (3, 0, 2, 0, 0, 0, 1, 0),
+            "run {run}: {l:?}"
+        );
+        assert!(
+            report.stages.iter().all(|s| s.is_balanced()),
+            "run {run}: {:?}",
+            report.stages
+        );
+        assert_eq!(sink.closes.load(Ordering::SeqCst), 1);
+    }
 }
 
 #[tokio::test]
@@ -326,4 +350,82 @@ async fn a_panicking_pipe_is_an_error_of_the_item() {
         err.to_string().contains("panicked: two is not allowed"),
         "{err}"
     );
+}
+
+/// An async stage whose next stage fails fast while one of its calls is in progress: that item is given back
+/// like the ones after it. (It used to be counted nowhere: the stage's ledger and the run's were one short.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_in_a_call_when_the_next_stage_stops_is_counted() {
+    let slow = pipe::async_map(|x: u32| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        x
+    });
+    let err = Pipeline::from_iter(0..10u32)
+        .pipe_with(slow, PipeConfig::named("slow"))
+        .pipe_with(
+            pipe::try_map(|x: u32| if x == 0 { Err("zero") } else { Ok(x) }),
+            PipeConfig::named("no0"),
+        )
+        .sink(sink::discard())
+        .run()
+        .await
+        .unwrap_err();
+    let report = err.report().unwrap();
+    for s in &report.stages {
+        assert!(s.is_balanced(), "{s:?}");
+    }
+    let ledger = report.ledger();
+    assert!(ledger.is_balanced(), "{ledger:?}");
+    assert_eq!((ledger.read, ledger.written, ledger.failed), (1, 0, 1));
+}
+
+/// Fail fast after a flat-map: the outputs given back can outnumber the items read; the ledger still adds up.
+/// (`read` less the items given back used to stop at 0, leaving the run's ledger short.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_after_a_flat_map_adds_up() {
+    let out = sink::collect();
+    let err = Pipeline::from_iter([0u32])
+        .pipe(pipe::flat_map(|x: u32| [x, x + 1, x + 2, x + 3]))
+        .pipe_with(
+            pipe::try_map(|x: u32| if x == 1 { Err("one") } else { Ok(x) }),
+            PipeConfig::named("no1"),
+        )
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(out.items(), [0]);
+    let report = err.report().unwrap();
+    assert_eq!(report.stage("no1").unwrap().returned, 2);
+    let l = report.ledger();
+    assert!(l.is_balanced(), "{l:?}");
+    assert_eq!((l.written, l.failed, l.total()), (1, 1, 2));
+    for (name, l) in report.sink_ledgers() {
+        assert!(l.is_balanced(), "{name}: {l:?}");
+    }
+}
+
+/// Fail fast reports the error of the first failing item, not of the first failure in time: here item 5
+/// fails at the first stage long before item 2 reaches the second, slow stage and fails there; the output
+/// ends before item 2, and so does the error. (The first failure in time used to be the run's error.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_reports_the_first_failing_item() {
+    let slow = pipe::async_try_map(|x: u32| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if x == 2 { Err("two") } else { Ok(x) }
+    });
+    let out = sink::collect();
+    let err = Pipeline::from_iter(0..10u32)
+        .pipe_with(
+            pipe::try_map(|x: u32| if x == 5 { Err("five") } else { Ok(x) }),
+            PipeConfig::named("no5"),
+        )
+        .pipe_with(slow, PipeConfig::named("no2"))
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(out.items(), [0, 1]);
+    let e = err.pipe_error().unwrap();
+    assert_eq!(e.pipe(), "no2", "{e}");
 }

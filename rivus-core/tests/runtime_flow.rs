@@ -120,19 +120,61 @@ async fn concurrency_four_unordered_leaves_when_ready() {
     assert_eq!(items, (0..20).collect::<Vec<_>>());
 }
 
+/// Counts the calls in progress; each call waits (up to a shared deadline, a guard against a hang) until two
+/// have been in progress at once.
+#[derive(Default)]
+struct Meet {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+    deadline: Mutex<Option<std::time::Instant>>,
+}
+
+impl Meet {
+    fn call(&self) {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(n, Ordering::SeqCst);
+        let deadline = *self
+            .deadline
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| std::time::Instant::now() + Duration::from_secs(2));
+        while self.peak.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A sync pipe with `concurrency = 4` works on several chunks at once (on async workers, or on the blocking pool)
+/// and keeps the input order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_pipe_concurrency_runs_on_the_pool_in_order() {
-    let out = sink::collect();
-    Pipeline::from_iter(0..200u64)
-        .pipe_with(
-            pipe::map(|x: u64| x * 3),
-            PipeConfig::named("triple").with_concurrency(4, true),
-        )
-        .sink(out.clone())
-        .run()
-        .await
-        .unwrap();
-    assert_eq!(out.items(), (0..200).map(|x| x * 3).collect::<Vec<_>>());
+    for blocking in [false, true] {
+        let meet = Arc::new(Meet::default());
+        let m = Arc::clone(&meet);
+        let out = sink::collect();
+        Pipeline::from_iter(0..200u64)
+            .with_config(StreamConfig::default().with_chunk_size(4))
+            .pipe_with(
+                pipe::map(move |x: u64| {
+                    m.call();
+                    x * 3
+                }),
+                PipeConfig::named("triple")
+                    .with_concurrency(4, true)
+                    .with_blocking(blocking),
+            )
+            .sink(out.clone())
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(out.items(), (0..200).map(|x| x * 3).collect::<Vec<_>>());
+        let peak = meet.peak.load(Ordering::SeqCst);
+        assert!(
+            peak >= 2,
+            "blocking {blocking}: at most {peak} call at a time"
+        );
+    }
 }
 
 async fn fused_run(fuse: bool) -> (Vec<u64>, Vec<String>) {

@@ -1,11 +1,12 @@
 //! CSV → JSON lines on a generated file, beside a hand-written `csv` + `serde_json` loop, in one run.
 //!
-//! Three ways: (a) the hand-written loop into typed structs, (b) the Rivus CSV source and JSON lines sink called
+//! Four ways: (a) the hand-written loop into typed structs, (b) the Rivus CSV source and JSON lines sink called
 //! in a plain loop (the plugins' own cost), (c) a pipeline file run on the runtime, as `rivus run` does it
-//! (source and sink on their own threads, records in chunks between them).
+//! (source and sink on their own threads, records in chunks between them), (d) the same with a `checkpoint` on
+//! the source and an appending sink (positions tracked and committed, as a resumable run does).
 //!
 //! Run: `cargo bench -p rivus-plugins --bench csv_to_jsonl` (set `RIVUS_BENCH_MB` to change the size; the
-//! default is 100 MB). Prints MB/s and rows/s for each, and the ratios to (a).
+//! default is 100 MB; `RIVUS_BENCH_ROUNDS` the number of interleaved rounds, default 3). Prints MB/s and rows/s for each, and the ratios to (a).
 
 #![allow(
     clippy::expect_used,
@@ -92,10 +93,7 @@ fn rivus_plugins(input: &Path, output: &Path) -> u64 {
     config.types.insert("amount".into(), FieldType::Float);
     config.types.insert("quantity".into(), FieldType::Int);
     let mut source = CsvSource::new(config);
-    let mut sink = JsonlSink::new(JsonlSinkConfig {
-        path: output.to_path_buf(),
-        append: false,
-    });
+    let mut sink = JsonlSink::new(JsonlSinkConfig::new(output));
     source.open().unwrap();
     sink.open().unwrap();
     let mut rows = 0;
@@ -108,9 +106,26 @@ fn rivus_plugins(input: &Path, output: &Path) -> u64 {
 }
 
 fn rivus_pipeline_file(input: &Path, output: &Path) -> u64 {
+    run_pipeline_file(input, output, "", "")
+}
+
+fn rivus_checkpointed(input: &Path, output: &Path) -> u64 {
+    let checkpoint = output.with_extension("checkpoint");
+    let _ = std::fs::remove_file(output);
+    let _ = std::fs::remove_file(&checkpoint);
+    run_pipeline_file(
+        input,
+        output,
+        &format!("checkpoint = {checkpoint:?}\n"),
+        "append = true\n",
+    )
+}
+
+/// Runs a pipeline file from `input` to `output`, with extra lines for the source and the sink.
+fn run_pipeline_file(input: &Path, output: &Path, source: &str, sink: &str) -> u64 {
     let text = format!(
         "[source]\nplugin = \"csv\"\npath = {input:?}\ntypes = {{ order_id = \"int\", amount = \"float\", quantity = \"int\" }}\n\
-         [[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n"
+         {source}[[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n{sink}"
     );
     let file = PipelineFile::parse(
         Path::new("bench.toml"),
@@ -143,14 +158,20 @@ fn main() {
     println!("input: {rows} rows, {:.1} MB", bytes / 1e6);
 
     rivus_plugins::link();
-    let runs: [(&str, Run); 3] = [
+    let runs: [(&str, Run); 4] = [
         ("(a) hand-written csv+serde_json", hand_written),
         ("(b) rivus csv -> jsonl plugins", rivus_plugins),
         ("(c) rivus pipeline file, runtime", rivus_pipeline_file),
+        ("(d) (c) with checkpoint, append", rivus_checkpointed),
     ];
-    // Best of three, interleaved, so that a busy moment of the machine does not favour one side.
-    let mut best = [f64::MAX; 3];
-    for _ in 0..3 {
+    // Best of `RIVUS_BENCH_ROUNDS` (default 3), interleaved, so that a busy moment of the machine does not favour
+    // one side.
+    let rounds = std::env::var("RIVUS_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut best = [f64::MAX; 4];
+    for _ in 0..rounds {
         for (i, (_, run)) in runs.iter().enumerate() {
             let start = Instant::now();
             let n = run(&input, &dir.join(format!("out{i}.jsonl")));

@@ -180,9 +180,8 @@ async fn hand_written_produce(brokers: &str, topic: &str, input: &Path) -> u64 {
 
 async fn rivus_produce(brokers: &str, topic: &str, input: &Path) -> u64 {
     let source = LinesSource::new(LinesSourceConfig {
-        path: input.to_path_buf(),
-        field: "line".into(),
         skip_empty: true,
+        ..LinesSourceConfig::new(input)
     });
     let sink = KafkaSink::try_from(KafkaSinkConfig::new(brokers, topic)).unwrap();
     let report = Pipeline::from_source(source)

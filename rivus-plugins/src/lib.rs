@@ -41,6 +41,55 @@
 //! | [`transform`] | select, drop, rename, set, cast, filter |
 //! | `script` | the Rhai `script` transform (feature `script`, on by default) |
 //! | [`field_type`] | the field types of CSV columns and `cast` |
+//!
+//! # Bad input: bounded, located, kept
+//!
+//! The line-based sources (`csv`, `jsonl`, `lines`, `stdin`) read at most `max_record_bytes` (default 1 MiB) for
+//! one record: a longer line, row or quoted field is a located error, and reading goes on at the next line, so
+//! memory stays within a small multiple of the bound whatever the file holds. A CSV quote that never closes costs
+//! its own line, not the rest of the file. Every bad record is an
+//! [`InputError`](rivus_core::error::InputError) with file, line, column and field, and it keeps the record's raw
+//! bytes. A file that cannot be opened (missing, a directory, no permission) fails the run whatever the error
+//! policy: it is never a skipped record; nor is a read error in the middle of a file, which ends the source and
+//! fails the run once what was read before it is written.
+//!
+//! # Dead letters and replay
+//!
+//! With `on_error = "dead_letter"`, a bad source record reaches the `[dead_letter]` sink as
+//! `{ "pipe", "error", "kind", "record": null, "file", "line", "column", "field", "input" }`, where `input` is the
+//! raw line (or row) as text; one that is not UTF-8 has `input_base64` instead, and one cut at the bound has
+//! `input_truncated: true`. To replay after a fix: correct the `input`s in the dead-letter file, write them back
+//! as lines with the `lines` sink (`field = "input"`, and for CSV `header` = the input's header), and run the same
+//! pipeline on that file. `docs/files.md` has the recipe as pipeline files; a test in `rivus-cli/tests/files.rs`
+//! runs it.
+//!
+//! # File sinks and crashes
+//!
+//! The `csv`, `jsonl` and `lines` sinks hand whole records to the file and count them as written once
+//! [`flush`](rivus_core::SyncSink::flush) pushed them to the operating system (and to the disk, with
+//! `fsync = true`); a write or flush error names the path and says why (`/dev/full: cannot write: No space left
+//! on device (os error 28)`, `people.csv/out.jsonl: cannot create: people.csv is not a directory`).
+//!
+//! - `append = false` (the default), for one-shot runs: the records go to a partial file beside the output
+//!   (`.NAME.XXXXXX.partial`), renamed over the output when the sink closes. A reader sees the old file or the
+//!   whole new one; a killed run leaves the old output as it was (and its partial file, which no run uses and
+//!   which can be deleted), so running it again gives the output of an uninterrupted run. A run that stops on an
+//!   error still closes its sinks: the output then holds what the summary counts as written.
+//! - `append = true`, for resumable sources (Kafka, a file source with a `checkpoint`): the file is never
+//!   truncated, so output whose positions were committed is never lost; a record torn by a killed run is cut off
+//!   when the file is opened again, and a failed write is cut back to the last flush.
+//!
+//! Paths that are not regular files (`/dev/null`, a FIFO) are written in place.
+//!
+//! # Checkpoints
+//!
+//! `csv`, `jsonl` and `lines` take `checkpoint = "state-file"`: the source then gives the runtime the byte offset
+//! after each record as its position, the runtime commits a position once every record up to it was written,
+//! filtered, skipped or dead-lettered, and the source writes it to the state file. A run that is stopped or killed
+//! resumes after the last committed record; with `append = true` on the sinks every record arrives at least once,
+//! and a kill repeats at most the records in flight (the pipeline's buffer, `buffer_size`). The state file
+//! checks that the input is the same file (device, inode, and the bytes before the offset), and says so when it
+//! is not. A finished run's checkpoint makes the next run read only what was appended since.
 
 /// Makes sure that this crate, and with it every plugin it defines, is linked into the program.
 ///
@@ -55,6 +104,7 @@
 pub fn link() {}
 
 pub mod blackhole;
+mod checkpoint;
 pub mod csv;
 pub mod field_type;
 pub mod file;
@@ -62,13 +112,17 @@ mod fs;
 pub mod generator;
 #[cfg(feature = "http")]
 pub mod http;
+mod input;
+mod json;
 pub mod jsonl;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lines;
+mod output;
 pub mod passthrough;
 #[cfg(feature = "script")]
 pub mod script;
 pub mod sequence;
 pub mod stdio;
+mod text;
 pub mod transform;

@@ -1,19 +1,29 @@
 //! Text files line by line: [`LinesSource`] gives one record `{ "line": text }` per line (with the line's bytes
 //! as the record's raw bytes); [`LinesSink`] writes one field (or the raw bytes) per line.
+//!
+//! A line that is not UTF-8, or longer than `max_record_bytes` (default 1 MiB), is a located error that keeps
+//! the line's bytes (the first `max_record_bytes` of a long one), and reading goes on with the next line. A UTF-8
+//! byte order mark at the start is skipped. See [`LinesSinkConfig`] for how the sink treats an existing file.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use rivus_core::error::{InputError, Location};
+use rivus_core::ack::Position;
 use rivus_core::value::{Record, Value};
 use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::output::{Destination, Framing, Output};
+use crate::text::TextFile;
+
 fn default_field() -> String {
     "line".to_owned()
+}
+
+const fn default_max_record_bytes() -> usize {
+    crate::input::default_max_record_bytes()
 }
 
 /// Configuration of [`LinesSource`].
@@ -28,48 +38,61 @@ pub struct LinesSourceConfig {
     /// Skip empty lines. Default: `false`.
     #[serde(default)]
     pub skip_empty: bool,
+    /// The longest line read, in bytes; a longer line is a located error for the error policy, and reading
+    /// goes on with the next line. Default: 1048576 (1 MiB).
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+    /// A state file that records how far the records got: the runtime commits a position once every sink wrote
+    /// the records up to it (or they were filtered, skipped or dead-lettered), and a run that was stopped or
+    /// killed resumes after the last committed record. Pair it with appending sinks (`append = true`); see
+    /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl LinesSourceConfig {
+    /// The defaults for reading `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            field: default_field(),
+            skip_empty: false,
+            max_record_bytes: default_max_record_bytes(),
+            checkpoint: None,
+        }
+    }
 }
 
 /// Reads a text file line by line, one record per line.
 ///
-/// A line that is not UTF-8 is a located error and reading goes on.
+/// See the [module docs](self).
 #[rivus_core::sync_source("lines", config = LinesSourceConfig)]
 pub struct LinesSource {
     config: LinesSourceConfig,
-    reader: Option<Box<dyn BufRead + Send>>,
-    file_name: String,
-    buf: Vec<u8>,
-    line_no: u64,
+    text: TextFile,
 }
 
 impl LinesSource {
     /// A source for `config`; the file is opened by [`SyncSource::open`].
     pub fn new(config: LinesSourceConfig) -> Self {
-        let file_name = config.path.display().to_string();
-        Self::with_reader(config, file_name, None)
+        let text = TextFile::file(
+            "lines",
+            &config.path,
+            config.max_record_bytes,
+            config.checkpoint.as_deref(),
+        );
+        Self { config, text }
     }
 
-    /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors; `open` does nothing.
+    /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors; `config.path` and
+    /// `config.checkpoint` are not used.
     pub fn from_reader(
         config: LinesSourceConfig,
         file_name: impl Into<String>,
-        reader: Box<dyn BufRead + Send>,
+        reader: Box<dyn Read + Send>,
     ) -> Self {
-        Self::with_reader(config, file_name.into(), Some(reader))
-    }
-
-    fn with_reader(
-        config: LinesSourceConfig,
-        file_name: String,
-        reader: Option<Box<dyn BufRead + Send>>,
-    ) -> Self {
-        Self {
-            config,
-            reader,
-            file_name,
-            buf: Vec::new(),
-            line_no: 0,
-        }
+        let text = TextFile::stream("lines", file_name.into(), reader, config.max_record_bytes);
+        Self { config, text }
     }
 }
 
@@ -87,65 +110,54 @@ impl SyncSource for LinesSource {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
-        if self.reader.is_none() {
-            let file = File::open(&self.config.path).map_err(|e| {
-                PipeError::permanent(
-                    "lines",
-                    InputError::caused_by(Location::file(self.file_name.clone()), e),
-                )
-            })?;
-            self.reader = Some(Box::new(BufReader::new(file)));
-        }
-        Ok(())
+        self.text.open()?;
+        self.text.resume()
     }
 
     fn next(&mut self) -> Option<Result<Record, PipeError>> {
-        loop {
-            let reader = self.reader.as_mut()?;
-            self.buf.clear();
-            self.line_no += 1;
-            let at = Location::file(self.file_name.clone()).line(self.line_no);
-            match reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => {
-                    self.reader = None;
-                    return None;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    self.reader = None;
-                    return Some(Err(PipeError::permanent(
-                        "lines",
-                        InputError::caused_by(at, e),
-                    )));
-                }
-            }
-            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
-                self.buf.pop();
-            }
-            if self.config.skip_empty && self.buf.is_empty() {
-                continue;
-            }
-            return Some(match std::str::from_utf8(&self.buf) {
-                Ok(text) => {
-                    let mut record = Record::new();
-                    record.insert(self.config.field.clone(), text);
-                    record.set_raw(Some(self.buf.clone()));
-                    Ok(record)
-                }
-                Err(e) => Err(PipeError::permanent(
-                    "lines",
-                    InputError::new(
-                        at.column(e.valid_up_to() as u64 + 1),
-                        format!("not valid UTF-8 ({e})"),
-                    ),
-                )),
-            });
-        }
+        let item = self.read()?;
+        self.text.mark();
+        Some(item)
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.text.position()
+    }
+
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.text.commit(&upto)
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
-        self.reader = None;
-        Ok(())
+        self.text.close()
+    }
+}
+
+impl LinesSource {
+    /// The next line's record, or its error.
+    fn read(&mut self) -> Option<Result<Record, PipeError>> {
+        loop {
+            let line = match self.text.next_line()? {
+                Ok(line) => line,
+                Err(e) => return Some(Err(e)),
+            };
+            let bytes = self.text.bytes(&line);
+            if self.config.skip_empty && bytes.is_empty() {
+                continue;
+            }
+            return Some(match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    let mut record = Record::with_capacity(1);
+                    record.insert(self.config.field.as_str(), text);
+                    record.set_raw(Some(bytes.to_vec()));
+                    Ok(record)
+                }
+                Err(e) => {
+                    let at = self.text.at(line.number).column(e.valid_up_to() as u64 + 1);
+                    Err(self.text.bad(at, format!("not valid UTF-8 ({e})"), bytes))
+                }
+            });
+        }
     }
 }
 
@@ -153,19 +165,48 @@ impl SyncSource for LinesSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinesSinkConfig {
-    /// The file to write; created or truncated.
+    /// The file to write.
     pub path: PathBuf,
     /// The field written on each line; when the record lacks it, its raw bytes are written, and a record
     /// with neither is an error. Default: `line`.
     #[serde(default = "default_field")]
     pub field: String,
+    /// A first line written before the records into a new or empty file, e.g. the header of CSV rows replayed
+    /// from dead letters. Default: none.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// `false` (the default): replace the file when the sink closes (written to a partial file beside it until
+    /// then), for one-shot runs. `true`: append, for resumable sources; a torn last line left by a killed run is
+    /// cut off on open. See [`JsonlSinkConfig::append`](crate::jsonl::JsonlSinkConfig::append).
+    #[serde(default)]
+    pub append: bool,
+    /// Sync the file to the disk on every flush: records count as written only once on the disk.
+    /// Default: `false`.
+    #[serde(default)]
+    pub fsync: bool,
+}
+
+impl LinesSinkConfig {
+    /// The defaults for writing `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            field: default_field(),
+            header: None,
+            append: false,
+            fsync: false,
+        }
+    }
 }
 
 /// Writes one field of each record per line.
+///
+/// See [`LinesSinkConfig`].
 #[rivus_core::sync_sink("lines", config = LinesSinkConfig)]
 pub struct LinesSink {
     config: LinesSinkConfig,
-    writer: Option<Box<dyn Write + Send>>,
+    out: Option<Destination>,
+    line: Vec<u8>,
 }
 
 impl LinesSink {
@@ -173,15 +214,21 @@ impl LinesSink {
     pub fn new(config: LinesSinkConfig) -> Self {
         Self {
             config,
-            writer: None,
+            out: None,
+            line: Vec::new(),
         }
     }
 
-    /// A sink that writes to `writer` (stdout); `open` does nothing.
+    /// A sink that writes to `writer` (stdout), named `<stdout>` in errors; `open` does nothing.
     pub fn from_writer(config: LinesSinkConfig, writer: Box<dyn Write + Send>) -> Self {
         Self {
             config,
-            writer: Some(writer),
+            out: Some(Destination::Stream {
+                name: "<stdout>",
+                plugin: "lines",
+                writer,
+            }),
+            line: Vec::new(),
         }
     }
 }
@@ -200,22 +247,29 @@ impl SyncSink for LinesSink {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
-        if self.writer.is_none() {
-            let file = crate::fs::create("lines", &self.config.path, false)?;
-            self.writer = Some(Box::new(BufWriter::new(file)));
+        if self.out.is_none() {
+            let c = &self.config;
+            let mut out = Output::open("lines", &c.path, c.append, c.fsync, Framing::Lines)?;
+            if let Some(header) = &c.header
+                && out.kept_len() == 0
+            {
+                out.write(format!("{header}\n").as_bytes())?;
+            }
+            self.out = Some(Destination::File(out));
         }
         Ok(())
     }
 
     fn write(&mut self, record: Record) -> Result<(), PipeError> {
-        let writer = self
-            .writer
+        let out = self
+            .out
             .as_mut()
             .ok_or_else(|| PipeError::msg("write before open").with_pipe("lines"))?;
-        let result = match (record.get(&self.config.field), record.raw()) {
-            (Some(Value::String(s)), _) => writer.write_all(s.as_bytes()),
-            (Some(other), _) => writer.write_all(other.to_string().as_bytes()),
-            (None, Some(raw)) => writer.write_all(raw),
+        self.line.clear();
+        match (record.get(&self.config.field), record.raw()) {
+            (Some(Value::String(s)), _) => self.line.extend_from_slice(s.as_bytes()),
+            (Some(other), _) => self.line.extend_from_slice(other.to_string().as_bytes()),
+            (None, Some(raw)) => self.line.extend_from_slice(raw),
             (None, None) => {
                 return Err(PipeError::msg(format!(
                     "the record has no field `{}` and no raw bytes to write",
@@ -223,23 +277,23 @@ impl SyncSink for LinesSink {
                 ))
                 .with_pipe("lines"));
             }
-        };
-        result
-            .and_then(|()| writer.write_all(b"\n"))
-            .map_err(|e| PipeError::transient("lines", e))
+        }
+        self.line.push(b'\n');
+        out.write(&self.line)
     }
 
     fn flush(&mut self) -> Result<(), PipeError> {
-        match self.writer.as_mut() {
-            Some(w) => w.flush().map_err(|e| PipeError::transient("lines", e)),
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
             None => Ok(()),
         }
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
-        self.flush()?;
-        self.writer = None;
-        Ok(())
+        match self.out.as_mut() {
+            Some(out) => out.close(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -249,12 +303,10 @@ mod tests {
 
     #[test]
     fn reads_lines_and_locates_bad_utf8() {
-        let input: &[u8] = b"one\r\n\ntw\xffo\nthree";
-        let config = LinesSourceConfig {
-            path: "mem".into(),
-            field: "text".into(),
-            skip_empty: true,
-        };
+        let input: &[u8] = b"\xef\xbb\xbfone\r\n\ntw\xffo\nthree";
+        let mut config = LinesSourceConfig::new("mem");
+        config.field = "text".into();
+        config.skip_empty = true;
         let mut src = LinesSource::from_reader(config, "<mem>", Box::new(input));
         src.open().unwrap();
         let rows: Vec<_> = std::iter::from_fn(|| src.next()).collect();
@@ -263,25 +315,86 @@ mod tests {
             rows[0].as_ref().unwrap().get("text"),
             Some(&Value::from("one"))
         );
-        let err = rows[1].as_ref().unwrap_err().to_string();
-        assert!(err.contains("<mem>:3:3"), "{err}");
+        let err = rows[1].as_ref().unwrap_err();
+        assert!(err.to_string().contains("<mem>:3:3"), "{err}");
+        let raw = rivus_core::error::InputError::find(err)
+            .and_then(|e| e.raw.clone())
+            .unwrap();
+        assert_eq!(raw.bytes, b"tw\xffo");
         assert_eq!(rows[2].as_ref().unwrap().raw(), Some(&b"three"[..]));
     }
 
+    /// A reader that gives `ok` and then fails.
+    struct Failing(&'static [u8]);
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("the disk went away"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     #[test]
-    fn writes_field_or_raw() {
+    fn a_read_error_ends_the_input_and_fails_at_close() {
+        let config = LinesSourceConfig::new("mem");
+        let mut src = LinesSource::from_reader(config, "<disk>", Box::new(Failing(b"a\nb\npart")));
+        src.open().unwrap();
+        let rows: Vec<_> = std::iter::from_fn(|| src.next()).collect();
+        assert_eq!(rows.len(), 2, "the lines before the error, then the end");
+        let err = src.close().unwrap_err().to_string();
+        assert!(
+            err.contains("<disk>:3: cannot read: the disk went away"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_error_fails_the_run_even_when_skipping() {
+        use rivus_core::config::ErrorPolicy;
+        use rivus_core::prelude::*;
+        let config = LinesSourceConfig::new("mem");
+        let src = LinesSource::from_reader(config, "<disk>", Box::new(Failing(b"a\nb\npart")));
+        let out = sink::collect::<Record>();
+        let result = Pipeline::from_source(src)
+            .with_config(StreamConfig::default().with_error_policy(ErrorPolicy::Skip))
+            .sink(out.clone())
+            .run()
+            .await;
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("<disk>:3: cannot read"), "{err}");
+        assert_eq!(
+            out.take().len(),
+            2,
+            "what was read before the error is written"
+        );
+    }
+
+    #[test]
+    fn writes_field_or_raw_after_a_header() {
         let dir = std::env::temp_dir().join(format!("rivus-lines-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("out.txt");
-        let mut sink = LinesSink::new(LinesSinkConfig {
-            path: path.clone(),
-            field: "line".into(),
-        });
+        let mut config = LinesSinkConfig::new(&path);
+        config.header = Some("h".into());
+        let mut sink = LinesSink::new(config.clone());
         sink.open().unwrap();
         sink.write([("line", "a")].into_iter().collect()).unwrap();
         sink.write(Record::from_raw(b"b".to_vec())).unwrap();
         assert!(sink.write(Record::new()).is_err());
         sink.close().unwrap();
-        assert_eq!(std::fs::read_to_string(path).unwrap(), "a\nb\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "h\na\nb\n");
+
+        // Appending to a file that has lines: no second header.
+        config.append = true;
+        let mut sink = LinesSink::new(config);
+        sink.open().unwrap();
+        sink.write([("line", 3)].into_iter().collect()).unwrap();
+        sink.close().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "h\na\nb\n3\n");
     }
 }

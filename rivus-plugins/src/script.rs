@@ -125,10 +125,11 @@ impl Script {
         PipeError::msg(message).with_pipe("script")
     }
 
-    fn to_record(&self, value: Dynamic) -> Result<Record, PipeError> {
+    /// The record of a map the script gave, made faithful to `input` (the record as it came in).
+    fn to_record(&self, value: Dynamic, input: &Value) -> Result<Record, PipeError> {
         let value: Value = rhai::serde::from_dynamic(&value)
             .map_err(|e| self.fail(format!("{}: the result is not a record: {e}", self.origin)))?;
-        match value {
+        match restore(value, input) {
             Value::Object(fields) => Ok(Record::from_fields(fields)),
             other => Err(self.fail(format!(
                 "{}: the script must give a map, an array of maps, a boolean or (), not {}",
@@ -160,10 +161,9 @@ impl SyncPipe for Script {
 
     fn process_each<E: Emit<Record>>(&self, record: Record, out: &mut E) -> Result<(), PipeError> {
         let raw = record.raw().map(<[u8]>::to_vec);
-        let input = rhai::serde::to_dynamic(&record)
-            .map_err(|e| self.fail(format!("the record cannot be given to the script: {e}")))?;
+        let input = record.to_json();
         let mut scope = Scope::new();
-        scope.push("record", input);
+        scope.push("record", to_dynamic(&input));
         let result: Dynamic = self
             .engine
             .eval_ast_with_scope(&mut scope, &self.ast)
@@ -181,7 +181,7 @@ impl SyncPipe for Script {
             let value = scope.get_value::<Dynamic>("record").ok_or_else(|| {
                 self.fail(format!("{}: the script removed `record`", self.origin))
             })?;
-            let mut record = self.to_record(value)?;
+            let mut record = self.to_record(value, &input)?;
             record.set_raw(raw.clone());
             Ok(record)
         };
@@ -196,15 +196,73 @@ impl SyncPipe for Script {
                 .into_array()
                 .map_err(|t| self.fail(format!("not an array: {t}")))?;
             for item in items {
-                out.emit(self.to_record(item)?)?;
+                out.emit(self.to_record(item, &input)?)?;
             }
             return Ok(());
         }
-        out.emit(self.to_record(result)?)
+        out.emit(self.to_record(result, &input)?)
     }
 
     fn name(&self) -> Cow<'static, str> {
         "script".into()
+    }
+}
+
+/// A value as the script sees it: integers that fit 64 bits as `INT`, other numbers as `FLOAT`, objects as maps.
+fn to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Dynamic::from_int(i),
+            (None, Some(f)) => Dynamic::from_float(f),
+            (None, None) => Dynamic::from(n.to_string()),
+        },
+        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
+        Value::Object(fields) => Dynamic::from_map(
+            fields
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Makes what the script gave faithful to what it was given (Rhai maps sort their keys, and a number that went
+/// through `FLOAT` may have lost digits): keys that `input` has come in `input`'s order, new keys after them (in
+/// Rhai's order), and a value the script did not change is `input`'s own value, digit for digit.
+fn restore(output: Value, input: &Value) -> Value {
+    // What the input's value looks like after a trip through the script unchanged.
+    let through_script = |v: &Value| rhai::serde::from_dynamic::<Value>(&to_dynamic(v)).ok();
+    match (output, input) {
+        (Value::Object(mut out), Value::Object(inp)) => {
+            let mut fields = rivus_core::value::Fields::new();
+            for (key, before) in inp {
+                if let Some(after) = out.shift_remove(key) {
+                    fields.insert(key.clone(), restore(after, before));
+                }
+            }
+            fields.extend(out);
+            Value::Object(fields)
+        }
+        (Value::Array(out), Value::Array(inp)) => Value::Array(
+            out.into_iter()
+                .enumerate()
+                .map(|(i, after)| match inp.get(i) {
+                    Some(before) => restore(after, before),
+                    None => after,
+                })
+                .collect(),
+        ),
+        (out @ Value::Number(_), before @ Value::Number(_)) => {
+            if through_script(before).as_ref() == Some(&out) {
+                before.clone()
+            } else {
+                out
+            }
+        }
+        (out, _) => out,
     }
 }
 
@@ -241,6 +299,23 @@ mod tests {
         assert_eq!(
             run("#{only: record.name}", r).unwrap()[0].get("only"),
             Some(&Value::from("ada"))
+        );
+    }
+
+    #[test]
+    fn keeps_the_input_key_order_and_exact_numbers() {
+        let input: Record = serde_json::from_str(
+            r#"{"zeta":1,"big":123456789012345678901234567890,"price":1.10,"nested":{"y":1,"b":[{"z":0,"a":0}]},"alpha":2}"#,
+        )
+        .unwrap();
+        let out = run(
+            "record.alpha = 3; record.added = 1; record.price += 1.0;",
+            input,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&out[0]).unwrap(),
+            r#"{"zeta":1,"big":123456789012345678901234567890,"price":2.1,"nested":{"y":1,"b":[{"z":0,"a":0}]},"alpha":3,"added":1}"#
         );
     }
 

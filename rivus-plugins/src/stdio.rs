@@ -1,13 +1,13 @@
 //! Standard input and output: [`stdin`] reads lines or JSON lines, [`stdout`] writes JSON lines or one field
 //! per line. Errors name `<stdin>` and the line.
 
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 
 use rivus_core::PipeError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::jsonl::{JsonlSink, JsonlSource};
+use crate::jsonl::{JsonlSink, JsonlSource, JsonlSourceConfig};
 use crate::lines::{LinesSink, LinesSinkConfig, LinesSource, LinesSourceConfig};
 
 /// The text format on stdin or stdout.
@@ -25,8 +25,12 @@ fn default_field() -> String {
     "line".to_owned()
 }
 
+const fn default_max_record_bytes() -> usize {
+    crate::input::default_max_record_bytes()
+}
+
 /// Configuration of the `stdin` source and the `stdout` sink.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StdioConfig {
     /// `jsonl` or `lines`. Default: `jsonl`.
@@ -35,6 +39,20 @@ pub struct StdioConfig {
     /// With `lines`: the field that holds (or gives) each line. Default: `line`.
     #[serde(default = "default_field")]
     pub field: String,
+    /// `stdin`: the longest line read, in bytes; a longer line is a located error for the error policy, and
+    /// reading goes on with the next line. Default: 1048576 (1 MiB).
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+}
+
+impl Default for StdioConfig {
+    fn default() -> Self {
+        Self {
+            format: Format::default(),
+            field: default_field(),
+            max_record_bytes: default_max_record_bytes(),
+        }
+    }
 }
 
 /// Reads records from standard input, as JSON lines or as plain lines.
@@ -49,20 +67,23 @@ enum StdinInner {
 
 /// The source of standard input in `config`'s format.
 pub fn stdin(config: &StdioConfig) -> StdinSource {
-    let reader = Box::new(BufReader::new(std::io::stdin()));
+    let reader = Box::new(std::io::stdin());
     match config.format {
-        Format::Jsonl => StdinSource(StdinInner::Jsonl(JsonlSource::from_reader(
-            "<stdin>", reader,
-        ))),
-        Format::Lines => StdinSource(StdinInner::Lines(LinesSource::from_reader(
-            LinesSourceConfig {
-                path: "<stdin>".into(),
-                field: config.field.clone(),
-                skip_empty: false,
-            },
-            "<stdin>",
-            reader,
-        ))),
+        Format::Jsonl => {
+            let mut jsonl = JsonlSourceConfig::new("<stdin>");
+            jsonl.max_record_bytes = config.max_record_bytes;
+            StdinSource(StdinInner::Jsonl(JsonlSource::from_reader(
+                jsonl, "<stdin>", reader,
+            )))
+        }
+        Format::Lines => {
+            let mut lines = LinesSourceConfig::new("<stdin>");
+            lines.field.clone_from(&config.field);
+            lines.max_record_bytes = config.max_record_bytes;
+            StdinSource(StdinInner::Lines(LinesSource::from_reader(
+                lines, "<stdin>", reader,
+            )))
+        }
     }
 }
 
@@ -79,10 +100,24 @@ impl rivus_core::SyncSource for StdinSource {
         "stdin".into()
     }
 
+    fn open(&mut self) -> Result<(), PipeError> {
+        match &mut self.0 {
+            StdinInner::Jsonl(s) => s.open(),
+            StdinInner::Lines(s) => s.open(),
+        }
+    }
+
     fn next(&mut self) -> Option<Result<Self::Out, PipeError>> {
         match &mut self.0 {
             StdinInner::Jsonl(s) => s.next(),
             StdinInner::Lines(s) => s.next(),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        match &mut self.0 {
+            StdinInner::Jsonl(s) => s.close(),
+            StdinInner::Lines(s) => s.close(),
         }
     }
 }
@@ -102,13 +137,11 @@ pub fn stdout(config: &StdioConfig) -> StdoutSink {
     let writer = Box::new(BufWriter::new(std::io::stdout()));
     match config.format {
         Format::Jsonl => StdoutSink(StdoutInner::Jsonl(JsonlSink::from_writer(writer))),
-        Format::Lines => StdoutSink(StdoutInner::Lines(LinesSink::from_writer(
-            LinesSinkConfig {
-                path: "-".into(),
-                field: config.field.clone(),
-            },
-            writer,
-        ))),
+        Format::Lines => {
+            let mut lines = LinesSinkConfig::new("<stdout>");
+            lines.field.clone_from(&config.field);
+            StdoutSink(StdoutInner::Lines(LinesSink::from_writer(lines, writer)))
+        }
     }
 }
 

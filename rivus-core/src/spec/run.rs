@@ -2,11 +2,14 @@
 
 use std::borrow::Cow;
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
+
 use super::build::{BuiltPipeline, PipeStage, SinkStage, SourceStage};
 use crate::compose::PipeExt;
 use crate::config::PipeConfig;
 use crate::dynamic::{BoxAsyncSink, BoxSyncPipe, BoxSyncSink};
-use crate::error::PipeError;
+use crate::error::{InputError, PipeError};
 use crate::pipe::{AsyncSink, SyncSink};
 use crate::stream::{DeadLetter, Pipeline, Sinks};
 use crate::value::{Record, Value};
@@ -21,6 +24,11 @@ fn fuse(pipes: Vec<BoxSyncPipe<Record, Record>>) -> Option<BoxSyncPipe<Record, R
 
 /// A dead letter as a record: `{ "pipe", "error", "kind", "record" }`, where `record` holds the failed record's
 /// fields (null for a bad source item, which never became a record).
+///
+/// A bad source item whose error is an [`InputError`] adds where it was and what it was, so that it can be
+/// fixed and replayed: `file`, `line`, `column`, `field` (each when known), and the raw input as `input` (its
+/// text) or, when it is not UTF-8, `input_base64` (standard base64), with `input_truncated: true` when the input
+/// was longer than the source's bound and only its start is kept.
 pub fn dead_letter_record(letter: &DeadLetter) -> Record {
     let mut record = Record::with_capacity(4);
     record.insert("pipe", letter.pipe());
@@ -28,7 +36,37 @@ pub fn dead_letter_record(letter: &DeadLetter) -> Record {
     record.insert("kind", letter.error().kind().to_string());
     let item = letter.item::<Record>().map_or(Value::Null, Record::to_json);
     record.insert("record", item);
+    add_input(&mut record, letter.error());
     record
+}
+
+/// Adds where a bad source item was and its raw input (see [`dead_letter_record`]).
+fn add_input(record: &mut Record, error: &PipeError) {
+    let Some(input) = InputError::find(error) else {
+        return;
+    };
+    let at = &input.location;
+    if let Some(file) = &at.file {
+        record.insert("file", file.as_str());
+    }
+    if let Some(line) = at.line {
+        record.insert("line", line);
+    }
+    if let Some(column) = at.column {
+        record.insert("column", column);
+    }
+    if let Some(field) = &at.field {
+        record.insert("field", field.as_str());
+    }
+    if let Some(raw) = &input.raw {
+        match std::str::from_utf8(&raw.bytes) {
+            Ok(text) => record.insert("input", text),
+            Err(_) => record.insert("input_base64", BASE64_STANDARD.encode(&raw.bytes)),
+        };
+        if raw.truncated {
+            record.insert("input_truncated", true);
+        }
+    }
 }
 
 /// A sink of records used as the dead-letter sink.
@@ -145,5 +183,42 @@ impl BuiltPipeline {
             };
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Location;
+
+    #[test]
+    fn a_bad_source_item_keeps_its_place_and_raw_input() {
+        let at = Location::file("in.csv").line(3).column(2).field("b");
+        let error = PipeError::permanent(
+            "csv",
+            InputError::new(at, "not valid UTF-8").with_raw(b"6,\xff".to_vec()),
+        );
+        let mut record = Record::new();
+        add_input(&mut record, &error);
+        assert_eq!(
+            record.field_names().collect::<Vec<_>>(),
+            ["file", "line", "column", "field", "input_base64"]
+        );
+        assert_eq!(record.get("input_base64").unwrap(), "Niz/");
+        assert_eq!(record.get("line").unwrap(), 3);
+
+        let error = PipeError::permanent(
+            "jsonl",
+            InputError::new(Location::file("in.jsonl").line(9), "too long")
+                .with_truncated_raw(b"{\"a\":".to_vec()),
+        );
+        let mut record = Record::new();
+        add_input(&mut record, &error);
+        assert_eq!(record.get("input").unwrap(), "{\"a\":");
+        assert_eq!(record.get("input_truncated").unwrap(), true);
+
+        let mut record = Record::new();
+        add_input(&mut record, &PipeError::msg("no input error"));
+        assert!(record.is_empty());
     }
 }

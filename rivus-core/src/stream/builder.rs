@@ -30,7 +30,8 @@ pub enum PipelineError {
     /// the ones after it drained), sinks were flushed and closed.
     #[error("pipeline failed: {error}")]
     Failed {
-        /// The first error.
+        /// The error that stopped the run; under fail fast, that of the first failing item (in input order, for
+        /// an ordered pipeline), whatever failed first in time.
         error: PipeError,
         /// What the run did before it stopped: its ledger adds up.
         report: Box<RunReport>,

@@ -356,8 +356,24 @@ impl<T> ChunkRx<T> {
     pub(crate) fn depth(&self) -> Arc<AtomicI64> {
         Arc::clone(&self.depth)
     }
-    /// Refuses further chunks and takes the ones already queued: a stage that stops gives them up (their
-    /// senders get theirs back). Returns their total weight.
+    /// Refuses further chunks and takes every one queued, also those of senders that were sending when it
+    /// closed (Tokio lets a sender that holds a permit deliver after `close`): a stage that stops gives them up,
+    /// none is left uncounted in the channel (later senders get theirs back). Returns their total weight.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: what was taken before the future was dropped is lost to the count.
+    pub(crate) async fn close_and_receive_all(&mut self) -> u64 {
+        self.inner.close();
+        let mut weight = 0;
+        while let Some(c) = self.recv().await {
+            weight += c.abandon();
+        }
+        weight
+    }
+
+    /// As [`close_and_receive_all`](Self::close_and_receive_all), without waiting for senders in the middle of
+    /// a send (for `Drop`).
     pub(crate) fn close_and_drain(&mut self) -> u64 {
         self.inner.close();
         let mut weight = 0;

@@ -22,6 +22,9 @@ use crate::config::PipeConfig;
 use crate::error::PipeError;
 use crate::metrics::{RunReport, StageKind, StageStats};
 
+/// How long an abort waits for its tasks to stop where they are (each stops at its next await).
+const ABORTED_TASKS_STOP: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Where the last channel goes.
 pub(crate) enum Terminal<T> {
     Sinks(Vec<(SinkStart<T>, Option<PipeConfig>)>),
@@ -115,6 +118,8 @@ pub(crate) async fn execute<T: Item>(
             return Err(PipelineError::Config(message));
         }
     };
+    // Watch the state before any part can move it: a change before the watch would go unseen.
+    let mut state = run.watch();
     run.gate.seal(w.parts);
     let mut tasks = w.tasks;
     drop(w.dead_letters);
@@ -145,7 +150,6 @@ pub(crate) async fn execute<T: Item>(
             abort(&run, "a second shutdown request");
         });
     }
-    let mut state = run.watch();
     let mut deadline: Option<Instant> = None;
     // A task that died outside a call (a bug in the runtime, not in a part) leaves its items unaccounted.
     let mut abandoned = false;
@@ -187,6 +191,11 @@ pub(crate) async fn execute<T: Item>(
     };
     if aborted {
         tasks.abort_all();
+        // An aborted task stops at its next await; a report read before then can catch it between two counts
+        // (items sent but not counted sent). Wait until the tasks have stopped, briefly: one busy in a long
+        // synchronous call is left behind.
+        let stopped = async { while tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(ABORTED_TASKS_STOP, stopped).await;
         tasks.detach_all();
     }
     watchers.abort_all();

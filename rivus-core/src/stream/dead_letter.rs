@@ -3,8 +3,9 @@
 //! A stage with the dead-letter policy hands each failed item, its error and its weight to the dead-letter
 //! sink. The item counts as dead-lettered *at the stage where it failed*, and is acknowledged, only once the
 //! dead-letter sink has written and flushed its letter. A dead-letter sink that fails is a failure of the run:
-//! the letter that failed (and those written but not flushed) count as failed, later ones as not processed,
-//! and the run stops everywhere (the dead-letter sink comes after every sink).
+//! the letter that failed (and those written but not flushed) count as failed, later ones as not processed
+//! (the items where they failed, the letters at the dead-letter stage), and the run stops everywhere (the
+//! dead-letter sink comes after every sink).
 
 use std::any::Any;
 use std::fmt;
@@ -185,12 +186,17 @@ pub(crate) async fn dead_letter_task<D>(
             let failed = books.next();
             // What was written before the failure still gets its chance to be flushed.
             settle_flush(&mut d, &ctx, &mut unflushed, limit).await;
+            // The items count where they failed; the letters count here, so this stage adds up too.
+            let mut letters = Delta::default();
             if let Some(l) = failed {
                 l.count(|d, w| d.failed += w);
+                letters.failed += 1;
             }
             for l in books {
                 l.count(|d, w| d.not_processed += w);
+                letters.not_processed += 1;
             }
+            ctx.stats.apply(&letters);
             fail(&ctx, fault);
             continue;
         }
@@ -237,6 +243,10 @@ async fn settle_flush<D: SinkDriver>(
             true
         }
         Err(fault) => {
+            ctx.stats.apply(&Delta {
+                failed: unflushed.len() as u64,
+                ..Delta::default()
+            });
             for l in unflushed.drain(..) {
                 l.count(|d, w| d.failed += w);
             }

@@ -27,8 +27,9 @@
 //! * **Errors.** A failed item (after its [retries](crate::retry::RetryPolicy)) goes to its stage's
 //!   [`ErrorPolicy`]: skip (counted), dead-letter ([`DeadLetter`]: the item, the error, the pipe's name;
 //!   counted once the dead-letter sink confirmed it), or fail fast. Fail fast is deterministic: the items
-//!   before the failing one that passed every stage are written, the rest is not processed, and the same
-//!   input gives the same output and counts every time. A panicking pipe is an error of that item.
+//!   before the failing one that passed every stage are written, the rest is not processed, the run's error
+//!   is the failing item's, and the same input gives the same output and counts every time. A panicking pipe
+//!   is an error of that item.
 //! * **Acknowledgements.** See [`crate::ack`]: a source that gives positions is committed only past items that
 //!   were written, filtered, skipped or dead-lettered.
 //! * **Stopping.** [`shutdown_on`](Pipeline::shutdown_on) (a token) or
@@ -48,7 +49,7 @@
 //! | `builder` | [`Pipeline`], [`Sinks`], [`PipelineError`] |
 //! | `parts` | the sealed traits each kind of part joins the builder through |
 //! | `coordinator` | wiring a run, driving its state from outside (tokens, signals, timeout), the report |
-//! | `state` | the run-state machine (running → draining → stopped / aborted), the first error, the gate |
+//! | `state` | the run-state machine (running → draining → stopped / aborted), the run's error, the gate |
 //! | `channel` | chunks, their per-item bookkeeping (ledger weight, ack tag), the bounded chunk channel |
 //! | `task` | one module per task kind: source, sync pipe, async pipe, batch, window, fan-out, sink |
 //! | `driver` | how tasks call sources and sinks: inline (async) or on a thread of their own (sync) |

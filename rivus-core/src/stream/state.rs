@@ -1,4 +1,4 @@
-//! The state every stage of one run shares: the run-state machine, the first error, the acknowledgement
+//! The state every stage of one run shares: the run-state machine, the run's error, the acknowledgement
 //! tracker, the gate that opens every part before any runs, and the counters.
 //!
 //! ```text
@@ -134,20 +134,18 @@ impl Run {
         });
     }
 
-    /// A fail-fast error at the stage at `index`: keeps `error` if it is the run's first, and cuts the
-    /// pipeline there (stages before `index` stop).
+    /// A fail-fast error at the stage at `index`: cuts the pipeline there (stages before `index` stop), and
+    /// keeps `error` if it is the run's first or cuts further downstream than the ones before it. Items reach
+    /// stages in order, so the error furthest downstream is that of the earliest failing item, whatever the
+    /// timing: an item after it can only fail upstream (the cut stops it there).
     pub(crate) fn fail(&self, index: usize, error: PipeError) {
         tracing::warn!(error = %error, "pipeline error");
-        {
-            let mut slot = self
-                .error
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if slot.is_none() {
-                *slot = Some(error);
-            }
-        }
-        self.state.send_if_modified(|s| match *s {
+        // The slot is held while the state moves, so the kept error is the one of the last cut.
+        let mut slot = self
+            .error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cut = self.state.send_if_modified(|s| match *s {
             State::Running => {
                 *s = State::Draining {
                     stop: false,
@@ -162,6 +160,9 @@ impl Run {
             // Already cut at or past `index`, or over: the stages this error would stop are stopped.
             _ => false,
         });
+        if cut || slot.is_none() {
+            *slot = Some(error);
+        }
     }
 
     /// Keeps `error` if it is the run's first, without stopping anything (a failed `close`).
@@ -311,7 +312,8 @@ mod tests {
         assert_eq!(run.state(), State::Draining { stop: true, cut: 5 });
         assert_eq!(
             run.take_error().map(|e| e.message().to_owned()),
-            Some("first".into())
+            Some("later, downstream".into()),
+            "the error of the last cut"
         );
         run.abort_because("test");
         run.finish();

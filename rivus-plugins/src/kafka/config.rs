@@ -63,6 +63,25 @@ impl StartFrom {
     }
 }
 
+/// How the source gets its partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignment {
+    /// Join the consumer group `group_id` (subscribe): the group shares the topics' partitions between its
+    /// members and moves them when a member joins, leaves or dies (the default). A restart waits until the
+    /// group lets the old member go (`session_timeout_ms`; some brokers take minutes for a member that was
+    /// killed).
+    #[default]
+    Group,
+    /// Read `partitions` (by default every partition of each topic) without joining a group, as Flink's and
+    /// Spark's Kafka readers do: start at the offsets committed for `group_id`, and commit acknowledged offsets
+    /// for `group_id`, but never become a member. A restart resumes at once, whatever the group coordinator
+    /// thinks of an earlier process; nothing moves partitions between processes, so give each process its own
+    /// `partitions`, and use a `group_id` that no subscribing consumer uses (Kafka refuses commits from outside
+    /// to a group that has members).
+    Manual,
+}
+
 /// How the source reads a record's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -94,8 +113,16 @@ pub struct KafkaSourceConfig {
     pub brokers: String,
     /// The topics to consume.
     pub topics: Vec<String>,
-    /// The consumer group (`group.id`). Processes with one group share the topics' partitions.
+    /// The consumer group (`group.id`). With `assignment = "group"`, processes with one group share the topics'
+    /// partitions; with `assignment = "manual"`, the group only keeps the committed offsets.
     pub group_id: String,
+    /// How the source gets its partitions: `group` (join the consumer group, the default) or `manual` (assign
+    /// `partitions` explicitly and commit for the group without joining it).
+    #[serde(default)]
+    pub assignment: Assignment,
+    /// With `assignment = "manual"`: the partition numbers to read, in every topic. Default: all of them.
+    #[serde(default)]
+    pub partitions: Option<Vec<i32>>,
     /// Where to start in a partition the group has no committed offset for. Default: `earliest`.
     #[serde(default)]
     pub start_from: StartFrom,
@@ -142,6 +169,8 @@ impl KafkaSourceConfig {
             brokers: brokers.into(),
             topics: topics.into_iter().map(Into::into).collect(),
             group_id: group_id.into(),
+            assignment: Assignment::default(),
+            partitions: None,
             start_from: StartFrom::default(),
             format: PayloadFormat::default(),
             metadata_prefix: default_prefix(),

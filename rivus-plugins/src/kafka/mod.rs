@@ -11,7 +11,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = KafkaSource::try_from(KafkaSourceConfig::new("127.0.0.1:9092", ["orders"], "archive"))?;
-//! let sink = JsonlSink::new(JsonlSinkConfig { path: "orders.jsonl".into(), append: true });
+//! let sink = JsonlSink::new(JsonlSinkConfig { append: true, ..JsonlSinkConfig::new("orders.jsonl") });
 //! Pipeline::from_source(source).sink(sink).shutdown_on_signals().run().await?;
 //! # Ok(())
 //! # }
@@ -30,7 +30,9 @@ use rdkafka::error::KafkaError;
 use rivus_core::PipeError;
 use rivus_core::value::Record;
 
-pub use config::{Acks, Compression, KafkaSinkConfig, KafkaSourceConfig, PayloadFormat, StartFrom};
+pub use config::{
+    Acks, Assignment, Compression, KafkaSinkConfig, KafkaSourceConfig, PayloadFormat, StartFrom,
+};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
 

@@ -3,17 +3,18 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Timestamp};
+use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
 use rivus_core::ack::Position;
 use rivus_core::value::{FieldName, Fields, Record, Value};
 use rivus_core::{AsyncSource, PipeError};
 
-use super::config::{KafkaSourceConfig, PayloadFormat};
+use super::config::{Assignment, KafkaSourceConfig, PayloadFormat, StartFrom};
 use super::{NAME, kafka_error};
 
 /// The librdkafka context of the consumer: publishes consumer lag from librdkafka's statistics.
@@ -71,7 +72,8 @@ impl Names {
     }
 }
 
-/// Reads records from Kafka topics as a consumer-group member, committing only acknowledged offsets.
+/// Reads records from Kafka topics as a consumer-group member (or from explicitly assigned partitions),
+/// committing only acknowledged offsets.
 ///
 /// Run it with [`Pipeline::from_source`](rivus_core::stream::Pipeline::from_source), or by name from a pipeline
 /// file: it gives [positions](rivus_core::ack), so the runtime commits it past the records that reached an end.
@@ -91,6 +93,21 @@ impl Names {
 /// partitions are revoked in a rebalance, and [`close`](AsyncSource::close) commits them once more.
 /// Acknowledgements for partitions this consumer no longer owns are dropped: the new owner resumes at the last
 /// commit and delivers them again (at least once, never lost).
+///
+/// # Assignment: group or manual
+///
+/// By default (`assignment = "group"`) the source subscribes as a member of `group_id`, and the group shares the
+/// partitions between its members. When a member is killed, its partitions are handed on once the group lets it
+/// go; with the `tansu` broker of the tests (0.6), a group whose only member was SIGKILLed hands a newcomer nothing
+/// for minutes (Python's confluent-kafka sees the same, with or without `group.instance.id`).
+///
+/// With `assignment = "manual"` the source assigns `partitions` (default: all partitions of each topic) itself,
+/// starts at the offsets committed for `group_id` (OffsetFetch), and commits acknowledged offsets for `group_id`
+/// (OffsetCommit without a generation), never joining the group — what Flink's and Spark's Kafka readers do. A
+/// restart after a crash resumes at once at the last commit. Checked against tansu 0.6 (see
+/// `tests/kafka`); a real Kafka accepts such commits for a group that has no members (the rule of "simple
+/// consumer" commits), so the group must be used by manual readers only. Partitions are not shared out: give
+/// each process its own `partitions`.
 ///
 /// # Lag and back-pressure
 ///
@@ -201,7 +218,7 @@ impl KafkaSource {
         record.push(n.headers.clone(), Value::Object(headers));
         let payload = m.payload().unwrap_or_default();
         if self.config.format == PayloadFormat::Json {
-            match serde_json::from_slice::<Value>(payload) {
+            match crate::json::parse_value(payload, crate::json::DuplicateKeys::Error) {
                 Ok(Value::Object(fields)) => {
                     for (k, v) in fields {
                         record.insert(k, v);
@@ -251,6 +268,87 @@ impl KafkaSource {
     }
 }
 
+/// How long a manual assignment waits for metadata and committed offsets.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Assigns the configured partitions of every topic at the offsets committed for the group (or where
+/// `start_from` says, for a partition without one), without joining the group.
+fn assign_manually(
+    consumer: &StreamConsumer<SourceContext>,
+    config: &KafkaSourceConfig,
+) -> Result<(), PipeError> {
+    let mut wanted = TopicPartitionList::new();
+    for topic in &config.topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), LOOKUP_TIMEOUT)
+            .map_err(|e| kafka_error(e, &format!("cannot read the partitions of `{topic}`")))?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic);
+        let available: Vec<i32> = match found {
+            Some(t) if t.error().is_none() => t.partitions().iter().map(|p| p.id()).collect(),
+            Some(t) => {
+                return Err(
+                    PipeError::msg(format!("topic `{topic}`: {:?}", t.error())).with_pipe(NAME)
+                );
+            }
+            None => Vec::new(),
+        };
+        if available.is_empty() {
+            return Err(
+                PipeError::msg(format!("topic `{topic}` does not exist (no partitions)"))
+                    .with_pipe(NAME),
+            );
+        }
+        let chosen = match &config.partitions {
+            None => available,
+            Some(list) => {
+                if let Some(p) = list.iter().find(|p| !available.contains(p)) {
+                    return Err(PipeError::msg(format!(
+                        "topic `{topic}` has no partition {p} (it has {available:?})"
+                    ))
+                    .with_pipe(NAME));
+                }
+                list.clone()
+            }
+        };
+        for p in chosen {
+            wanted.add_partition(topic, p);
+        }
+    }
+    let committed = consumer
+        .committed_offsets(wanted, LOOKUP_TIMEOUT)
+        .map_err(|e| {
+            kafka_error(
+                e,
+                &format!("cannot read the offsets of group `{}`", config.group_id),
+            )
+        })?;
+    let mut assign = TopicPartitionList::new();
+    for e in committed.elements() {
+        let offset = match e.offset() {
+            Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+            _ => match config.start_from {
+                StartFrom::Earliest => Offset::Beginning,
+                StartFrom::Latest => Offset::End,
+                StartFrom::Committed => {
+                    return Err(PipeError::msg(format!(
+                        "group `{}` has no committed offset for {}[{}] (start_from = \"committed\")",
+                        config.group_id,
+                        e.topic(),
+                        e.partition()
+                    ))
+                    .with_pipe(NAME));
+                }
+            },
+        };
+        assign
+            .add_partition_offset(e.topic(), e.partition(), offset)
+            .map_err(|e| kafka_error(e, "cannot assign"))?;
+    }
+    consumer
+        .assign(&assign)
+        .map_err(|e| kafka_error(e, "cannot assign the partitions"))
+}
+
 /// Errors of the consumer that librdkafka recovers from by itself (reconnects, leader changes).
 fn is_passing(e: &KafkaError) -> bool {
     matches!(
@@ -277,11 +375,13 @@ impl AsyncSource for KafkaSource {
         NAME.into()
     }
 
-    /// Creates the consumer and subscribes to the topics.
+    /// Creates the consumer and subscribes to the topics, or with `assignment = "manual"` assigns their
+    /// partitions at the group's committed offsets.
     ///
     /// # Errors
     ///
-    /// An invalid librdkafka option, or a subscription librdkafka refuses.
+    /// An invalid librdkafka option, a subscription librdkafka refuses; for a manual assignment, a topic or
+    /// partition that does not exist, or a broker that does not answer.
     async fn open(&mut self) -> Result<(), PipeError> {
         if self.consumer.is_some() {
             return Ok(());
@@ -294,10 +394,24 @@ impl AsyncSource for KafkaSource {
             .client_config()
             .create_with_context(context)
             .map_err(|e| kafka_error(e, "cannot create the consumer"))?;
-        let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&topics)
-            .map_err(|e| kafka_error(e, "cannot subscribe"))?;
+        let consumer = match self.config.assignment {
+            Assignment::Group => {
+                let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
+                consumer
+                    .subscribe(&topics)
+                    .map_err(|e| kafka_error(e, "cannot subscribe"))?;
+                consumer
+            }
+            Assignment::Manual => {
+                // Metadata and offset look-ups block: off the async workers.
+                let config = self.config.clone();
+                tokio::task::spawn_blocking(move || {
+                    assign_manually(&consumer, &config).map(|()| consumer)
+                })
+                .await
+                .map_err(|e| PipeError::from(e).with_pipe(NAME))??
+            }
+        };
         self.consumer = Some(consumer);
         Ok(())
     }

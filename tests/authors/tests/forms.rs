@@ -69,9 +69,10 @@ fn every_form_is_registered_with_its_options() {
     );
     assert_eq!(
         options(PluginKind::AsyncPipe, "plus"),
+        // In the struct's order (serde_json's `preserve_order` keeps the schema's order).
         [
-            ("amount".to_owned(), "integer".to_owned(), true),
             ("field".to_owned(), "string".to_owned(), true),
+            ("amount".to_owned(), "integer".to_owned(), true),
         ]
     );
     // No options: an empty table.

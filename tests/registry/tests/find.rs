@@ -149,18 +149,19 @@ fn describe_lists_fields_types_defaults_and_docs() {
                 Some("What to multiply by; must not be zero."),
                 true
             ),
-            (
-                "label",
-                "string | null",
-                Some("null".to_owned()),
-                Some("A label for logs."),
-                false
-            ),
+            // In the config struct's order (serde_json's `preserve_order` keeps the schema's order).
             (
                 "offset",
                 "integer",
                 Some("1".to_owned()),
                 Some("What to add after multiplying."),
+                false
+            ),
+            (
+                "label",
+                "string | null",
+                Some("null".to_owned()),
+                Some("A label for logs."),
                 false
             ),
         ]
@@ -174,9 +175,9 @@ fn describe_lists_fields_types_defaults_and_docs() {
 
     let count = registry::find(PluginKind::AsyncSource, "count").unwrap();
     let fields = count.config_fields();
-    assert_eq!(fields[0].name, "count");
-    assert!(fields[0].required);
-    assert_eq!(fields[1].name, "start");
-    assert_eq!(fields[1].default, Some(0.into()));
-    assert_eq!(fields[1].description.as_deref(), Some("The first number."));
+    assert_eq!(fields[0].name, "start");
+    assert_eq!(fields[0].default, Some(0.into()));
+    assert_eq!(fields[0].description.as_deref(), Some("The first number."));
+    assert_eq!(fields[1].name, "count");
+    assert!(fields[1].required);
 }

@@ -119,5 +119,5 @@ pub(crate) async fn batch_stage<T: Item>(
         filling.emit(&mut out);
         ctx.send(&tx, &mut out).await;
     }
-    ctx.give_up(&mut rx);
+    ctx.give_up(&mut rx).await;
 }

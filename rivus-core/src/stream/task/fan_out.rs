@@ -45,7 +45,7 @@ pub(crate) async fn fan_out<T: Item>(
         hand(last, chunk).await;
         ctx.stats.add_out(w);
     }
-    ctx.give_up(&mut rx);
+    ctx.give_up(&mut rx).await;
 }
 
 /// Gives `chunk` to a branch; one its sink cannot take any more is that sink's, not processed.

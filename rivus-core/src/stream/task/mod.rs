@@ -233,8 +233,8 @@ impl StageCtx {
     }
 
     /// Gives up the input: refuses what would come and counts what waits as taken and stopped with.
-    pub(crate) fn give_up<T>(&self, rx: &mut ChunkRx<T>) {
-        let w = rx.close_and_drain();
+    pub(crate) async fn give_up<T>(&self, rx: &mut ChunkRx<T>) {
+        let w = rx.close_and_receive_all().await;
         self.stats.add_in(w);
         self.stopped_with(w);
     }

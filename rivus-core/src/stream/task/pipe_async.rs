@@ -141,7 +141,7 @@ pub(crate) async fn async_stage<P>(
     } else {
         ctx.send_all(&tx, &mut out).await;
     }
-    ctx.give_up(&mut rx);
+    ctx.give_up(&mut rx).await;
     drop(tx);
     ctx.closed(pipe.close().await);
 }
@@ -162,6 +162,9 @@ async fn sequential<P>(
         let n = chunk.len();
         let started = Instant::now();
         let mut delta = Delta::default();
+        // How the items whose outputs wait in `out` ended: counted before those outputs are sent, so that a
+        // report read meanwhile (an abort) never shows outputs without the expansions that made them.
+        let mut settled = Delta::default();
         let mut go_on = true;
         let mut items = chunk.into_pairs();
         for (item, meta) in items.by_ref() {
@@ -172,17 +175,27 @@ async fn sequential<P>(
                     Poll::Ready(done) => done,
                     Poll::Pending => {
                         // The call waits: pass on what is ready first.
+                        ctx.stats.apply(&std::mem::take(&mut settled));
                         go_on = ctx.send_all(tx, out).await;
                         fut.await
                     }
                 }
             };
-            go_on = go_on && settle(ctx, done, meta, out, &mut delta).await;
-            if !go_on || (out.len() >= max && !ctx.send_all(tx, out).await) {
-                go_on = false;
+            if go_on {
+                go_on = settle(ctx, done, meta, out, &mut settled).await;
+            } else {
+                // The next stage went away while the call ran: the item is stopped with, like those after it.
+                ctx.stopped_into(&mut delta, meta.weight);
+            }
+            if go_on && out.len() >= max {
+                ctx.stats.apply(&std::mem::take(&mut settled));
+                go_on = ctx.send_all(tx, out).await;
+            }
+            if !go_on {
                 break;
             }
         }
+        ctx.stats.apply(&settled);
         for (_, meta) in items {
             ctx.stopped_into(&mut delta, meta.weight);
         }

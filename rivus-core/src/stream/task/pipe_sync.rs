@@ -146,7 +146,7 @@ async fn finish<I, O>(ctx: &StageCtx, rx: &mut ChunkRx<I>, tx: &ChunkTx<O>, out:
     } else {
         ctx.send_all(tx, out).await;
     }
-    ctx.give_up(rx);
+    ctx.give_up(rx).await;
 }
 
 /// A sync pipe inline on its task: the hot path. Outputs go straight into the outgoing chunk.

@@ -316,7 +316,7 @@ pub(crate) async fn sink_task<D>(
     {
         usable = false;
     }
-    ctx.give_up(&mut rx);
+    ctx.give_up(&mut rx).await;
     if usable {
         ctx.closed(d.close(limit).await.map_err(fault_error));
     }

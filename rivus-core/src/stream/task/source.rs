@@ -199,15 +199,20 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
         ctx.send(&tx, &mut chunk).await;
     }
     drop(tx);
+    // The dead-letter sink is one of the terminals waited for below, and it ends only once every stage has
+    // dropped its sender: drop ours first.
+    ctx.dead_letters = None;
     if let Some(mut positions) = tracking.positions {
         // Everything is read: commit as the rest of the pipeline acknowledges, until every item is done or no
         // terminal is left to acknowledge anything.
         let t = ctx.tracker();
         loop {
+            // Looked at before the watermark: once everything is done, the watermark read after it is final.
+            let all_done = t.all_done();
             positions
                 .commit_below(&mut d, t.low_watermark(), &ctx)
                 .await;
-            if t.all_done() {
+            if all_done {
                 break;
             }
             tokio::select! {

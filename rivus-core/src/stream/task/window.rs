@@ -165,5 +165,5 @@ pub(crate) async fn window_stage<T: Item>(
         emit(engine.close_all(), &mut out, tracked, &mut held);
         ctx.send(&tx, &mut out).await;
     }
-    ctx.give_up(&mut rx);
+    ctx.give_up(&mut rx).await;
 }

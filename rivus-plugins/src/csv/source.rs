@@ -1,0 +1,526 @@
+//! [`CsvSource`] and its configuration.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rivus_core::ack::Position;
+use rivus_core::value::{FieldName, Record};
+use rivus_core::{PipeError, SyncSource};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::read::{Framed, RecordReader, Unclosed};
+use super::{FieldType, ascii, default_delimiter, default_quote, default_true};
+use crate::text::TextFile;
+
+const fn default_max_record_bytes() -> usize {
+    crate::input::default_max_record_bytes()
+}
+
+/// Configuration of [`CsvSource`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSourceConfig {
+    /// The file to read.
+    pub path: PathBuf,
+    /// Whether the first row names the columns. Default: `true`.
+    #[serde(default = "default_true")]
+    pub has_header: bool,
+    /// Column names; required when `has_header` is `false`, and replaces the header's names otherwise.
+    /// Default: the header.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// The field delimiter, one ASCII character. Default: `,`.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// The quote character, one ASCII character. Default: `"`.
+    #[serde(default = "default_quote")]
+    pub quote: char,
+    /// Types of columns by name (`string`, `int`, `float`, `bool`); unnamed columns are strings.
+    /// Default: all strings.
+    #[serde(default)]
+    pub types: BTreeMap<String, FieldType>,
+    /// The longest row read, in bytes; a longer row, or a quote still open after this many bytes, is a located
+    /// error for the error policy, and reading goes on with the next line. Default: 1048576 (1 MiB).
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+    /// A state file that records how far the records got: the runtime commits a position once every sink wrote
+    /// the records up to it (or they were filtered, skipped or dead-lettered), and a run that was stopped or
+    /// killed resumes after the last committed record. Pair it with appending sinks (`append = true`); see
+    /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl CsvSourceConfig {
+    /// The defaults for reading `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            has_header: default_true(),
+            columns: None,
+            delimiter: default_delimiter(),
+            quote: default_quote(),
+            types: BTreeMap::new(),
+            max_record_bytes: default_max_record_bytes(),
+            checkpoint: None,
+        }
+    }
+}
+
+/// Reads a CSV file row by row into records, with typed columns.
+///
+/// See the [module docs](super).
+///
+/// # Examples
+///
+/// ```
+/// use rivus_core::SyncSource;
+/// use rivus_plugins::csv::{CsvSource, CsvSourceConfig};
+///
+/// let dir = std::env::temp_dir().join(format!("rivus-doc-csv-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("in.csv");
+/// std::fs::write(&path, "id,name\n1,ada\n2\n3,\"eve\n4,bob\n").unwrap();
+///
+/// let mut src = CsvSource::new(CsvSourceConfig::new(&path));
+/// src.open().unwrap();
+/// assert_eq!(src.next().unwrap().unwrap().get("name").unwrap(), "ada");
+/// let err = src.next().unwrap().unwrap_err(); // row 2 has one field: located, and reading goes on
+/// assert!(err.to_string().contains("in.csv:3"), "{err}");
+/// let err = src.next().unwrap().unwrap_err(); // a quote that never closes costs its line only
+/// assert!(err.to_string().contains("in.csv:4: a quote opened on this line does not close"), "{err}");
+/// assert_eq!(src.next().unwrap().unwrap().get("name").unwrap(), "bob");
+/// assert!(src.next().is_none());
+/// ```
+#[rivus_core::sync_source("csv", config = CsvSourceConfig)]
+pub struct CsvSource {
+    config: CsvSourceConfig,
+    text: TextFile,
+    reader: Option<RecordReader>,
+    /// Column names and their types, fixed at `open`.
+    columns: Vec<(FieldName, FieldType)>,
+}
+
+impl CsvSource {
+    /// A source for `config`; the file is opened by [`SyncSource::open`].
+    pub fn new(config: CsvSourceConfig) -> Self {
+        let text = TextFile::file(
+            "csv",
+            &config.path,
+            config.max_record_bytes,
+            config.checkpoint.as_deref(),
+        );
+        Self {
+            config,
+            text,
+            reader: None,
+            columns: Vec::new(),
+        }
+    }
+
+    fn config_error(&self, message: String) -> PipeError {
+        PipeError::msg(format!("{}: {message}", self.text.path().display())).with_pipe("csv")
+    }
+
+    /// The next framed record of the open file; `None` at its end.
+    fn read(&mut self) -> Option<Result<Framed, PipeError>> {
+        let input = match self.text.input()? {
+            Ok(input) => input,
+            Err(e) => return Some(Err(e)),
+        };
+        let reader = self.reader.as_mut()?;
+        let line = input.line();
+        match reader.next(input) {
+            Ok(Some(framed)) => Some(Ok(framed)),
+            Ok(None) => {
+                self.text.end();
+                None
+            }
+            Err(e) => {
+                self.text.fail_read(line, &e);
+                None
+            }
+        }
+    }
+
+    /// The error of a row that cannot close.
+    fn unclosed(&self, line: u64, raw: Vec<u8>, truncated: bool, why: Unclosed) -> PipeError {
+        if truncated || (why == Unclosed::PastBound && !raw.contains(&self.quote())) {
+            return self.text.too_long(line, "the row", raw);
+        }
+        let message = match why {
+            Unclosed::AtEnd => {
+                "a quote opened on this line does not close before the end of the file"
+            }
+            Unclosed::PastBound => {
+                "a quote opened on this line does not close within max_record_bytes"
+            }
+        };
+        let message = format!("{message}; reading goes on with the next line");
+        self.text.bad(self.text.at(line), message, &raw)
+    }
+
+    fn quote(&self) -> u8 {
+        ascii(self.config.quote, "quote").unwrap_or(b'"')
+    }
+
+    /// The header's column names, or `None` for an empty file.
+    fn header(&mut self) -> Result<Option<Vec<String>>, PipeError> {
+        match self.read() {
+            None => Ok(None),
+            Some(Err(e)) => Err(e),
+            Some(Ok(Framed::Unclosed {
+                line,
+                raw,
+                truncated,
+                why,
+            })) => Err(self.unclosed(line, raw, truncated, why)),
+            Some(Ok(Framed::Record { line, start, end })) => {
+                let reader = self
+                    .reader
+                    .as_ref()
+                    .ok_or_else(|| PipeError::msg("no reader"))?;
+                let mut names = Vec::with_capacity(reader.len());
+                for (i, name) in reader.fields().enumerate() {
+                    let name = std::str::from_utf8(name).map_err(|e| {
+                        let at = self.text.at(line).column(i as u64 + 1);
+                        let raw = self.raw(start, end);
+                        self.text
+                            .bad(at, format!("header is not valid UTF-8 ({e})"), &raw)
+                    })?;
+                    names.push(name.trim().to_owned());
+                }
+                Ok(Some(names))
+            }
+        }
+    }
+
+    /// The text of the record at `start..end` of the input's buffer, without its line ending.
+    fn raw(&self, start: usize, end: usize) -> Vec<u8> {
+        let bytes = self
+            .text
+            .bytes_at(start, end)
+            .strip_suffix(b"\n")
+            .unwrap_or(self.text.bytes_at(start, end));
+        bytes.strip_suffix(b"\r").unwrap_or(bytes).to_vec()
+    }
+
+    /// The record of the last row read, or the located error of its first bad field.
+    fn row_to_record(&self, line: u64, start: usize, end: usize) -> Result<Record, PipeError> {
+        let Some(reader) = self.reader.as_ref() else {
+            return Err(PipeError::msg("read before open").with_pipe("csv"));
+        };
+        if reader.len() != self.columns.len() {
+            let message = format!(
+                "expected {} fields, found {} (a missing delimiter, an extra one, or a quote in the wrong place)",
+                self.columns.len(),
+                reader.len()
+            );
+            return Err(self
+                .text
+                .bad(self.text.at(line), message, &self.raw(start, end)));
+        }
+        let mut record = Record::with_capacity(self.columns.len());
+        for (i, (text, (name, ty))) in reader.texts().zip(&self.columns).enumerate() {
+            let at = || {
+                self.text
+                    .at(line)
+                    .column(i as u64 + 1)
+                    .field(name.to_string())
+            };
+            let Some(text) = text else {
+                let bytes = reader.fields().nth(i).unwrap_or_default();
+                let message = match std::str::from_utf8(bytes) {
+                    Err(e) => format!("not valid UTF-8 ({e})"),
+                    Ok(_) => "not valid UTF-8".to_owned(),
+                };
+                return Err(self.text.bad(at(), message, &self.raw(start, end)));
+            };
+            let value = ty
+                .parse(text)
+                .map_err(|message| self.text.bad(at(), message, &self.raw(start, end)))?;
+            record.push(FieldName::clone(name), value);
+        }
+        Ok(record)
+    }
+}
+
+impl From<CsvSourceConfig> for CsvSource {
+    fn from(config: CsvSourceConfig) -> Self {
+        Self::new(config)
+    }
+}
+
+impl SyncSource for CsvSource {
+    type Out = Record;
+
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        "csv".into()
+    }
+
+    fn open(&mut self) -> Result<(), PipeError> {
+        let delimiter = ascii(self.config.delimiter, "delimiter")?;
+        let quote = ascii(self.config.quote, "quote")?;
+        if !self.config.has_header && self.config.columns.is_none() {
+            return Err(
+                self.config_error("`columns` is required when `has_header` is false".into())
+            );
+        }
+        self.text.open()?;
+        self.reader = Some(RecordReader::new(delimiter, quote));
+        let header = if self.config.has_header {
+            self.header()?
+        } else {
+            None
+        };
+        let names = match (&self.config.columns, header) {
+            (Some(columns), _) => columns.clone(),
+            (None, Some(header)) => header,
+            // An empty file: no columns, and no rows to type.
+            (None, None) => Vec::new(),
+        };
+        if !names.is_empty() {
+            for typed in self.config.types.keys() {
+                if !names.iter().any(|n| n == typed) {
+                    return Err(self.config_error(format!(
+                        "`types` names column `{typed}`, which is not among the columns {names:?}"
+                    )));
+                }
+            }
+        }
+        self.columns = names
+            .into_iter()
+            .map(|n| {
+                let ty = self.config.types.get(&n).copied().unwrap_or_default();
+                (FieldName::interned(&n), ty)
+            })
+            .collect();
+        self.text.resume()
+    }
+
+    fn next(&mut self) -> Option<Result<Record, PipeError>> {
+        let item = self.next_row()?;
+        self.text.mark();
+        Some(item)
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.text.position()
+    }
+
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.text.commit(&upto)
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        self.text.close()
+    }
+}
+
+impl CsvSource {
+    /// The next row's record, or its error.
+    fn next_row(&mut self) -> Option<Result<Record, PipeError>> {
+        Some(match self.read()? {
+            Err(e) => Err(e),
+            Ok(Framed::Record { line, start, end }) => self.row_to_record(line, start, end),
+            Ok(Framed::Unclosed {
+                line,
+                raw,
+                truncated,
+                why,
+            }) => Err(self.unclosed(line, raw, truncated, why)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rivus_core::error::InputError;
+    use rivus_core::value::Value;
+
+    fn temp(name: &str, contents: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rivus-csv-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn read_all(config: CsvSourceConfig) -> Vec<Result<Record, PipeError>> {
+        let mut src = CsvSource::new(config);
+        src.open().unwrap();
+        std::iter::from_fn(|| src.next()).collect()
+    }
+
+    fn raw(err: &PipeError) -> Vec<u8> {
+        InputError::find(err)
+            .and_then(|e| e.raw.clone())
+            .unwrap()
+            .bytes
+    }
+
+    #[test]
+    fn typed_columns_and_located_errors() {
+        let path = temp(
+            "typed.csv",
+            b"id,amount,paid\n1,2.5,yes\nx,3,no\n3,4,maybe\n4,5,\n",
+        );
+        let mut config = CsvSourceConfig::new(&path);
+        config.types.insert("id".into(), FieldType::Int);
+        config.types.insert("amount".into(), FieldType::Float);
+        config.types.insert("paid".into(), FieldType::Bool);
+        let rows = read_all(config);
+        assert_eq!(rows.len(), 4);
+        let first = rows[0].as_ref().unwrap();
+        assert_eq!(first.get("id"), Some(&Value::from(1)));
+        assert_eq!(first.get("amount"), Some(&Value::from(2.5)));
+        assert_eq!(first.get("paid"), Some(&Value::Bool(true)));
+        let err = rows[1].as_ref().unwrap_err();
+        assert!(
+            err.to_string().contains("typed.csv:3:1, field `id`"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("\"x\" is not an integer"), "{err}");
+        assert_eq!(raw(err), b"x,3,no");
+        let err = rows[2].as_ref().unwrap_err().to_string();
+        assert!(err.contains(":4:3, field `paid`"), "{err}");
+        assert_eq!(rows[3].as_ref().unwrap().get("paid"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn broken_quote_wrong_count_and_bad_utf8_are_located() {
+        let path = temp(
+            "bad.csv",
+            b"a,b\n1,2\n3,4,5\n6,\xff\xfe\n7,8\n\"9,10\n11,12\n",
+        );
+        let rows = read_all(CsvSourceConfig::new(&path));
+        let errors: Vec<&PipeError> = rows.iter().filter_map(|r| r.as_ref().err()).collect();
+        let good: Vec<&Record> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(
+            good.len(),
+            3,
+            "rows 1,2 and 7,8 and 11,12 are good: {errors:?}"
+        );
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(text[0].contains("bad.csv:3") && text[0].contains("expected 2 fields, found 3"));
+        assert_eq!(raw(errors[0]), b"3,4,5");
+        assert!(text[1].contains("bad.csv:4:2, field `b`") && text[1].contains("UTF-8"));
+        assert_eq!(raw(errors[1]), b"6,\xff\xfe");
+        assert!(
+            text[2].contains("bad.csv:6: a quote opened on this line does not close"),
+            "{}",
+            text[2]
+        );
+        assert_eq!(raw(errors[2]), b"\"9,10");
+        assert_eq!(good[2].get("a"), Some(&Value::from("11")));
+    }
+
+    #[test]
+    fn headerless_needs_columns() {
+        let path = temp("noheader.csv", b"1;2\n");
+        let mut config = CsvSourceConfig::new(&path);
+        config.has_header = false;
+        config.delimiter = ';';
+        let mut src = CsvSource::new(config.clone());
+        assert!(
+            src.open()
+                .unwrap_err()
+                .to_string()
+                .contains("`columns` is required")
+        );
+        config.columns = Some(vec!["x".into(), "y".into()]);
+        let rows = read_all(config);
+        assert_eq!(rows[0].as_ref().unwrap().get("y"), Some(&Value::from("2")));
+    }
+
+    #[test]
+    fn empty_and_header_only_files_give_no_records() {
+        for (name, text) in [
+            ("empty.csv", &b""[..]),
+            ("header.csv", b"\xef\xbb\xbfa,b\n"),
+        ] {
+            let mut config = CsvSourceConfig::new(temp(name, text));
+            config.types.insert("a".into(), FieldType::Int);
+            assert!(read_all(config).is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn missing_file_and_directory_name_the_path() {
+        let mut src = CsvSource::new(CsvSourceConfig::new("/nonexistent/rivus.csv"));
+        let err = src.open().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/rivus.csv: cannot open"), "{err}");
+        let mut src = CsvSource::new(CsvSourceConfig::new(std::env::temp_dir()));
+        let err = src.open().unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_checkpoint_resumes_after_the_last_committed_row() {
+        let path = temp("cp.csv", b"id,name\n1,a\n2,\"b\nb\"\n3,c\nbad\n4,d\n");
+        let state = path.with_extension("checkpoint");
+        let _ = std::fs::remove_file(&state);
+        let mut config = CsvSourceConfig::new(&path);
+        config.checkpoint = Some(state.clone());
+        let ids = |src: &mut CsvSource, n: usize| -> Vec<String> {
+            (0..n)
+                .filter_map(|_| src.next())
+                .map(|r| match r {
+                    Ok(r) => r.get("id").unwrap().as_str().unwrap().to_owned(),
+                    Err(e) => format!("error at {}", InputError::find(&e).unwrap().location),
+                })
+                .collect()
+        };
+
+        let mut src = CsvSource::new(config.clone());
+        src.open().unwrap();
+        assert_eq!(ids(&mut src, 1), ["1"]);
+        let first = src.position().unwrap();
+        assert_eq!(ids(&mut src, 2), ["2", "3"]);
+        src.commit(first).unwrap(); // only row 1 reached an end
+        src.close().unwrap();
+
+        let mut src = CsvSource::new(config.clone());
+        src.open().unwrap();
+        assert_eq!(
+            ids(&mut src, 2),
+            ["2", "3"],
+            "resumes after row 1, header read"
+        );
+        let third = src.position().unwrap();
+        src.commit(third).unwrap();
+        drop(src);
+
+        let mut src = CsvSource::new(config.clone());
+        src.open().unwrap();
+        assert_eq!(
+            ids(&mut src, 9),
+            [format!("error at {}:6", path.display()), "4".to_owned()],
+            "line numbers go on from the checkpoint"
+        );
+        let last = src.position().unwrap();
+        src.commit(last).unwrap();
+        drop(src);
+        let mut src = CsvSource::new(config);
+        src.open().unwrap();
+        assert!(src.next().is_none(), "everything was committed");
+    }
+
+    #[test]
+    fn without_a_checkpoint_there_are_no_positions() {
+        let path = temp("nocp.csv", b"id\n1\n");
+        let mut src = CsvSource::new(CsvSourceConfig::new(&path));
+        src.open().unwrap();
+        assert!(src.next().unwrap().is_ok());
+        assert!(src.position().is_none());
+    }
+
+    #[test]
+    fn reading_before_open_is_an_error() {
+        let mut src = CsvSource::new(CsvSourceConfig::new("x.csv"));
+        assert!(src.next().unwrap().is_err());
+    }
+}

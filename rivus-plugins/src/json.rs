@@ -1,0 +1,337 @@
+//! JSON text into a [`Record`], faithfully: keys in the input's order (at every depth), numbers exactly as
+//! written (serde_json's `arbitrary_precision`: a 30-digit integer stays those 30 digits), and a repeated key an
+//! error unless the caller keeps the last one.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use rivus_core::value::{FieldName, Fields, Record, Value};
+use schemars::JsonSchema;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// What a JSON object with a key twice means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateKeys {
+    /// The object is a located error (the default): JSON leaves it undefined, and silently keeping one of the
+    /// values loses the other.
+    #[default]
+    Error,
+    /// The last value counts, as in JavaScript and most JSON libraries.
+    Last,
+}
+
+/// How serde_json hands over a number kept as its text (`arbitrary_precision`): a map with this one key.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Records with more fields than this check for repeated keys with a hash set instead of a linear search.
+const LINEAR_KEYS: usize = 32;
+
+/// Parses one JSON object into a record.
+///
+/// # Errors
+///
+/// serde_json's error (with its line and column) for text that is not one JSON object, or has a key twice when
+/// `duplicates` is [`DuplicateKeys::Error`].
+pub(crate) fn parse_record(text: &[u8], duplicates: DuplicateKeys) -> serde_json::Result<Record> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let record = RecordSeed(duplicates).deserialize(&mut de)?;
+    de.end()?;
+    Ok(record)
+}
+
+/// Parses one JSON value (of any kind) faithfully: key order, exact numbers, repeated keys as `duplicates` says.
+///
+/// # Errors
+///
+/// serde_json's error for text that is not one JSON value, or has a key twice when `duplicates` is
+/// [`DuplicateKeys::Error`].
+#[cfg_attr(
+    not(feature = "kafka"),
+    allow(dead_code, reason = "used by the Kafka source")
+)]
+pub(crate) fn parse_value(text: &[u8], duplicates: DuplicateKeys) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let value = ValueSeed(duplicates).deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Appends `record` as one JSON object to `out`: exactly what `serde_json::to_writer` writes, with a shorter path
+/// for what records mostly hold (keys and strings that need no escaping, flat values).
+///
+/// # Errors
+///
+/// serde_json's error for a value it cannot write (none for the values a record can hold).
+pub(crate) fn write_record(out: &mut Vec<u8>, record: &Record) -> serde_json::Result<()> {
+    out.push(b'{');
+    for (i, (key, value)) in record.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key)?;
+        out.push(b':');
+        match value {
+            Value::String(s) => write_str(out, s)?,
+            // A number is its JSON text (serde_json's `arbitrary_precision`, on for the workspace).
+            Value::Number(n) => out.extend_from_slice(n.as_str().as_bytes()),
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            other => serde_json::to_writer(&mut *out, other)?,
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends `s` as a JSON string; one that needs escaping goes through serde_json.
+fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(out, s)
+    }
+}
+
+/// Deserializes a record from a JSON object.
+struct RecordSeed(DuplicateKeys);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed {
+    type Value = Record;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Record, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let mut record = Record::with_capacity(map.size_hint().unwrap_or(8));
+        let mut many: Option<HashSet<String>> = None;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let seen = match &mut many {
+                Some(set) => !set.insert(key.to_string()),
+                None => {
+                    let seen = record.get(&key).is_some();
+                    if record.len() >= LINEAR_KEYS {
+                        many = Some(record.field_names().map(str::to_owned).collect());
+                    }
+                    seen
+                }
+            };
+            let value = map.next_value_seed(ValueSeed(self.0))?;
+            if !seen {
+                record.push(key, value);
+            } else if self.0 == DuplicateKeys::Last {
+                record.insert(key, value);
+            } else {
+                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+        }
+        Ok(record)
+    }
+}
+
+/// A key, as a field name.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = FieldName;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<FieldName, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = FieldName;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<FieldName, E> {
+        Ok(FieldName::from(key))
+    }
+}
+
+/// A value at any depth, keeping the order of object keys and checking for repeated keys.
+#[derive(Clone, Copy)]
+struct ValueSeed(DuplicateKeys);
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON text has no NaN or infinity, so this is never null.
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let Some(first) = map.next_key::<String>()? else {
+            return Ok(Value::Object(Fields::new()));
+        };
+        if first == NUMBER_TOKEN {
+            let text: String = map.next_value()?;
+            return text
+                .parse()
+                .map(Value::Number)
+                .map_err(|e| de::Error::custom(format_args!("number {text}: {e}")));
+        }
+        let mut fields = Fields::new();
+        let mut key = first;
+        loop {
+            let value = map.next_value_seed(self)?;
+            if fields.contains_key(&key) {
+                if self.0 == DuplicateKeys::Error {
+                    return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+                }
+                // The last value, in the place of the first.
+                if let Some(slot) = fields.get_mut(&key) {
+                    *slot = value;
+                }
+            } else {
+                fields.insert(key, value);
+            }
+            match map.next_key::<String>()? {
+                Some(next) => key = next,
+                None => return Ok(Value::Object(fields)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(record: &Record) -> String {
+        serde_json::to_string(record).unwrap()
+    }
+
+    #[test]
+    fn keeps_key_order_and_exact_numbers_at_every_depth() {
+        let input = r#"{"z":1,"a":{"y":123456789012345678901234567890,"b":[1.10,{"d":0,"c":-0.0}]},"m":1e400}"#;
+        let record = parse_record(input.as_bytes(), DuplicateKeys::Error).unwrap();
+        assert_eq!(text(&record), input.replace("1e400", "1e+400"));
+        assert_eq!(record.field_names().collect::<Vec<_>>(), ["z", "a", "m"]);
+    }
+
+    #[test]
+    fn a_repeated_key_is_an_error_or_the_last_value() {
+        let input = br#"{"a":1,"b":{"x":1,"x":2},"c":3}"#;
+        let err = parse_record(input, DuplicateKeys::Error).unwrap_err();
+        assert!(err.to_string().contains("duplicate key `x`"), "{err}");
+        let record = parse_record(input, DuplicateKeys::Last).unwrap();
+        assert_eq!(text(&record), r#"{"a":1,"b":{"x":2},"c":3}"#);
+
+        let input = br#"{"a":1,"b":2,"a":3}"#;
+        let err = parse_record(input, DuplicateKeys::Error).unwrap_err();
+        assert!(err.to_string().contains("duplicate key `a`"), "{err}");
+        let record = parse_record(input, DuplicateKeys::Last).unwrap();
+        assert_eq!(text(&record), r#"{"a":3,"b":2}"#);
+    }
+
+    #[test]
+    fn many_keys_are_checked_with_a_set() {
+        let mut input = String::from("{");
+        for i in 0..100 {
+            input.push_str(&format!("\"k{i}\":{i},"));
+        }
+        input.push_str("\"k7\":0}");
+        let err = parse_record(input.as_bytes(), DuplicateKeys::Error).unwrap_err();
+        assert!(err.to_string().contains("duplicate key `k7`"), "{err}");
+        let record = parse_record(input.as_bytes(), DuplicateKeys::Last).unwrap();
+        assert_eq!(record.len(), 100);
+        assert_eq!(record.get("k7"), Some(&Value::from(0)));
+    }
+
+    #[test]
+    fn writes_records_as_serde_json_does() {
+        let input = r#"{"plain":"abc","quote\"d":"a\"b\\c\u0001\n","n":123456789012345678901234567890,"f":1.10,"t":true,"nil":null,"list":[1,"x"],"obj":{"z":1,"a":"é"}}"#;
+        let record = parse_record(input.as_bytes(), DuplicateKeys::Error).unwrap();
+        let mut ours = Vec::new();
+        write_record(&mut ours, &record).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(&record).unwrap()
+        );
+        let mut empty = Vec::new();
+        write_record(&mut empty, &Record::new()).unwrap();
+        assert_eq!(empty, b"{}");
+    }
+
+    #[test]
+    fn not_an_object() {
+        for input in ["[1]", "\"a\"", "1", "null", "{\"a\":1} x"] {
+            assert!(
+                parse_record(input.as_bytes(), DuplicateKeys::Error).is_err(),
+                "{input}"
+            );
+        }
+    }
+}
