@@ -404,3 +404,57 @@ async fn an_early_abort_is_reported_as_an_abort() {
         );
     }
 }
+
+/// Items from a channel, numbered; every commit is reported on `commits`.
+struct Inbox {
+    rx: tokio::sync::mpsc::Receiver<u64>,
+    taken: u64,
+    commits: tokio::sync::mpsc::UnboundedSender<u64>,
+}
+
+impl AsyncSource for Inbox {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        let item = self.rx.recv().await?; // cancel safe
+        self.taken += 1;
+        Some(Ok(item))
+    }
+    fn position(&self) -> Option<Position> {
+        Some(Position::from(self.taken - 1))
+    }
+    async fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.commits.send(upto.get::<u64>().unwrap()).unwrap();
+        Ok(())
+    }
+}
+
+/// A source that waits for its next item still gets the commits of the items before: it need not yield
+/// another item first (a webhook answers its callers on commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_source_is_committed_without_its_next_item() {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let (commits, mut committed) = tokio::sync::mpsc::unbounded_channel();
+    let out = sink::collect::<u64>();
+    let run = tokio::spawn(
+        Pipeline::from_source(Inbox {
+            rx,
+            taken: 0,
+            commits,
+        })
+        .sink(out.clone())
+        .run(),
+    );
+    for i in 0..3u64 {
+        tx.send(i * 10).await.unwrap();
+        // The source is now waiting in `next`; the commit of item `i` comes all the same.
+        let upto = tokio::time::timeout(Duration::from_secs(30), committed.recv())
+            .await
+            .expect("no commit while the source waits")
+            .unwrap();
+        assert_eq!(upto, i);
+    }
+    drop(tx);
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(out.items(), [0, 10, 20]);
+    assert_eq!(report.ledger().written, 3);
+}

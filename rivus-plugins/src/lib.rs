@@ -33,6 +33,7 @@
 //! | [`stdio`] | stdin and stdout |
 //! | [`file`](mod@file) | whole files from a directory or a glob |
 //! | `kafka` | Kafka source and sink (feature `kafka`) |
+//! | `http` | HTTP sink with retries and batching, webhook source with backpressure (feature `http`) |
 //! | [`generator`] | records from a template (demos, tests, benchmarks) |
 //! | [`sequence`] | numbers as typed `u64` items (library pipelines, benchmarks) |
 //! | [`blackhole`] | a sink that drops and counts |
@@ -109,6 +110,8 @@ pub mod field_type;
 pub mod file;
 mod fs;
 pub mod generator;
+#[cfg(feature = "http")]
+pub mod http;
 mod input;
 mod json;
 pub mod jsonl;

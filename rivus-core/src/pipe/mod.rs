@@ -296,7 +296,8 @@ pub trait SyncSource {
 ///
 /// # Cancel safety
 ///
-/// The runtime may drop a pending `next` future when it shuts down (Ctrl-C, a cancellation token). An
+/// The runtime may drop a pending `next` future when it shuts down (Ctrl-C, a cancellation token), and, for a
+/// source with [positions](Self::position), to [`commit`](Self::commit) while `next` waits for an item. An
 /// implementation must not lose an item that way: keep a received-but-not-returned item in `self`, as
 /// `tokio::sync::mpsc::Receiver::recv` does, so that dropping the future loses nothing.
 pub trait AsyncSource: Send {
@@ -314,7 +315,9 @@ pub trait AsyncSource: Send {
 
     /// Everything up to and including `upto` reached an end: commit it (e.g. store the Kafka offsets); see
     /// [`SyncSource::commit`]. Called from the source's own task, between two `next` calls and after the last
-    /// one. Defaults to nothing.
+    /// one; also while `next` waits for an item, whose pending future is then dropped (see
+    /// [Cancel safety](AsyncSource#cancel-safety)) and called again after the commit, so that a source learns
+    /// what reached an end without waiting for its next item. Defaults to nothing.
     ///
     /// # Errors
     ///

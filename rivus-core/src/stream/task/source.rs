@@ -5,14 +5,17 @@
 //! * A fail-fast cut downstream stops it where it is: what it holds is not processed.
 //! * A bad item (an `Err` from `next`) goes to the stage's error policy; under fail fast, the items read before
 //!   it are passed on first, so they are written before the run stops.
+//! * Commits are made between two `next` calls, and also while `next` waits for an item (the pending call is
+//!   dropped, the commit made, `next` called again), so that a quiet source still learns what reached an end.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::Poll;
 
 use super::{StageCtx, open_or_return};
 use crate::ack::Position;
 use crate::metrics::Delta;
-use crate::stream::acks::Tag;
+use crate::stream::acks::{AckTracker, Tag};
 use crate::stream::channel::{Chunk, ChunkTx, ItemMeta};
 use crate::stream::driver::SourceDriver;
 
@@ -33,6 +36,24 @@ impl Positions {
             ctx.stats.add_error();
             tracing::warn!(error = %ctx.policy.name_error(e), "commit failed");
         }
+    }
+}
+
+/// Waits until an item in flight is acknowledged, i.e. there is a position to commit; never for a source
+/// without positions.
+async fn acknowledged(positions: Option<&Positions>, tracker: &AckTracker) {
+    let Some(positions) = positions else {
+        return std::future::pending().await;
+    };
+    loop {
+        if positions
+            .0
+            .front()
+            .is_some_and(|(seq, _)| *seq < tracker.low_watermark())
+        {
+            return;
+        }
+        tracker.changed().await;
     }
 }
 
@@ -85,28 +106,40 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
             p.commit_below(&mut d, ctx.tracker().low_watermark(), &ctx)
                 .await;
         }
-        let next = {
-            let fut = d.next();
-            tokio::pin!(fut);
-            match futures::poll!(fut.as_mut()) {
-                Poll::Ready(next) => next,
-                Poll::Pending => {
-                    // Nothing ready: let the next stage work on what we have while we wait.
-                    if !ctx.send(&tx, &mut chunk).await {
-                        break End::Stopped;
-                    }
-                    loop {
-                        tokio::select! {
-                            biased;
-                            () = ctx.state_changed() => {
-                                if ctx.run.state().stops_source() {
-                                    break 'run End::Stopped;
-                                }
+        let next = loop {
+            let waited = {
+                let fut = d.next();
+                tokio::pin!(fut);
+                if let Poll::Ready(next) = futures::poll!(fut.as_mut()) {
+                    break next;
+                }
+                // Nothing ready: let the next stage work on what we have while we wait.
+                if !ctx.send(&tx, &mut chunk).await {
+                    break 'run End::Stopped;
+                }
+                let run = Arc::clone(&ctx.run);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = ctx.state_changed() => {
+                            if ctx.run.state().stops_source() {
+                                break 'run End::Stopped;
                             }
-                            next = &mut fut => break next,
                         }
+                        next = &mut fut => break Some(next),
+                        () = acknowledged(tracking.positions.as_ref(), &run.tracker) => break None,
                     }
                 }
+            };
+            if let Some(next) = waited {
+                break next;
+            }
+            // Items were acknowledged while the source waits for its next item: commit now, not after that
+            // item (a webhook holds its callers' answers until the commit). The pending `next` was dropped,
+            // which sources allow (cancel safety), and is called again.
+            if let Some(p) = &mut tracking.positions {
+                p.commit_below(&mut d, ctx.tracker().low_watermark(), &ctx)
+                    .await;
             }
         };
         let Some(next) = next else {
