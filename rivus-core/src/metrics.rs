@@ -18,7 +18,11 @@
 //! A fail-fast stop is deterministic: the items before the failing one that passed every stage are written;
 //! the items after it that the pipeline had already taken are *given back unread* (each stage's `returned`):
 //! they are not counted as read, never reached a sink, and are never committed, so a restart reads them again.
-//! The same input gives the same output and the same ledger every time.
+//! For an ordered pipeline the same input gives the same output, the same `written` and `failed`, and the same
+//! error every time. One count can move with timing: an item after the failing one that a stage *before* it had
+//! already filtered, skipped or dead-lettered when the stop came stays counted there (it reached an end) instead
+//! of being given back. When the failure is the source's own (a bad row), nothing can run ahead of it and the
+//! whole ledger is the same every time.
 //!
 //! Counts are in *items*: a batch or window weighs the items it holds, and a stage that makes more outputs than
 //! inputs (a flat-map, a sliding window, several sinks) adds the extra ones as `expanded`. So, for the whole run,

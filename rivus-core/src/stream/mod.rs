@@ -27,9 +27,10 @@
 //! * **Errors.** A failed item (after its [retries](crate::retry::RetryPolicy)) goes to its stage's
 //!   [`ErrorPolicy`]: skip (counted), dead-letter ([`DeadLetter`]: the item, the error, the pipe's name;
 //!   counted once the dead-letter sink confirmed it), or fail fast. Fail fast is deterministic: the items
-//!   before the failing one that passed every stage are written, the rest is not processed, the run's error
-//!   is the failing item's, and the same input gives the same output and counts every time. A panicking pipe
-//!   is an error of that item.
+//!   before the failing one that passed every stage are written, the ones after it that the pipeline had
+//!   taken are given back unread, the run's error is the failing item's, and the same input gives the same
+//!   output every time (see [`crate::metrics`] for the one count that can move). A panicking pipe is an error
+//!   of that item.
 //! * **Acknowledgements.** See [`crate::ack`]: a source that gives positions is committed only past items that
 //!   were written, filtered, skipped or dead-lettered.
 //! * **Stopping.** [`shutdown_on`](Pipeline::shutdown_on) (a token) or

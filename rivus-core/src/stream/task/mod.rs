@@ -160,7 +160,8 @@ impl StageCtx {
 
     /// As [`stopped_with`](Self::stopped_with), into `delta`.
     pub(crate) fn stopped_into(&self, delta: &mut Delta, weight: u64) {
-        if self.gives_back {
+        // Only a fail-fast stop gives items back; an abort leaves them in flight.
+        if self.gives_back && self.run.state() != State::Aborted {
             delta.returned += weight;
         } else {
             delta.not_processed += weight;
