@@ -244,8 +244,13 @@ fn ledger_line(l: &Ledger) -> String {
     } else {
         format!("read {}", l.read)
     };
+    let unrouted = if l.unrouted > 0 {
+        format!(" + unrouted {}", l.unrouted)
+    } else {
+        String::new()
+    };
     format!(
-        "{total} = written {} + filtered {} + skipped {} + dead-lettered {} + failed {} + not processed {}",
+        "{total} = written {} + filtered {} + skipped {} + dead-lettered {} + failed {} + not processed {}{unrouted}",
         l.written, l.filtered, l.skipped, l.dead_lettered, l.failed, l.not_processed
     )
 }

@@ -109,6 +109,7 @@ pub(crate) struct Delta {
     pub(crate) failed: u64,
     pub(crate) not_processed: u64,
     pub(crate) returned: u64,
+    pub(crate) unrouted: u64,
     pub(crate) errors: u64,
     pub(crate) retries: u64,
 }
@@ -153,6 +154,7 @@ pub(crate) struct StageStats {
     failed: Count,
     not_processed: Count,
     returned: Count,
+    unrouted: Count,
     errors: Count,
     retries: Count,
     queue: Arc<AtomicI64>,
@@ -178,6 +180,7 @@ impl StageStats {
             failed: Count::new("rivus_items_failed_total", &labels),
             not_processed: Count::new("rivus_items_not_processed_total", &labels),
             returned: Count::new("rivus_items_returned_total", &labels),
+            unrouted: Count::new("rivus_items_unrouted_total", &labels),
             errors: Count::new("rivus_errors_total", &labels),
             retries: Count::new("rivus_retries_total", &labels),
             m_latency: metrics::histogram!("rivus_stage_latency_seconds", &labels),
@@ -198,6 +201,7 @@ impl StageStats {
         self.failed.add(d.failed);
         self.not_processed.add(d.not_processed);
         self.returned.add(d.returned);
+        self.unrouted.add(d.unrouted);
         self.errors.add(d.errors);
         self.retries.add(d.retries);
         self.expanded.add(d.expanded);
@@ -242,6 +246,7 @@ impl StageStats {
         let failed = self.failed.get();
         let not_processed = self.not_processed.get();
         let returned = self.returned.get();
+        let unrouted = self.unrouted.get();
         let errors = self.errors.get();
         let retries = self.retries.get();
         let expanded = self.expanded.get();
@@ -258,6 +263,7 @@ impl StageStats {
             failed,
             not_processed,
             returned,
+            unrouted,
             errors,
             retries,
             queue_depth: u64::try_from(self.queue.load(Ordering::Relaxed)).unwrap_or(0),
@@ -295,6 +301,8 @@ pub struct StageReport {
     /// Items after a fail-fast error that the stage held or was handed when the run stopped: given back unread.
     /// They never reached a sink, are not counted as read, and are never committed (a restart reads them).
     pub returned: u64,
+    /// Items no sink was for (the fan-out's routes: no condition held and there is no `otherwise` sink).
+    pub unrouted: u64,
     /// Failures (after retries): pipe errors, bad source items, failed writes and flushes.
     pub errors: u64,
     /// Retried calls.
@@ -314,6 +322,7 @@ impl StageReport {
             + self.failed
             + self.not_processed
             + self.returned
+            + self.unrouted
     }
 
     /// Whether the stage's ledger adds up: `in + expanded = out + filtered + skipped + dead-lettered + failed +
@@ -347,6 +356,8 @@ pub struct Ledger {
     pub failed: u64,
     /// Items in flight at a fail-fast stop or an abort.
     pub not_processed: u64,
+    /// Items no sink's route was for.
+    pub unrouted: u64,
 }
 
 impl Ledger {
@@ -363,6 +374,7 @@ impl Ledger {
             + self.dead_lettered
             + self.failed
             + self.not_processed
+            + self.unrouted
     }
 
     /// Whether every item is accounted for: `read + expanded = written + filtered + skipped + dead-lettered +
@@ -382,6 +394,7 @@ impl Ledger {
         self.dead_lettered += s.dead_lettered;
         self.failed += s.failed;
         self.not_processed += s.not_processed;
+        self.unrouted += s.unrouted;
     }
 }
 
@@ -541,16 +554,23 @@ impl RunReport {
     }
 
     /// One ledger per sink, in the order the sinks were added: the items on that sink's path (the stages before
-    /// the fan-out, and the sink) add up on their own.
+    /// the fan-out, and the sink) add up on their own. With routes, a sink's `unrouted` counts the items the
+    /// fan-out did not give it (they went to other sinks, or to none).
     pub fn sink_ledgers(&self) -> Vec<(String, Ledger)> {
         let mut upstream = Ledger {
             read: self.items_read(),
             ..Ledger::default()
         };
+        // What reached the fan-out and it did not stop with: every sink's share of it, routed or not.
+        let mut handed = None;
         for s in self.ledger_stages() {
             match s.kind {
                 StageKind::Sink => {}
-                StageKind::FanOut => upstream.add_outcomes(s),
+                StageKind::FanOut => {
+                    upstream.read = upstream.read.saturating_sub(s.returned);
+                    upstream.not_processed += s.not_processed;
+                    handed = Some(s.items_in.saturating_sub(s.not_processed + s.returned));
+                }
                 _ => {
                     upstream.expanded += s.expanded;
                     upstream.add_outcomes(s);
@@ -565,6 +585,10 @@ impl RunReport {
                 ledger.written = s.items_out;
                 ledger.expanded += s.expanded;
                 ledger.add_outcomes(s);
+                // With routes, the items the fan-out did not give this sink (given to others, or to none).
+                if let Some(handed) = handed {
+                    ledger.unrouted += handed.saturating_sub(s.items_in);
+                }
                 (s.name.clone(), ledger)
             })
             .collect()
@@ -687,6 +711,7 @@ mod tests {
             failed: 0,
             not_processed: 0,
             returned: 0,
+            unrouted: 0,
             errors: 0,
             retries: 0,
             queue_depth: 0,

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,7 @@ use super::parts::{
     AddPipe, Identity, IntoDeadLetterSink, IntoSink, IntoSource, IntoStage, SyncTail,
 };
 use super::stream_form::PipelineStream;
+use super::task::fan_out::Route;
 use super::task::{batch, window};
 use super::wiring::{DeadLetterStart, Head, SinkStart, Wiring};
 use crate::compose::Connected;
@@ -227,6 +229,48 @@ impl<U: Item, F: SyncTail<In = U>> Pipeline<U, F> {
         }
     }
 
+    /// Merges `other`'s items into this pipeline: both run (each with its own source and stages) and feed
+    /// the stages added next, in the order they come. `other`'s settings (configuration, monitor, tokens) are
+    /// not used: this pipeline's are. Each source is committed for its own items, but no further than the
+    /// oldest item still in flight from any of them (at-least-once holds; a slow source holds back commits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::prelude::*;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let out = sink::collect();
+    /// let report = Pipeline::from_iter(0..3u32)
+    ///     .pipe(pipe::map(|x: u32| format!("a{x}")))
+    ///     .merge(Pipeline::from_iter(0..2u32).pipe(pipe::map(|x: u32| format!("b{x}"))))
+    ///     .sink(out.clone())
+    ///     .run()
+    ///     .await
+    ///     .unwrap();
+    /// let mut seen = out.items();
+    /// seen.sort();
+    /// assert_eq!(seen, ["a0", "a1", "a2", "b0", "b1"]);
+    /// assert_eq!(report.ledger().read, 5);
+    /// # });
+    /// ```
+    pub fn merge<U2, F2>(self, other: Pipeline<U2, F2>) -> Pipeline<F::Out, Identity<F::Out>>
+    where
+        U2: Item,
+        F2: SyncTail<In = U2, Out = F::Out>,
+    {
+        let (settings, head) = self.finish();
+        let (_, other) = other.finish();
+        Pipeline {
+            settings,
+            head: Head::new(move |w: &mut Wiring, tx| {
+                head.start(w, tx.clone());
+                other.start(w, tx);
+            }),
+            tail: Identity::new(),
+        }
+    }
+
     /// Groups items into `Vec`s of `size` (at least 1); with `max_wait`, a partial batch leaves once that long
     /// has passed since its first item, also when no further item comes. The last batch may be short.
     pub fn batch(
@@ -292,7 +336,7 @@ impl<U: Item, F: SyncTail<In = U>> Pipeline<U, F> {
         Sinks {
             settings,
             head,
-            sinks: vec![(sink.into_sink(), None)],
+            sinks: vec![SinkEntry::new(sink.into_sink(), None, Route::All)],
             dead_letter: None,
         }
     }
@@ -308,7 +352,29 @@ impl<U: Item, F: SyncTail<In = U>> Pipeline<U, F> {
         Sinks {
             settings,
             head,
-            sinks: vec![(sink.into_sink(), Some(cfg))],
+            sinks: vec![SinkEntry::new(sink.into_sink(), Some(cfg), Route::All)],
+            dead_letter: None,
+        }
+    }
+
+    /// Adds a sink that takes only the items `when` holds for; see [`Sinks::sink_when`].
+    pub fn sink_when<S, M>(
+        self,
+        sink: S,
+        when: impl Fn(&F::Out) -> bool + Send + Sync + 'static,
+    ) -> Sinks<F::Out>
+    where
+        S: IntoSink<M, In = F::Out>,
+    {
+        let (settings, head) = self.finish();
+        Sinks {
+            settings,
+            head,
+            sinks: vec![SinkEntry::new(
+                sink.into_sink(),
+                None,
+                Route::When(Arc::new(when)),
+            )],
             dead_letter: None,
         }
     }
@@ -350,12 +416,26 @@ impl<U: Item, F: SyncTail<In = U>> Pipeline<U, F> {
     }
 }
 
-/// A pipeline with its sinks: add more sinks (each gets every item), a dead-letter sink, then [`run`](Self::run).
+/// A pipeline with its sinks: add more sinks (each gets every item, or the items its route is for), a
+/// dead-letter sink, then [`run`](Self::run).
 pub struct Sinks<T> {
     settings: Settings,
     head: Head<T>,
-    sinks: Vec<(SinkStart<T>, Option<PipeConfig>)>,
+    sinks: Vec<SinkEntry<T>>,
     dead_letter: Option<DeadLetterStart>,
+}
+
+/// A sink being added: how it starts, its configuration, which items it takes.
+pub(crate) struct SinkEntry<T> {
+    pub(crate) start: SinkStart<T>,
+    pub(crate) cfg: Option<PipeConfig>,
+    pub(crate) route: Route<T>,
+}
+
+impl<T> SinkEntry<T> {
+    fn new(start: SinkStart<T>, cfg: Option<PipeConfig>, route: Route<T>) -> Self {
+        Self { start, cfg, route }
+    }
 }
 
 impl<T> fmt::Debug for Sinks<T> {
@@ -374,7 +454,8 @@ impl<T: Item> Sinks<T> {
     where
         S: IntoSink<M, In = T>,
     {
-        self.sinks.push((sink.into_sink(), None));
+        self.sinks
+            .push(SinkEntry::new(sink.into_sink(), None, Route::All));
         self
     }
 
@@ -384,7 +465,92 @@ impl<T: Item> Sinks<T> {
     where
         S: IntoSink<M, In = T>,
     {
-        self.sinks.push((sink.into_sink(), Some(cfg)));
+        self.sinks
+            .push(SinkEntry::new(sink.into_sink(), Some(cfg), Route::All));
+        self
+    }
+
+    /// Adds a sink that takes only the items `when` holds for (a route). An item no route takes goes to the
+    /// [`sink_otherwise`](Self::sink_otherwise) sinks, or, when there is none, ends `unrouted` in the ledger
+    /// (acknowledged, counted, never dropped silently). Sinks added with [`sink`](Self::sink) still take every
+    /// item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::prelude::*;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (small, big, other) = (sink::collect(), sink::collect(), sink::collect());
+    /// let report = Pipeline::from_iter([1u32, 50, 7, 500])
+    ///     .sink_when(small.clone(), |x: &u32| *x < 10)
+    ///     .sink_when(big.clone(), |x: &u32| (10..100).contains(x))
+    ///     .sink_otherwise(other.clone())
+    ///     .run()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!((small.items(), big.items(), other.items()), (vec![1, 7], vec![50], vec![500]));
+    /// assert!(report.ledger().is_balanced());
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn sink_when<S, M>(
+        mut self,
+        sink: S,
+        when: impl Fn(&T) -> bool + Send + Sync + 'static,
+    ) -> Self
+    where
+        S: IntoSink<M, In = T>,
+    {
+        self.sinks.push(SinkEntry::new(
+            sink.into_sink(),
+            None,
+            Route::When(Arc::new(when)),
+        ));
+        self
+    }
+
+    /// [`sink_when`](Self::sink_when), configured by `cfg`.
+    #[must_use]
+    pub fn sink_when_with<S, M>(
+        mut self,
+        sink: S,
+        cfg: PipeConfig,
+        when: impl Fn(&T) -> bool + Send + Sync + 'static,
+    ) -> Self
+    where
+        S: IntoSink<M, In = T>,
+    {
+        self.sinks.push(SinkEntry::new(
+            sink.into_sink(),
+            Some(cfg),
+            Route::When(Arc::new(when)),
+        ));
+        self
+    }
+
+    /// Adds a sink that takes the items no [`sink_when`](Self::sink_when) route took (the default route).
+    #[must_use]
+    pub fn sink_otherwise<S, M>(mut self, sink: S) -> Self
+    where
+        S: IntoSink<M, In = T>,
+    {
+        self.sinks
+            .push(SinkEntry::new(sink.into_sink(), None, Route::Otherwise));
+        self
+    }
+
+    /// [`sink_otherwise`](Self::sink_otherwise), configured by `cfg`.
+    #[must_use]
+    pub fn sink_otherwise_with<S, M>(mut self, sink: S, cfg: PipeConfig) -> Self
+    where
+        S: IntoSink<M, In = T>,
+    {
+        self.sinks.push(SinkEntry::new(
+            sink.into_sink(),
+            Some(cfg),
+            Route::Otherwise,
+        ));
         self
     }
 

@@ -12,13 +12,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Item;
+use super::builder::SinkEntry;
 use super::builder::{PipelineError, Settings};
 use super::channel::ChunkTx;
 use super::dead_letter::{self, DeadLetterRx};
 use super::state::{Run, State};
-use super::task::fan_out::{Branch, fan_out};
-use super::wiring::{DeadLetterStart, Head, SinkStart, Wiring};
-use crate::config::PipeConfig;
+use super::task::fan_out::{Branch, Route, fan_out};
+use super::wiring::{DeadLetterStart, Head, Wiring};
 use crate::error::PipeError;
 use crate::metrics::{RunReport, StageKind, StageStats};
 
@@ -27,7 +27,7 @@ const ABORTED_TASKS_STOP: std::time::Duration = std::time::Duration::from_millis
 
 /// Where the last channel goes.
 pub(crate) enum Terminal<T> {
-    Sinks(Vec<(SinkStart<T>, Option<PipeConfig>)>),
+    Sinks(Vec<SinkEntry<T>>),
     /// The consumer of a [`PipelineStream`](super::PipelineStream) reads it, counting in `StageStats`.
     Stream(ChunkTx<T>, Arc<StageStats>),
 }
@@ -58,12 +58,12 @@ fn wire<T: Item>(
             head.start(&mut w, tx);
             run.monitor.push(stats);
         }
-        Terminal::Sinks(mut sinks) if sinks.len() == 1 => {
-            if let Some((start, cfg)) = sinks.pop() {
-                let cfg = cfg.unwrap_or_else(|| w.default_pipe_config());
+        Terminal::Sinks(mut sinks) if sinks.len() == 1 && matches!(sinks[0].route, Route::All) => {
+            if let Some(entry) = sinks.pop() {
+                let cfg = entry.cfg.unwrap_or_else(|| w.default_pipe_config());
                 let (tx, rx) = w.channel(cfg.buffer_size);
                 head.start(&mut w, tx);
-                (start.0)(&mut w, rx, cfg);
+                (entry.start.0)(&mut w, rx, cfg);
             }
         }
         Terminal::Sinks(sinks) => {
@@ -79,11 +79,15 @@ fn wire<T: Item>(
             );
             w.fanned_out = true;
             let mut branches = Vec::with_capacity(sinks.len());
-            for (start, cfg) in sinks {
-                let cfg = cfg.unwrap_or_else(|| w.default_pipe_config());
+            for entry in sinks {
+                let cfg = entry.cfg.unwrap_or_else(|| w.default_pipe_config());
                 let (stx, srx) = w.channel(cfg.buffer_size);
-                let stats = (start.0)(&mut w, srx, cfg);
-                branches.push(Branch { tx: stx, stats });
+                let stats = (entry.start.0)(&mut w, srx, cfg);
+                branches.push(Branch {
+                    tx: stx,
+                    stats,
+                    route: entry.route,
+                });
             }
             w.spawn(ctx, |ctx| fan_out(rx, branches, ctx));
         }
