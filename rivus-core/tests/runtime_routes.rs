@@ -45,19 +45,19 @@ async fn each_item_goes_where_its_route_says_and_the_rest_is_unrouted() {
         commits: Arc::clone(&commits),
     })
     .with_config(StreamConfig::default().with_chunk_size(7))
-    .sink_when(fizz.clone(), |x: &u64| x % 3 == 0)
-    .sink_when(buzz.clone(), |x: &u64| x % 5 == 0)
+    .sink_when(fizz.clone(), |x: &u64| x.is_multiple_of(3))
+    .sink_when(buzz.clone(), |x: &u64| x.is_multiple_of(5))
     .sink(all.clone())
     .run()
     .await
     .unwrap();
     assert_eq!(
         fizz.items(),
-        (0..100).filter(|x| x % 3 == 0).collect::<Vec<_>>()
+        (0..100).filter(|x: &u64| x.is_multiple_of(3)).collect::<Vec<_>>()
     );
     assert_eq!(
         buzz.items(),
-        (0..100).filter(|x| x % 5 == 0).collect::<Vec<_>>()
+        (0..100).filter(|x: &u64| x.is_multiple_of(5)).collect::<Vec<_>>()
     );
     assert_eq!(all.items(), (0..100).collect::<Vec<_>>());
     let ledger = report.ledger();
@@ -83,7 +83,7 @@ async fn items_no_route_takes_are_unrouted_or_go_to_the_default_route() {
         end: 50,
         commits: Arc::clone(&commits),
     })
-    .sink_when(evens.clone(), |x: &u64| x % 2 == 0)
+    .sink_when(evens.clone(), |x: &u64| x.is_multiple_of(2))
     .run()
     .await
     .unwrap();
@@ -99,7 +99,7 @@ async fn items_no_route_takes_are_unrouted_or_go_to_the_default_route() {
     // With one: it takes exactly what no condition took.
     let (evens, rest) = (sink::collect(), sink::collect());
     let report = Pipeline::from_iter(0..50u64)
-        .sink_when(evens.clone(), |x: &u64| x % 2 == 0)
+        .sink_when(evens.clone(), |x: &u64| x.is_multiple_of(2))
         .sink_otherwise(rest.clone())
         .run()
         .await
@@ -135,7 +135,7 @@ async fn merged_sources_feed_one_pipeline_and_each_is_committed() {
             end: 1200,
             commits: Arc::clone(&b_commits),
         })
-        .pipe(pipe::filter(|x: &u64| x % 2 == 0)),
+        .pipe(pipe::filter(|x: &u64| x.is_multiple_of(2))),
     )
     .pipe(pipe::map(|x: u64| x + 1))
     .sink(out.clone())
@@ -145,7 +145,7 @@ async fn merged_sources_feed_one_pipeline_and_each_is_committed() {
     let mut seen = out.items();
     seen.sort_unstable();
     let mut want: Vec<u64> = (0..300)
-        .chain((1000..1200).filter(|x| x % 2 == 0))
+        .chain((1000..1200).filter(|x: &u64| x.is_multiple_of(2)))
         .map(|x| x + 1)
         .collect();
     want.sort_unstable();
