@@ -53,11 +53,15 @@ async fn each_item_goes_where_its_route_says_and_the_rest_is_unrouted() {
     .unwrap();
     assert_eq!(
         fizz.items(),
-        (0..100).filter(|x: &u64| x.is_multiple_of(3)).collect::<Vec<_>>()
+        (0..100)
+            .filter(|x: &u64| x.is_multiple_of(3))
+            .collect::<Vec<_>>()
     );
     assert_eq!(
         buzz.items(),
-        (0..100).filter(|x: &u64| x.is_multiple_of(5)).collect::<Vec<_>>()
+        (0..100)
+            .filter(|x: &u64| x.is_multiple_of(5))
+            .collect::<Vec<_>>()
     );
     assert_eq!(all.items(), (0..100).collect::<Vec<_>>());
     let ledger = report.ledger();
