@@ -19,8 +19,8 @@ pub(crate) fn print() -> Result<(), CliError> {
 fn hoist(value: &mut Value, defs: &mut Map<String, Value>) {
     match value {
         Value::Object(obj) => {
-            obj.remove("$schema");
-            if let Some(Value::Object(nested)) = obj.remove("$defs") {
+            obj.shift_remove("$schema");
+            if let Some(Value::Object(nested)) = obj.shift_remove("$defs") {
                 for (name, mut def) in nested {
                     hoist(&mut def, defs);
                     defs.entry(name).or_insert(def);

@@ -95,15 +95,20 @@ async fn run_transforms(
     Ok(items)
 }
 
-/// A line diff of the expected and actual records, one JSON object per line.
+/// A line diff of the expected and actual records, one JSON object per line. Each actual record is shown with
+/// its keys in the order of the expected record at the same place (keys the expectation lacks come last), so
+/// that the diff shows values that differ, not a key order that the comparison ignores.
 fn diff(expected: &[Record], actual: &[Record]) -> String {
-    let lines = |records: &[Record]| -> String {
-        records
-            .iter()
-            .map(|r| format!("{}\n", r.to_json()))
-            .collect()
+    let expected: Vec<serde_json::Value> = expected.iter().map(Record::to_json).collect();
+    let actual: Vec<serde_json::Value> = actual
+        .iter()
+        .enumerate()
+        .map(|(i, r)| in_order_of(r.to_json(), expected.get(i)))
+        .collect();
+    let lines = |records: &[serde_json::Value]| -> String {
+        records.iter().map(|r| format!("{r}\n")).collect()
     };
-    let (expected, actual) = (lines(expected), lines(actual));
+    let (expected, actual) = (lines(&expected), lines(&actual));
     let mut out = String::from("  --- expected\n  +++ actual\n");
     for change in similar::TextDiff::from_lines(&expected, &actual).iter_all_changes() {
         let sign = match change.tag() {
@@ -117,4 +122,36 @@ fn diff(expected: &[Record], actual: &[Record]) -> String {
         }
     }
     out
+}
+
+/// `actual` with its top-level keys in the order of `model`'s; keys `model` lacks keep their order, after them.
+fn in_order_of(actual: serde_json::Value, model: Option<&serde_json::Value>) -> serde_json::Value {
+    match (actual, model) {
+        (serde_json::Value::Object(mut actual), Some(serde_json::Value::Object(model))) => {
+            let mut ordered = serde_json::Map::with_capacity(actual.len());
+            for key in model.keys() {
+                if let Some(v) = actual.shift_remove(key) {
+                    ordered.insert(key.clone(), v);
+                }
+            }
+            ordered.extend(actual);
+            serde_json::Value::Object(ordered)
+        }
+        (actual, _) => actual,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diff_shows_values_not_key_order() {
+        let record = |v| serde_json::from_value::<Record>(v).unwrap();
+        let expected = [record(serde_json::json!({"a": 1, "b": 2}))];
+        let actual = [record(serde_json::json!({"c": 9, "b": 3, "a": 1}))];
+        let d = diff(&expected, &actual);
+        assert!(d.contains(r#"- {"a":1,"b":2}"#), "{d}");
+        assert!(d.contains(r#"+ {"a":1,"b":3,"c":9}"#), "{d}");
+    }
 }

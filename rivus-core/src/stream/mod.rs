@@ -57,7 +57,8 @@
 //! | `dead_letter` | [`DeadLetter`] and the dead-letter task |
 //! | `acks` | the tracker behind acknowledgements |
 //! | `stream_form` | [`PipelineStream`], [`process`], [`StreamPipe`] |
-//! | `io` | [`source`] and [`sink`] helpers |
+//! | `endpoints` | [`source`] and [`sink`]: small in-memory sources and sinks for programs, tests and benchmarks |
+//! | `wiring` | starting a run: registering each stage (counters, place, policies) and spawning its task |
 //!
 //! # Items
 //!
@@ -101,7 +102,7 @@ pub(crate) mod channel;
 mod coordinator;
 mod dead_letter;
 mod driver;
-mod io;
+mod endpoints;
 mod parts;
 mod state;
 mod stream_form;
@@ -111,7 +112,7 @@ pub mod wiring;
 
 pub use builder::{Pipeline, PipelineError, Sinks};
 pub use dead_letter::DeadLetter;
-pub use io::{sink, source};
+pub use endpoints::{sink, source};
 pub use parts::{AddPipe, Identity, IntoDeadLetterSink, IntoSink, IntoSource, IntoStage, SyncTail};
 pub use stream_form::{PipelineStream, StreamPipe, process};
 
