@@ -12,6 +12,12 @@ use rivus_core::registry::PluginKind;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// More log lines on stderr: -v info, -vv debug, -vvv trace (`RUST_LOG`, when set, decides instead).
+    #[arg(long, short, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    /// Nothing on success; only the error on failure.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -30,20 +36,27 @@ pub(crate) enum Command {
     Test(FileArgs),
 }
 
-/// A plugin kind on the command line.
+/// A plugin kind on the command line, spelled as `rivus list` prints it (`sync_source`); `sync-source` works
+/// too.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum KindArg {
     /// `#[async_source]`
+    #[value(name = "async_source", alias = "async-source")]
     AsyncSource,
     /// `#[async_sink]`
+    #[value(name = "async_sink", alias = "async-sink")]
     AsyncSink,
     /// `#[sync_source]`
+    #[value(name = "sync_source", alias = "sync-source")]
     SyncSource,
     /// `#[sync_sink]`
+    #[value(name = "sync_sink", alias = "sync-sink")]
     SyncSink,
     /// `#[async_pipe]`
+    #[value(name = "async_pipe", alias = "async-pipe")]
     AsyncPipe,
     /// `#[sync_pipe]`
+    #[value(name = "sync_pipe", alias = "sync-pipe")]
     SyncPipe,
 }
 
@@ -84,18 +97,21 @@ pub(crate) struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct FileArgs {
-    /// The pipeline file.
+    /// The pipeline file, or `-` for standard input. Relative paths in it are relative to its directory (for
+    /// standard input: the working directory).
     pub(crate) file: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The pipeline file.
+    /// The pipeline file, or `-` for standard input. Relative paths in it are relative to its directory (for
+    /// standard input: the working directory).
     pub(crate) file: PathBuf,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9000) while the pipeline runs.
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<SocketAddr>,
-    /// No progress line and no summary; errors only.
-    #[arg(long, short)]
-    pub(crate) quiet: bool,
+    /// Print the run's final ledger as one JSON object instead of the summary table: on stdout, or on stderr
+    /// when a sink writes to stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

@@ -55,7 +55,11 @@ pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
         .filter(|p| p.name() == args.name)
         .collect();
     if found.is_empty() {
-        return Err(CliError::Config(not_found(&args.name, kind)));
+        let kinds: Vec<PluginKind> = kind.into_iter().collect();
+        let what = kind.map_or_else(|| "plugin".to_owned(), |k| format!("{k} plugin"));
+        return Err(CliError::Config(crate::suggest::unknown(
+            &args.name, &kinds, &what,
+        )));
     }
     if args.json {
         let items: Vec<_> = found
@@ -99,20 +103,23 @@ pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
             continue;
         }
         println!("  options:");
+        let schema = p.config_schema();
         let rows: Vec<Vec<String>> = fields
             .iter()
             .map(|f| {
+                let mut description = f.description.clone().unwrap_or_default().replace('\n', " ");
+                if let Some(values) = enum_values(schema.as_value(), &f.name) {
+                    if !description.is_empty() {
+                        description.push(' ');
+                    }
+                    description.push_str(&format!("Values: {}.", values.join(", ")));
+                }
                 let default = match (&f.default, f.required) {
                     (_, true) => "required".to_owned(),
                     (Some(d), false) => format!("default {d}"),
                     (None, false) => "optional".to_owned(),
                 };
-                vec![
-                    f.name.clone(),
-                    f.ty.clone(),
-                    default,
-                    f.description.clone().unwrap_or_default().replace('\n', " "),
-                ]
+                vec![f.name.clone(), f.ty.clone(), default, description]
             })
             .collect();
         for line in table(&["FIELD", "TYPE", "DEFAULT", "DESCRIPTION"], &rows).lines() {
@@ -122,17 +129,55 @@ pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// "no plugin is named `x`; did you mean ...?"
-fn not_found(name: &str, kind: Option<PluginKind>) -> String {
-    let nearest = registry::nearest(
-        name,
-        registry::plugins().filter(|p| kind.is_none_or(|k| p.kind() == k)),
-    );
-    let what = kind.map_or_else(|| "plugin".to_owned(), |k| format!("{k} plugin"));
-    let mut message = format!("no {what} is named `{name}`");
-    if let Some(nearest) = nearest.first() {
-        message.push_str(&format!("; did you mean `{nearest}`?"));
+/// The values an option of enum type takes (`eq`, `ne`, ...), from the configuration's JSON schema: the
+/// option's `enum`, or the `const`s of its `oneOf`/`anyOf` (through `$ref`s; a `null` branch is left out).
+/// `None` when the option is not an enum of plain values.
+fn enum_values(schema: &serde_json::Value, field: &str) -> Option<Vec<String>> {
+    let property = schema.get("properties")?.get(field)?;
+    let mut values = Vec::new();
+    collect_values(schema, property, &mut values, 0)?;
+    (!values.is_empty()).then_some(values)
+}
+
+fn collect_values(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    out: &mut Vec<String>,
+    depth: usize,
+) -> Option<()> {
+    if depth > 8 {
+        return None;
     }
-    message.push_str(" (`rivus list` shows every plugin)");
-    message
+    let show = |v: &serde_json::Value| {
+        format!(
+            "`{}`",
+            v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+        )
+    };
+    if let Some(reference) = schema.get("$ref").and_then(|r| r.as_str()) {
+        let name = reference.strip_prefix("#/$defs/")?;
+        return collect_values(root, root.get("$defs")?.get(name)?, out, depth + 1);
+    }
+    if let Some(values) = schema.get("enum").and_then(|e| e.as_array()) {
+        out.extend(values.iter().filter(|v| !v.is_null()).map(show));
+        return Some(());
+    }
+    if let Some(value) = schema.get("const") {
+        out.push(show(value));
+        return Some(());
+    }
+    if let Some(branches) = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(|b| b.as_array())
+    {
+        for branch in branches {
+            if branch.get("type").and_then(|t| t.as_str()) == Some("null") {
+                continue;
+            }
+            collect_values(root, branch, out, depth + 1)?;
+        }
+        return Some(());
+    }
+    None
 }

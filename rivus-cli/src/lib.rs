@@ -18,14 +18,24 @@
 //! `examples/custom-rivus` in the repository is such a program, with one plugin of each kind, and its test runs
 //! every subcommand through it.
 //!
-//! Exit codes: 0 success; 1 the pipeline or a test failed; 2 bad configuration or usage; 130 the run was
-//! interrupted (stopped or aborted by a signal before its source was exhausted).
+//! Exit codes: 0 success (also when the reader of a `stdout` sink went away: `rivus run x.toml | head -2`);
+//! 1 the pipeline or a test failed; 2 bad configuration or usage; 130 the run was interrupted (stopped or
+//! aborted by a signal before its source was exhausted).
+//!
+//! Output: standard output carries what a subcommand is for (a listing, a description, the data of a `stdout`
+//! sink, `run --json`'s ledger when no sink writes to stdout); everything else goes to stderr: logs (through
+//! `tracing-subscriber`: `RUST_LOG`, or `-v` info, `-vv` debug, `-vvv` trace; warnings by default), the
+//! progress line (only on a terminal, and never while a `stdout` sink writes to a terminal), the run's
+//! summary, errors. `-q` prints nothing on success and only the error on failure.
 
 mod cli;
 mod describe;
+mod load;
+mod logging;
 mod output;
 mod run;
 mod schema;
+mod suggest;
 mod test;
 
 use std::ffi::OsString;
@@ -82,13 +92,15 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = Cli::parse_from(args);
+    logging::init(cli.verbose, cli.quiet);
+    let quiet = cli.quiet;
     let result = match cli.command {
         Command::List(args) => describe::list(&args),
         Command::Describe(args) => describe::describe(&args),
-        Command::Validate(args) => run::validate(&args),
-        Command::Run(args) => run::run(&args),
+        Command::Validate(args) => run::validate(&args, quiet),
+        Command::Run(args) => run::run(&args, quiet),
         Command::Schema => schema::print(),
-        Command::Test(args) => test::test(&args),
+        Command::Test(args) => test::test(&args, quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,17 +5,20 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rivus_core::metrics::{Ledger, PipelineMonitor, RunReport, StageKind};
-use rivus_core::spec::PipelineFile;
 use rivus_core::stream::PipelineError;
+use serde_json::json;
 
 use crate::CliError;
 use crate::cli::{FileArgs, RunArgs};
 use crate::output::table;
 
-pub(crate) fn validate(args: &FileArgs) -> Result<(), CliError> {
-    let file = PipelineFile::load(&args.file)?;
+pub(crate) fn validate(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
+    let file = crate::load::pipeline(&args.file)?;
     rivus_core::registry::validate().map_err(|e| CliError::Config(e.to_string()))?;
     let built = file.build()?;
+    if quiet {
+        return Ok(());
+    }
     let mut stages = vec![format!(
         "{} ({})",
         built.source.name,
@@ -52,24 +55,33 @@ pub(crate) fn validate(args: &FileArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
-    let file = PipelineFile::load(&args.file)?;
+pub(crate) fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
+    let file = crate::load::pipeline(&args.file)?;
     rivus_core::registry::validate().map_err(|e| CliError::Config(e.to_string()))?;
+    let writes_stdout = crate::load::writes_to_stdout(&file);
     let built = file.build()?;
     let name = built.name.clone();
+    tracing::info!(pipeline = %name, file = %args.file.display(), "starting the pipeline");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
+    let show_progress = progress_wanted(
+        quiet || args.json,
+        std::io::stderr().is_terminal(),
+        std::io::stdout().is_terminal(),
+        writes_stdout,
+    );
     let outcome = runtime.block_on(async {
         if let Some(addr) = args.metrics {
             metrics_exporter_prometheus::PrometheusBuilder::new()
                 .with_http_listener(addr)
                 .install()
                 .map_err(|e| CliError::Config(format!("--metrics {addr}: {e}")))?;
+            tracing::info!(%addr, "serving Prometheus metrics");
         }
         let pipeline = built.into_pipeline().shutdown_on_signals();
-        let progress = Progress::start(pipeline.monitor(), args.quiet);
+        let progress = Progress::start(pipeline.monitor(), show_progress);
         let result = pipeline.run().await;
         progress.finish();
         Ok::<_, CliError>(result)
@@ -77,41 +89,172 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
     // An aborted run may leave a sync source or sink blocked in a system call on its own thread: do not wait
     // for it (nor for anything else) to exit.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    match outcome? {
-        Ok(report) => {
-            if !args.quiet || report.cancelled {
-                eprint!("{}", summary(&name, &report, None));
-            }
-            if report.cancelled {
-                return Err(CliError::Interrupted(format!(
-                    "pipeline `{name}` was stopped by a shutdown request before its source was exhausted"
-                )));
-            }
-            Ok(())
+    let result = outcome?;
+    let report = match &result {
+        Ok(report) => Some(report),
+        Err(e) => e.report(),
+    };
+    if let Some(report) = report {
+        tracing::info!(
+            pipeline = %name,
+            elapsed = ?report.elapsed,
+            ledger = %ledger_line(&report.ledger()),
+            "the pipeline ended"
+        );
+    }
+    // The reader of a `stdout` sink went away (`rivus run x.toml | head -2`): end quietly, as Unix tools do.
+    if let Err(e) = &result
+        && writes_stdout
+        && closed_by_reader(e)
+    {
+        tracing::info!(pipeline = %name, "standard output was closed by its reader: the run ends here");
+        if args.json
+            && let Some(report) = report
+        {
+            let mut value = ledger_json(&name, report, Some(&e.to_string()));
+            value["status"] = json!("stdout_closed");
+            print_json(&value, true);
         }
-        Err(e) => {
-            if let Some(report) = e.report() {
-                eprint!("{}", summary(&name, report, Some(&e.to_string())));
-            }
-            match e {
-                PipelineError::Aborted { reason, .. } => Err(CliError::Interrupted(format!(
-                    "pipeline `{name}` aborted: {reason}"
-                ))),
-                e => Err(CliError::Failed(format!("pipeline `{name}` failed: {e}"))),
-            }
+        return Ok(());
+    }
+    let failure = result.as_ref().err().map(ToString::to_string);
+    if let Some(report) = report {
+        if args.json {
+            print_json(
+                &ledger_json(&name, report, failure.as_deref()),
+                writes_stdout,
+            );
+        } else if !quiet {
+            eprint!("{}", summary(&name, report, failure.as_deref()));
         }
+    }
+    match result {
+        Ok(report) if report.cancelled => Err(CliError::Interrupted(format!(
+            "pipeline `{name}` was stopped by a shutdown request before its source was exhausted"
+        ))),
+        Ok(_) => Ok(()),
+        Err(PipelineError::Aborted { reason, .. }) => Err(CliError::Interrupted(format!(
+            "pipeline `{name}` aborted: {reason}"
+        ))),
+        Err(PipelineError::Failed { error, .. }) => Err(CliError::Failed(format!(
+            "pipeline `{name}` failed: {error}"
+        ))),
+        Err(e) => Err(CliError::Failed(format!("pipeline `{name}` failed: {e}"))),
     }
 }
 
-/// A progress line on stderr, only when stderr is a terminal.
+/// Whether the progress line is drawn: on stderr, only when stderr is a terminal, and never while a sink writes
+/// to a terminal's stdout (the two would interleave on the screen).
+pub(crate) fn progress_wanted(
+    silent: bool,
+    stderr_terminal: bool,
+    stdout_terminal: bool,
+    writes_stdout: bool,
+) -> bool {
+    !silent && stderr_terminal && !(writes_stdout && stdout_terminal)
+}
+
+/// Whether the run failed because a pipe's reader closed it: an `io::Error` of kind `BrokenPipe` in the chain.
+fn closed_by_reader(error: &PipelineError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = error
+        .pipe_error()
+        .map(|e| e as &(dyn std::error::Error + 'static));
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
+/// `--json`: one line on stdout, or on stderr when a sink writes to stdout (the ledger never mixes with data).
+fn print_json(value: &serde_json::Value, to_stderr: bool) {
+    if to_stderr {
+        eprintln!("{value}");
+    } else {
+        // A closed stdout here has nobody left to tell.
+        let _ = crate::output::print_stdout(&format!("{value}\n"));
+    }
+}
+
+/// The run's final ledger as JSON: the totals, per sink, and per stage.
+pub(crate) fn ledger_json(
+    name: &str,
+    report: &RunReport,
+    failure: Option<&str>,
+) -> serde_json::Value {
+    let ledger = |l: &Ledger| {
+        json!({
+            "read": l.read,
+            "expanded": l.expanded,
+            "written": l.written,
+            "filtered": l.filtered,
+            "skipped": l.skipped,
+            "dead_lettered": l.dead_lettered,
+            "failed": l.failed,
+            "not_processed": l.not_processed,
+            "unrouted": l.unrouted,
+        })
+    };
+    let sinks: serde_json::Map<String, serde_json::Value> = report
+        .sink_ledgers()
+        .iter()
+        .map(|(sink, l)| (sink.to_string(), ledger(l)))
+        .collect();
+    let stages: Vec<serde_json::Value> = report
+        .stages
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "kind": s.kind.as_str(),
+                "in": s.items_in,
+                "out": s.items_out,
+                "filtered": s.filtered,
+                "skipped": s.skipped,
+                "dead_lettered": s.dead_lettered,
+                "failed": s.failed,
+                "not_processed": s.not_processed,
+                "unrouted": s.unrouted,
+                "returned": s.returned,
+                "errors": s.errors,
+                "retries": s.retries,
+            })
+        })
+        .collect();
+    json!({
+        "pipeline": name,
+        "status": status(report, failure),
+        "error": failure,
+        "elapsed_ms": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        "ledger": ledger(&report.ledger()),
+        "sinks": sinks,
+        "stages": stages,
+    })
+}
+
+fn status(report: &RunReport, failure: Option<&str>) -> &'static str {
+    match (failure, report.aborted, report.cancelled) {
+        (_, true, _) => "aborted",
+        (Some(_), false, _) => "failed",
+        (None, false, true) => "stopped",
+        (None, false, false) => "finished",
+    }
+}
+
+/// A progress line on stderr (see [`progress_wanted`]).
 struct Progress {
     bar: Option<ProgressBar>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Progress {
-    fn start(monitor: PipelineMonitor, quiet: bool) -> Self {
-        if quiet || !std::io::stderr().is_terminal() {
+    fn start(monitor: PipelineMonitor, show: bool) -> Self {
+        if !show {
             return Self {
                 bar: None,
                 task: None,
@@ -165,12 +308,7 @@ impl Progress {
 /// The final summary: the ledger (per sink when there are several), then one row per stage.
 pub(crate) fn summary(name: &str, report: &RunReport, failure: Option<&str>) -> String {
     let mut out = String::new();
-    let status = match (failure, report.aborted, report.cancelled) {
-        (_, true, _) => "aborted",
-        (Some(_), false, _) => "failed",
-        (None, false, true) => "stopped",
-        (None, false, false) => "finished",
-    };
+    let status = status(report, failure);
     out.push_str(&format!(
         "pipeline `{name}` {status} in {:.2?}\n",
         report.elapsed

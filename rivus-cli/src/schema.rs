@@ -113,12 +113,25 @@ pub(crate) fn pipeline_schema() -> Value {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["name", "input", "expect"],
+                    "required": ["name", "input"],
                     "additionalProperties": false,
                     "properties": {
                         "name": { "type": "string" },
                         "input": { "type": "array", "items": { "type": "object" } },
-                        "expect": { "type": "array", "items": { "type": "object" } }
+                        "expect": { "type": "array", "items": { "type": "object" } },
+                        "expect_dead_letters": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["error"],
+                                "additionalProperties": false,
+                                "properties": {
+                                    "record": { "type": "object" },
+                                    "error": { "type": "string" }
+                                }
+                            }
+                        },
+                        "expect_error": { "type": "string" }
                     }
                 }
             }

@@ -1,14 +1,15 @@
 //! `rivus test`: the `[[tests]]` of a pipeline file, fed through its transforms.
 
-use rivus_core::spec::{PipeStage, PipelineFile};
+use rivus_core::config::ErrorPolicy;
+use rivus_core::spec::{BuiltPipeline, ExpectedDeadLetter, PipeStage};
 use rivus_core::value::Record;
 use rivus_core::{AsyncPipe, PipeError, SyncPipe};
 
 use crate::CliError;
 use crate::cli::FileArgs;
 
-pub(crate) fn test(args: &FileArgs) -> Result<(), CliError> {
-    let file = PipelineFile::load(&args.file)?;
+pub(crate) fn test(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
+    let file = crate::load::pipeline(&args.file)?;
     if file.doc.tests.is_empty() {
         return Err(CliError::Config(format!(
             "{}: the file has no `[[tests]]`",
@@ -20,27 +21,53 @@ pub(crate) fn test(args: &FileArgs) -> Result<(), CliError> {
         .build()
         .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
     let mut failed = Vec::new();
+    let say = |line: String| {
+        if !quiet {
+            println!("{line}");
+        }
+    };
     for case in &file.doc.tests {
         // Each test gets freshly built plugins, so state cannot leak from one test into the next.
         let mut built = file.build()?;
         let inputs = to_records(&case.input).map_err(CliError::Config)?;
         let expected = to_records(&case.expect).map_err(CliError::Config)?;
-        let actual = runtime.block_on(run_transforms(&mut built.transforms, inputs));
-        match actual {
-            Ok(actual) if json(&actual) == json(&expected) => println!("ok     {}", case.name),
-            Ok(actual) => {
-                println!("FAILED {}", case.name);
-                print!("{}", diff(&expected, &actual));
-                failed.push(case.name.clone());
-            }
-            Err(e) => {
-                println!("FAILED {}: {e}", case.name);
-                failed.push(case.name.clone());
-            }
+        let outcome = runtime.block_on(run_transforms(&mut built, inputs));
+        let mut problems = Vec::new();
+        match (&case.expect_error, &outcome.error) {
+            (None, None) => {}
+            (None, Some(e)) => problems.push(format!("the transforms failed: {e}")),
+            (Some(want), None) => problems.push(format!(
+                "expected the transforms to fail with an error containing {want:?}; they did not fail"
+            )),
+            (Some(want), Some(e)) if !e.to_string().contains(want.as_str()) => problems.push(format!(
+                "expected an error containing {want:?}, got: {e}"
+            )),
+            (Some(_), Some(_)) => {}
         }
+        problems.extend(dead_letter_problems(
+            &case.expect_dead_letters,
+            &outcome.dead_letters,
+        )?);
+        let records_differ = json(&outcome.records) != json(&expected);
+        if problems.is_empty() && !records_differ {
+            say(format!("ok     {}", case.name));
+            continue;
+        }
+        say(format!("FAILED {}", case.name));
+        for problem in &problems {
+            say(format!("  {problem}"));
+        }
+        if records_differ && !quiet {
+            print!("{}", diff(&expected, &outcome.records));
+        }
+        failed.push(case.name.clone());
     }
     let total = file.doc.tests.len();
-    println!("{} passed, {} failed", total - failed.len(), failed.len());
+    say(format!(
+        "{} passed, {} failed",
+        total - failed.len(),
+        failed.len()
+    ));
     if failed.is_empty() {
         Ok(())
     } else {
@@ -50,6 +77,45 @@ pub(crate) fn test(args: &FileArgs) -> Result<(), CliError> {
             failed.join(", ")
         )))
     }
+}
+
+/// What the expected dead letters and the actual ones disagree on, one sentence each.
+fn dead_letter_problems(
+    expected: &[ExpectedDeadLetter],
+    actual: &[(Record, String)],
+) -> Result<Vec<String>, CliError> {
+    let mut problems = Vec::new();
+    if expected.len() != actual.len() {
+        problems.push(format!(
+            "expected {} dead letter(s), got {}{}",
+            expected.len(),
+            actual.len(),
+            actual
+                .iter()
+                .map(|(r, e)| format!("\n    {} <- {e}", r.to_json()))
+                .collect::<String>()
+        ));
+        return Ok(problems);
+    }
+    for (i, (want, (record, error))) in expected.iter().zip(actual).enumerate() {
+        if !error.contains(want.error.as_str()) {
+            problems.push(format!(
+                "dead letter {i}: expected an error containing {:?}, got: {error}",
+                want.error
+            ));
+        }
+        if let Some(table) = &want.record {
+            let want_record = to_records(std::slice::from_ref(table)).map_err(CliError::Config)?;
+            if json(&want_record) != json(std::slice::from_ref(record)) {
+                problems.push(format!(
+                    "dead letter {i}: expected the record {}, got {}",
+                    want_record.first().map(Record::to_json).unwrap_or_default(),
+                    record.to_json()
+                ));
+            }
+        }
+    }
+    Ok(problems)
 }
 
 /// Records as JSON, for comparison: raw bytes (a line's text) are not part of what a test states.
@@ -67,32 +133,74 @@ fn to_records(tables: &[toml::Table]) -> Result<Vec<Record>, String> {
         .collect()
 }
 
-async fn run_transforms(
-    transforms: &mut [rivus_core::spec::Built<PipeStage>],
-    inputs: Vec<Record>,
-) -> Result<Vec<Record>, PipeError> {
-    let mut items = inputs;
-    for t in transforms.iter_mut() {
-        let mut next = Vec::with_capacity(items.len());
-        match &mut t.stage {
-            PipeStage::Sync(p) => {
-                p.open()?;
-                for item in items {
-                    p.process_each(item, &mut next)?;
-                }
-                p.close()?;
-            }
-            PipeStage::Async(p) => {
-                p.open().await?;
-                for item in items {
-                    p.process_each(item, &mut next).await?;
-                }
-                p.close().await?;
-            }
+/// What the transforms made of a test's input.
+struct Outcome {
+    /// What came out of the last transform (before a fail-fast error: what passed every transform).
+    records: Vec<Record>,
+    /// The records the `dead_letter` policy took, with their errors' messages.
+    dead_letters: Vec<(Record, String)>,
+    /// The error that stopped the transforms (a fail-fast error, or a failed `open`/`close`).
+    error: Option<PipeError>,
+}
+
+/// Feeds each input through every transform in turn, as the runtime does, applying each stage's error policy
+/// (its `runtime.on_error`, or the `[pipeline]`'s): a skipped record is dropped, a dead-lettered one is kept
+/// with its error, and a fail-fast error stops the test's run with what passed before it.
+async fn run_transforms(built: &mut BuiltPipeline, inputs: Vec<Record>) -> Outcome {
+    let mut outcome = Outcome {
+        records: Vec::new(),
+        dead_letters: Vec::new(),
+        error: None,
+    };
+    let default_policy = built.config.on_error;
+    for t in &mut built.transforms {
+        let opened = match &mut t.stage {
+            PipeStage::Sync(p) => p.open(),
+            PipeStage::Async(p) => p.open().await,
+        };
+        if let Err(e) = opened {
+            outcome.error = Some(e);
+            return outcome;
         }
-        items = next;
     }
-    Ok(items)
+    'inputs: for input in inputs {
+        let mut batch = vec![input];
+        for t in &mut built.transforms {
+            let policy = t.runtime.on_error.unwrap_or(default_policy);
+            let mut next = Vec::new();
+            for item in batch {
+                let kept = item.clone();
+                let mut out = Vec::new();
+                let result = match &mut t.stage {
+                    PipeStage::Sync(p) => p.process_each(item, &mut out),
+                    PipeStage::Async(p) => p.process_each(item, &mut out).await,
+                };
+                match (result, policy) {
+                    (Ok(()), _) => next.extend(out),
+                    (Err(_), ErrorPolicy::Skip) => {}
+                    (Err(e), ErrorPolicy::DeadLetter) => {
+                        outcome.dead_letters.push((kept, e.to_string()));
+                    }
+                    (Err(e), _) => {
+                        outcome.error = Some(e);
+                        break 'inputs;
+                    }
+                }
+            }
+            batch = next;
+        }
+        outcome.records.extend(batch);
+    }
+    for t in &mut built.transforms {
+        let closed = match &mut t.stage {
+            PipeStage::Sync(p) => p.close(),
+            PipeStage::Async(p) => p.close().await,
+        };
+        if let Err(e) = closed {
+            outcome.error.get_or_insert(e);
+        }
+    }
+    outcome
 }
 
 /// A line diff of the expected and actual records, one JSON object per line. Each actual record is shown with

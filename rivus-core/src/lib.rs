@@ -192,7 +192,8 @@
 //!
 //! ## The map
 //!
-//! The reasons behind the crate's shape are in the repository's `DESIGN.md`.
+//! The map of the workspace, the delivery guarantees and the reasons behind the crate's shape are in the
+//! repository's `docs/architecture.md`.
 //!
 //! | module | what it holds |
 //! |---|---|

@@ -163,6 +163,7 @@ impl rivus_core::SyncSink for StdoutSink {
             StdoutInner::Jsonl(s) => s.write(item),
             StdoutInner::Lines(s) => s.write(item),
         }
+        .map_err(closed_by_reader)
     }
 
     fn flush(&mut self) -> Result<(), PipeError> {
@@ -170,9 +171,33 @@ impl rivus_core::SyncSink for StdoutSink {
             StdoutInner::Jsonl(s) => s.flush(),
             StdoutInner::Lines(s) => s.flush(),
         }
+        .map_err(closed_by_reader)
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
         self.flush()
     }
+}
+
+/// A write into a pipe whose reader has gone (`rivus run x.toml | head -2`) is permanent: retrying cannot bring
+/// the reader back. The error keeps an `io::Error` of kind `BrokenPipe` in its chain, which the `rivus` command
+/// looks for to end such a run quietly, as Unix tools do.
+fn closed_by_reader(e: PipeError) -> PipeError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return PipeError::permanent(
+                "stdout",
+                std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "standard output was closed by its reader (broken pipe)",
+                ),
+            );
+        }
+        cause = err.source();
+    }
+    e
 }

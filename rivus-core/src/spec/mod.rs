@@ -220,7 +220,9 @@ pub struct PipelineOptions {
     pub runtime: toml::Table,
 }
 
-/// A config unit test: `[[tests]]` feeds `input` records through the transforms and expects `expect`.
+/// A config unit test: `[[tests]]` feeds `input` records through the transforms and expects `expect`, and
+/// optionally the dead letters the error policy makes (`expect_dead_letters`) or the error that stops them
+/// (`expect_error`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestCase {
@@ -228,8 +230,28 @@ pub struct TestCase {
     pub name: String,
     /// Input records, as TOML tables.
     pub input: Vec<toml::Table>,
-    /// The records the transforms must give, in order.
+    /// The records the transforms must give, in order. Default: none.
+    #[serde(default)]
     pub expect: Vec<toml::Table>,
+    /// The dead letters the transforms must make, in order (under an `on_error = "dead_letter"` policy). A
+    /// test without it fails on any dead letter. Default: none.
+    #[serde(default)]
+    pub expect_dead_letters: Vec<ExpectedDeadLetter>,
+    /// The transforms must fail (under a `fail_fast` policy) with an error whose message contains this text;
+    /// `expect` then lists the records written before the failure. Default: they must not fail.
+    #[serde(default)]
+    pub expect_error: Option<String>,
+}
+
+/// A dead letter a `[[tests]]` case expects.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedDeadLetter {
+    /// The record that failed, as it entered the failing transform. Default: not checked.
+    #[serde(default)]
+    pub record: Option<toml::Table>,
+    /// Text the error's message must contain.
+    pub error: String,
 }
 
 /// A pipeline file as written, before plugins are looked up.

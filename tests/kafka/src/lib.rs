@@ -1,11 +1,12 @@
 //! Test set-up for the Kafka plugins: a Kafka-protocol broker on 127.0.0.1, topics, and the client that is not
 //! ours (Python `confluent-kafka`).
 //!
-//! The broker is found or started as DESIGN.md ("Test infrastructure") says:
+//! The broker is found or started as `docs/architecture.md` ("Tests") says; `scripts/test` installs what this
+//! needs (tansu, confluent-kafka) on a fresh machine:
 //! 1. `RIVUS_TEST_KAFKA` (a bootstrap address such as `127.0.0.1:9092`) when set;
 //! 2. otherwise `tansu` (0.6, with `--features libsql`) from `$RIVUS_TOOLS_DIR/bin`, `~/.cache/rivus-tools/bin`
 //!    or `PATH`, started in a temp dir on a free port with its sqlite storage engine and stopped on drop;
-//! 3. otherwise the test fails, saying what to install.
+//! 3. otherwise the test fails, saying to run `scripts/test` (or what to install by hand).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -72,8 +73,9 @@ impl Broker {
         }
         let Some(tansu) = tansu_binary() else {
             panic!(
-                "no Kafka broker for the tests: set RIVUS_TEST_KAFKA=host:port, or install tansu with `{INSTALL_TANSU}` \
-                 (or put `tansu` on PATH, or in $RIVUS_TOOLS_DIR/bin)"
+                "no Kafka broker for the tests: run the tests with `./scripts/test`, which installs the `tansu` broker \
+                 into ~/.cache/rivus-tools (or set RIVUS_TEST_KAFKA=host:port, or install tansu by hand with \
+                 `{INSTALL_TANSU}`, or put `tansu` on PATH or in $RIVUS_TOOLS_DIR/bin)"
             );
         };
         Self::start_tansu(&tansu, free_port())
@@ -285,11 +287,15 @@ pub fn python(args: &[&str]) -> String {
         .args(["-c", "import confluent_kafka"])
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run python3 ({e}): install Python 3 and `pip install confluent-kafka`")
+            panic!(
+                "cannot run python3 ({e}): run the tests with `./scripts/test`, which installs Python 3 and \
+                 confluent-kafka (or install them by hand)"
+            )
         });
     assert!(
         probe.status.success(),
-        "the Python client is missing: `pip install confluent-kafka` ({})",
+        "the Python client is missing: run the tests with `./scripts/test`, which installs confluent-kafka into \
+         ~/.cache/rivus-tools/python, or `pip install confluent-kafka` ({})",
         String::from_utf8_lossy(&probe.stderr)
     );
     let out = Command::new("python3")

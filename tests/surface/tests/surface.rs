@@ -1,4 +1,5 @@
-//! The public surface of DESIGN.md, used from a crate that depends on `rivus-core` alone.
+//! The public surface the README and `docs/architecture.md` describe, used from a crate that depends on
+//! `rivus-core` alone.
 
 use rivus_core::prelude::*;
 
