@@ -359,7 +359,7 @@ fn every_type_survives_csv_to_postgres_to_json_lines_and_back() {
     write_toml(
         &load,
         &format!(
-            "[pipeline]\nname = \"load\"\non_error = \"fail\"\n\n[source]\nplugin = \"csv\"\npath = \"{}\"\n\n\
+            "[pipeline]\nname = \"load\"\non_error = \"fail_fast\"\n\n[source]\nplugin = \"csv\"\npath = \"{}\"\n\n\
              [[sinks]]\nplugin = \"postgres\"\nurl = \"{url}\"\ntable = \"t\"\n",
             csv.display()
         ),
@@ -370,7 +370,7 @@ fn every_type_survives_csv_to_postgres_to_json_lines_and_back() {
     write_toml(
         &read,
         &format!(
-            "[pipeline]\nname = \"read\"\non_error = \"fail\"\n\n[source]\nplugin = \"postgres\"\nurl = \"{url}\"\n\
+            "[pipeline]\nname = \"read\"\non_error = \"fail_fast\"\n\n[source]\nplugin = \"postgres\"\nurl = \"{url}\"\n\
              query = \"SELECT * FROM t\"\ncursor = \"id\"\npage_size = 5000\n\n\
              [[sinks]]\nplugin = \"jsonl\"\npath = \"{}\"\n",
             jsonl.display()
@@ -381,7 +381,7 @@ fn every_type_survives_csv_to_postgres_to_json_lines_and_back() {
     write_toml(
         &back,
         &format!(
-            "[pipeline]\nname = \"back\"\non_error = \"fail\"\n\n[source]\nplugin = \"jsonl\"\npath = \"{}\"\n\n\
+            "[pipeline]\nname = \"back\"\non_error = \"fail_fast\"\n\n[source]\nplugin = \"jsonl\"\npath = \"{}\"\n\n\
              [[sinks]]\nplugin = \"postgres\"\nurl = \"{url}\"\ntable = \"t2\"\n",
             jsonl.display()
         ),
