@@ -72,7 +72,7 @@ impl Slot {
 }
 
 /// The 64-bit FNV-1a hash: a checksum against torn writes, not a cryptographic hash.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -284,6 +284,129 @@ fn newest(text: &[u8]) -> Option<Slot> {
         .max_by_key(|slot| slot.seq)
 }
 
+/// The size of one slot of a [`StateFile`]: room for a cursor of a few long text values.
+const STATE_SLOT: usize = 4096;
+
+/// One slot of a [`StateFile`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StateSlot {
+    version: u32,
+    seq: u64,
+    state: serde_json::Value,
+    /// FNV-1a of the fields above, in hex.
+    check: String,
+}
+
+impl StateSlot {
+    fn checksum(&self) -> String {
+        let text = format!("{} {} {}", self.version, self.seq, self.state);
+        format!("{:016x}", fnv1a(text.as_bytes()))
+    }
+}
+
+/// A state file for sources whose position is not a byte offset (the database sources keep their cursor in
+/// it): the same two slots written in turn as a [`Checkpoint`], each holding one JSON value, so a crash in the
+/// middle of a write leaves the previous commit readable.
+pub(crate) struct StateFile {
+    plugin: &'static str,
+    path: PathBuf,
+    file: File,
+    seq: u64,
+    buf: Vec<u8>,
+}
+
+impl StateFile {
+    /// Opens (or creates) the state file at `path`; returns the last state saved in it, if any.
+    ///
+    /// # Errors
+    ///
+    /// A permanent error naming the file when it cannot be opened or read, or is damaged.
+    pub(crate) fn open(
+        plugin: &'static str,
+        path: &Path,
+    ) -> Result<(Self, Option<serde_json::Value>), PipeError> {
+        let fail = |action, e| FileError::io(path, action, e).of(plugin);
+        create_parents(plugin, path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| fail(Action::Open, e))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text)
+            .map_err(|e| fail(Action::Read, e))?;
+        let mut state = Self {
+            plugin,
+            path: path.to_path_buf(),
+            file,
+            seq: 0,
+            buf: Vec::with_capacity(STATE_SLOT),
+        };
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Ok((state, None));
+        }
+        let slot = text
+            .chunks(STATE_SLOT)
+            .filter_map(|chunk| serde_json::from_slice::<StateSlot>(chunk.trim_ascii()).ok())
+            .filter(|slot| slot.version == 1 && slot.check == slot.checksum())
+            .max_by_key(|slot| slot.seq)
+            .ok_or_else(|| {
+                FileError::msg(
+                    path,
+                    Action::Read,
+                    "the state file is damaged (no whole slot); remove it to read from the start",
+                )
+                .of(plugin)
+            })?;
+        state.seq = slot.seq;
+        Ok((state, Some(slot.state)))
+    }
+
+    /// Saves `value`: overwrites the older slot.
+    ///
+    /// # Errors
+    ///
+    /// A permanent error naming the file when it cannot be written, or when `value` does not fit in a slot
+    /// (4 KiB of JSON).
+    pub(crate) fn save(&mut self, value: &serde_json::Value) -> Result<(), PipeError> {
+        let plugin = self.plugin;
+        let mut slot = StateSlot {
+            version: 1,
+            seq: self.seq + 1,
+            state: value.clone(),
+            check: String::new(),
+        };
+        slot.check = slot.checksum();
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &slot).map_err(|e| {
+            FileError::io(&self.path, Action::Write, io::Error::other(e)).of(plugin)
+        })?;
+        if self.buf.len() >= STATE_SLOT {
+            return Err(FileError::msg(
+                &self.path,
+                Action::Write,
+                format!(
+                    "the state ({} bytes of JSON) does not fit in a slot of {STATE_SLOT} bytes (a cursor value \
+                     that long cannot be kept)",
+                    self.buf.len()
+                ),
+            )
+            .of(plugin));
+        }
+        self.buf.resize(STATE_SLOT - 1, b' ');
+        self.buf.push(b'\n');
+        let at_slot = (slot.seq % 2) * STATE_SLOT as u64;
+        self.file
+            .seek(SeekFrom::Start(at_slot))
+            .and_then(|_| self.file.write_all(&self.buf))
+            .map_err(|e| FileError::io(&self.path, Action::Write, e).of(plugin))?;
+        self.seq = slot.seq;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,5 +492,36 @@ mod tests {
             .unwrap();
         let (_, resume) = open(&state, &input).unwrap();
         assert_eq!(resume, Some(Resume { offset: 6, line: 4 }));
+    }
+
+    #[test]
+    fn a_state_file_keeps_the_last_value_and_survives_a_torn_slot() {
+        let dir = dir("state");
+        let path = dir.join("cursor.state");
+        let (mut state, last) = StateFile::open("postgres", &path).unwrap();
+        assert_eq!(last, None);
+        state.save(&serde_json::json!({"cursor": ["1"]})).unwrap();
+        state.save(&serde_json::json!({"cursor": ["2"]})).unwrap();
+        drop(state);
+        let (mut state, last) = StateFile::open("postgres", &path).unwrap();
+        assert_eq!(last, Some(serde_json::json!({"cursor": ["2"]})));
+        let err = state
+            .save(&serde_json::json!({"cursor": ["x".repeat(5000)]}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not fit"), "{err}");
+        drop(state);
+        // The newer slot (seq 2, the first) torn: the older one holds.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[40] = b'#';
+        std::fs::write(&path, &bytes).unwrap();
+        let (_, last) = StateFile::open("postgres", &path).unwrap();
+        assert_eq!(last, Some(serde_json::json!({"cursor": ["1"]})));
+        std::fs::write(&path, "garbage").unwrap();
+        let err = StateFile::open("postgres", &path)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("damaged"), "{err}");
     }
 }

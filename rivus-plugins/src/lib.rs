@@ -33,6 +33,8 @@
 //! | [`stdio`] | stdin and stdout |
 //! | [`file`](mod@file) | whole files from a directory or a glob |
 //! | `kafka` | Kafka source and sink (feature `kafka`) |
+//! | `postgres` | PostgreSQL source (incremental by a cursor column) and sink (COPY, upsert) (feature `postgres`) |
+//! | `sqlite` | SQLite source and sink (feature `sqlite`, on by default) |
 //! | `http` | HTTP sink with retries and batching, webhook source with backpressure (feature `http`) |
 //! | [`generator`] | records from a template (demos, tests, benchmarks) |
 //! | [`sequence`] | numbers as typed `u64` items (library pipelines, benchmarks) |
@@ -120,9 +122,13 @@ pub mod kafka;
 pub mod lines;
 mod output;
 pub mod passthrough;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "script")]
 pub mod script;
 pub mod sequence;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod stdio;
 mod text;
 pub mod transform;

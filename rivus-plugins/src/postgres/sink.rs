@@ -1,0 +1,423 @@
+//! [`PostgresSink`]: records into a table with `COPY`, or upserted, with per-row outcomes.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use deadpool_postgres::Pool;
+use futures::SinkExt;
+use rivus_core::pipe::Rejected;
+use rivus_core::value::Record;
+use rivus_core::{AsyncSink, PipeError};
+use tokio_postgres::error::SqlState;
+
+use super::config::PostgresSinkConfig;
+use super::connect::{db_message, get, pg_error, pool};
+use super::copy_text::{ColumnKind, copy_line, push_field};
+use super::{NAME, quote_ident};
+
+/// The temporary table an upsert goes through (one per connection, dropped at commit).
+const STAGE: &str = "rivus_upsert_stage";
+
+/// Loads records into a PostgreSQL table: `COPY … FROM STDIN` (text format), or an upsert with `key`.
+///
+/// # Columns and types
+///
+/// Each of the table's columns (or of `columns`) is filled from the record field of the same name (or the one
+/// `fields` names); a missing field is NULL, and fields that fill no column are not written. Values go as text
+/// that the server parses by the column's type; the mapping is in the table of
+/// `rivus_plugins::postgres` (`copy_text`): strings and numbers as written, arrays as array literals, objects
+/// as JSON.
+///
+/// # Delivery
+///
+/// `write` encodes the record and keeps it; [`flush_each`](AsyncSink::flush_each) loads everything written
+/// since the last flush in **one transaction**, so an item counts as written only once its transaction
+/// committed. Each load runs under a savepoint:
+///
+/// * A row the server refuses — a constraint (unique, check, not null, foreign key), a value the column's
+///   type does not read — is refused alone: when the server's error names the row (`COPY people, line 3`,
+///   as it does for bad values and for unique, check and not-null violations in plain `COPY`), that row is
+///   taken out and the others are loaded again; otherwise (a foreign key, or any constraint under upsert) the
+///   rows are split in halves, down to single rows. Each refused row goes to the stage's error policy with
+///   the server's message (`duplicate key value violates unique constraint "people_pkey" (23505): Key
+///   (id)=(3) already exists.`); every other row lands.
+/// * A lost connection, a server restart, a serialization failure or a deadlock fails the flush with a
+///   **transient** error, and the whole transaction is rolled back: the stage's retry policy
+///   (`runtime = { retries = 5, retry_delay = "1s" }`) runs the flush again on a new connection, with every
+///   row. Without retries the run stops and its items are not acknowledged.
+/// * Any other error (a missing table, no permission) fails the flush as a whole.
+///
+/// # Upsert
+///
+/// With `key`, each load copies the rows into a temporary table and runs `INSERT INTO t SELECT DISTINCT ON
+/// (key) … ORDER BY key, <order of arrival> DESC ON CONFLICT (key) DO UPDATE SET` every other column: the
+/// last row of a key in a flush wins, and a key that exists is updated. `key` needs a unique index or
+/// constraint on those columns.
+///
+/// # Cancel safety
+///
+/// A dropped flush drops its transaction, which the server rolls back; the next flush loads every row again.
+#[rivus_core::async_sink("postgres", config = PostgresSinkConfig)]
+pub struct PostgresSink {
+    config: PostgresSinkConfig,
+    pool: Pool,
+    /// The table, resolved by `open`.
+    table: Option<Table>,
+    /// The rows written since the last flush, as COPY text, one line each.
+    rows: Vec<u8>,
+    /// Where each row ends in `rows`.
+    ends: Vec<usize>,
+}
+
+/// The target table, as the server describes it.
+#[derive(Debug)]
+struct Table {
+    /// The table's name as the server quotes it.
+    name: String,
+    columns: Vec<Column>,
+    /// `COPY table (columns) FROM STDIN`, or into the stage with upsert.
+    copy: String,
+    /// With `key`: the statements that create the stage and move its rows to the table.
+    upsert: Option<(String, String)>,
+}
+
+#[derive(Debug)]
+struct Column {
+    field: String,
+    kind: ColumnKind,
+}
+
+impl std::fmt::Debug for PostgresSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSink")
+            .field("config", &self.config)
+            .field("table", &self.table)
+            .field("rows", &self.ends.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TryFrom<PostgresSinkConfig> for PostgresSink {
+    type Error = PipeError;
+
+    fn try_from(config: PostgresSinkConfig) -> Result<Self, PipeError> {
+        let pool = pool(
+            &config.url,
+            config.tls,
+            config.tls_ca_file.as_deref(),
+            config.pool_size.get(),
+            config.connect_timeout,
+        )?;
+        Ok(Self {
+            config,
+            pool,
+            table: None,
+            rows: Vec::new(),
+            ends: Vec::new(),
+        })
+    }
+}
+
+impl PostgresSink {
+    /// The configuration.
+    pub fn config(&self) -> &PostgresSinkConfig {
+        &self.config
+    }
+
+    /// Asks the server for the table's columns, and checks `columns`, `fields` and `key` against them.
+    async fn describe(&self) -> Result<Table, PipeError> {
+        let c = &self.config;
+        let client = get(&self.pool, &c.url).await?;
+        let fail = |doing: &str, e: &tokio_postgres::Error| pg_error(&c.url, doing, e);
+        let doing = format!("table `{}`", c.table);
+        let name: String = client
+            .query_one("SELECT $1::text::regclass::text", &[&c.table])
+            .await
+            .map_err(|e| fail(&doing, &e))?
+            .get(0);
+        let found = client
+            .query(
+                "SELECT a.attname::text, t.typname::text, t.typcategory::text, \
+                 (a.attgenerated::text <> '' OR a.attidentity::text = 'a') \
+                 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+                 WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+                 ORDER BY a.attnum",
+                &[&c.table],
+            )
+            .await
+            .map_err(|e| fail(&doing, &e))?;
+        let all: Vec<(String, String, String, bool)> = found
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        let names: Vec<&str> = all.iter().map(|(n, ..)| n.as_str()).collect();
+        let chosen: Vec<&(String, String, String, bool)> = if c.columns.is_empty() {
+            all.iter().filter(|(.., generated)| !generated).collect()
+        } else {
+            let mut chosen = Vec::new();
+            for col in &c.columns {
+                let found = all.iter().find(|(n, ..)| n == col).ok_or_else(|| {
+                    PipeError::permanent(
+                        NAME,
+                        format!("`columns`: table {name} has no column `{col}` (it has {names:?})"),
+                    )
+                })?;
+                chosen.push(found);
+            }
+            chosen
+        };
+        let chosen_names: Vec<&str> = chosen.iter().map(|(n, ..)| n.as_str()).collect();
+        for (what, list) in [
+            ("fields", c.fields.keys().collect::<Vec<_>>()),
+            ("key", c.key.iter().collect()),
+        ] {
+            if let Some(col) = list
+                .iter()
+                .find(|col| !chosen_names.contains(&col.as_str()))
+            {
+                return Err(PipeError::permanent(
+                    NAME,
+                    format!(
+                        "`{what}`: `{col}` is not among the columns written ({chosen_names:?})"
+                    ),
+                ));
+            }
+        }
+        let columns = chosen
+            .iter()
+            .map(|(n, typ, category, _)| Column {
+                field: c.fields.get(n).cloned().unwrap_or_else(|| n.clone()),
+                kind: match (typ.as_str(), category.as_str()) {
+                    ("json" | "jsonb", _) => ColumnKind::Json,
+                    (_, "A") => ColumnKind::Array,
+                    (_, "S") => ColumnKind::Text,
+                    _ => ColumnKind::Scalar,
+                },
+            })
+            .collect();
+        let list = chosen_names
+            .iter()
+            .map(|n| quote_ident(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (copy, upsert) = if c.key.is_empty() {
+            (format!("COPY {name} ({list}) FROM STDIN"), None)
+        } else {
+            let keys = c
+                .key
+                .iter()
+                .map(|k| quote_ident(k))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let updates: Vec<String> = chosen_names
+                .iter()
+                .filter(|n| !c.key.iter().any(|k| k == *n))
+                .map(|n| format!("{0} = EXCLUDED.{0}", quote_ident(n)))
+                .collect();
+            let action = if updates.is_empty() {
+                "NOTHING".to_owned()
+            } else {
+                format!("UPDATE SET {}", updates.join(", "))
+            };
+            let create = format!(
+                "CREATE TEMP TABLE {STAGE} ON COMMIT DROP AS SELECT {list} FROM {name} WITH NO DATA; \
+                 ALTER TABLE {STAGE} ADD COLUMN rivus_ord bigint GENERATED ALWAYS AS IDENTITY"
+            );
+            let merge = format!(
+                "INSERT INTO {name} ({list}) SELECT DISTINCT ON ({keys}) {list} FROM {STAGE} \
+                 ORDER BY {keys}, rivus_ord DESC ON CONFLICT ({keys}) DO {action}"
+            );
+            (
+                format!("COPY {STAGE} ({list}) FROM STDIN"),
+                Some((create, merge)),
+            )
+        };
+        Ok(Table {
+            name,
+            columns,
+            copy,
+            upsert,
+        })
+    }
+
+    /// The COPY text of the rows `piece` (indices since the last flush).
+    fn body(&self, piece: &[usize]) -> Bytes {
+        let mut body = Vec::new();
+        for &i in piece {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            body.extend_from_slice(&self.rows[start..self.ends[i]]);
+        }
+        Bytes::from(body)
+    }
+
+    /// Loads the rows `piece` in the transaction `tx` (under a savepoint the caller made).
+    async fn load(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        table: &Table,
+        piece: &[usize],
+    ) -> Result<(), tokio_postgres::Error> {
+        if table.upsert.is_some() {
+            tx.batch_execute(&format!("TRUNCATE {STAGE}")).await?;
+        }
+        let copy = tx.copy_in(&table.copy).await?;
+        futures::pin_mut!(copy);
+        copy.send(self.body(piece)).await?;
+        copy.finish().await?;
+        if let Some((_, merge)) = &table.upsert {
+            tx.batch_execute(merge).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the server refused rows, rather than the statement: a bad value (class 22), a constraint (class
+/// 23), or an exception raised by a trigger.
+fn refuses_rows(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        let code = db.code().code();
+        code.starts_with("22") || code.starts_with("23") || *db.code() == SqlState::RAISE_EXCEPTION
+    })
+}
+
+impl AsyncSink for PostgresSink {
+    type In = Record;
+
+    fn name(&self) -> Cow<'static, str> {
+        NAME.into()
+    }
+
+    /// Connects, and checks the table and the configured columns.
+    async fn open(&mut self) -> Result<(), PipeError> {
+        self.table = Some(self.describe().await?);
+        Ok(())
+    }
+
+    /// Encodes `record` as a row of the next flush's COPY; see [Columns and types](PostgresSink#columns-and-types).
+    ///
+    /// # Errors
+    ///
+    /// None for a record (the server judges its values at the flush); a permanent error when the sink was not
+    /// opened.
+    async fn write(&mut self, record: Record) -> Result<(), PipeError> {
+        let Some(table) = &self.table else {
+            return Err(PipeError::permanent(NAME, "the sink was not opened"));
+        };
+        for (i, col) in table.columns.iter().enumerate() {
+            if i > 0 {
+                self.rows.push(b'\t');
+            }
+            push_field(&mut self.rows, record.get(&col.field), col.kind);
+        }
+        self.rows.push(b'\n');
+        self.ends.push(self.rows.len());
+        Ok(())
+    }
+
+    /// Loads what was written, and fails when a row was refused; see [`flush_each`](Self::flush_each).
+    ///
+    /// # Errors
+    ///
+    /// As `flush_each`, and a permanent error naming the first refused row.
+    async fn flush(&mut self) -> Result<(), PipeError> {
+        let refused = self.flush_each().await?;
+        let count = refused.len();
+        match refused.into_iter().next() {
+            None => Ok(()),
+            Some(first) if count == 1 => Err(first.error),
+            Some(first) => Err(PipeError::permanent(
+                NAME,
+                format!("{count} rows refused; the first: {}", first.error.message()),
+            )),
+        }
+    }
+
+    /// Loads the rows written since the last flush in one transaction, and returns those the server refused;
+    /// see [Delivery](PostgresSink#delivery).
+    ///
+    /// # Errors
+    ///
+    /// Transient when the connection failed (nothing was committed; a retry loads every row again);
+    /// permanent for an error that is not about rows.
+    async fn flush_each(&mut self) -> Result<Vec<Rejected>, PipeError> {
+        if self.ends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(table) = &self.table else {
+            return Err(PipeError::permanent(NAME, "the sink was not opened"));
+        };
+        let url = &self.config.url;
+        let fail = |doing: &str, e: &tokio_postgres::Error| pg_error(url, doing, e);
+        let mut client = get(&self.pool, url).await?;
+        let mut tx = client
+            .transaction()
+            .await
+            .map_err(|e| fail("cannot begin", &e))?;
+        if let Some((create, _)) = &table.upsert {
+            tx.batch_execute(create).await.map_err(|e| {
+                fail(
+                    &format!("{}: cannot make the upsert's stage", table.name),
+                    &e,
+                )
+            })?;
+        }
+        let mut pending: VecDeque<Vec<usize>> = VecDeque::from([(0..self.ends.len()).collect()]);
+        let mut refused = Vec::new();
+        while let Some(piece) = pending.pop_front() {
+            let savepoint = tx
+                .savepoint("rivus_load")
+                .await
+                .map_err(|e| fail("cannot make a savepoint", &e))?;
+            let loaded = self.load(&savepoint, table, &piece).await;
+            match loaded {
+                Ok(()) => savepoint
+                    .commit()
+                    .await
+                    .map_err(|e| fail("cannot release a savepoint", &e))?,
+                Err(e) if refuses_rows(&e) => {
+                    savepoint
+                        .rollback()
+                        .await
+                        .map_err(|e| fail("cannot roll back to a savepoint", &e))?;
+                    let named = e
+                        .as_db_error()
+                        .and_then(|db| db.where_())
+                        .and_then(copy_line)
+                        .filter(|line| (1..=piece.len()).contains(line));
+                    let why = || {
+                        let message = e
+                            .as_db_error()
+                            .map(db_message)
+                            .unwrap_or_else(|| e.to_string());
+                        PipeError::permanent(NAME, format!("{}: {message}", table.name))
+                    };
+                    if let Some(line) = named {
+                        refused.push(Rejected::new(piece[line - 1], why()));
+                        let rest: Vec<usize> = piece
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i != line - 1)
+                            .map(|(_, &r)| r)
+                            .collect();
+                        if !rest.is_empty() {
+                            pending.push_front(rest);
+                        }
+                    } else if piece.len() == 1 {
+                        refused.push(Rejected::new(piece[0], why()));
+                    } else {
+                        let (a, b) = piece.split_at(piece.len() / 2);
+                        pending.push_front(b.to_vec());
+                        pending.push_front(a.to_vec());
+                    }
+                }
+                Err(e) => return Err(fail(&format!("cannot load into {}", table.name), &e)),
+            }
+        }
+        tx.commit().await.map_err(|e| fail("cannot commit", &e))?;
+        self.rows.clear();
+        self.ends.clear();
+        refused.sort_by_key(|r| r.index);
+        Ok(refused)
+    }
+}
