@@ -18,11 +18,15 @@
 //! `examples/custom-rivus` in the repository is such a program, with one plugin of each kind, and its test runs
 //! every subcommand through it.
 //!
+//! Every line it prints, and every log line, shows a secret from `${VAR}` as `***` (see
+//! [`rivus_core::secrets`]).
+//!
 //! Exit codes: 0 success; 1 the pipeline or a test failed; 2 bad configuration or usage; 130 the run was
 //! interrupted (stopped or aborted by a signal before its source was exhausted).
 
 mod cli;
 mod describe;
+mod log;
 mod output;
 mod run;
 mod schema;
@@ -82,6 +86,7 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = Cli::parse_from(args);
+    log::init();
     let result = match cli.command {
         Command::List(args) => describe::list(&args),
         Command::Describe(args) => describe::describe(&args),
@@ -93,7 +98,7 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", rivus_core::secrets::redact(&e.to_string()));
             e.exit_code()
         }
     }

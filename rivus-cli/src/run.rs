@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rivus_core::metrics::{Ledger, PipelineMonitor, RunReport, StageKind};
+use rivus_core::secrets::redact;
 use rivus_core::spec::PipelineFile;
 use rivus_core::stream::PipelineError;
 
@@ -34,11 +35,14 @@ pub(crate) fn validate(args: &FileArgs) -> Result<(), CliError> {
         .collect();
     stages.push(sinks.join(" + "));
     println!(
-        "{}: pipeline `{}` is valid",
-        args.file.display(),
-        built.name
+        "{}",
+        redact(&format!(
+            "{}: pipeline `{}` is valid",
+            args.file.display(),
+            built.name
+        ))
     );
-    println!("  {}", stages.join(" -> "));
+    println!("  {}", redact(&stages.join(" -> ")));
     if let Some(dl) = &built.dead_letter {
         println!("  dead letters -> {} ({})", dl.name, dl.plugin.kind());
     }
@@ -80,7 +84,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
     match outcome? {
         Ok(report) => {
             if !args.quiet || report.cancelled {
-                eprint!("{}", summary(&name, &report, None));
+                eprint!("{}", redact(&summary(&name, &report, None)));
             }
             if report.cancelled {
                 return Err(CliError::Interrupted(format!(
@@ -91,7 +95,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
         }
         Err(e) => {
             if let Some(report) = e.report() {
-                eprint!("{}", summary(&name, report, Some(&e.to_string())));
+                eprint!("{}", redact(&summary(&name, report, Some(&e.to_string()))));
             }
             match e {
                 PipelineError::Aborted { reason, .. } => Err(CliError::Interrupted(format!(

@@ -1,5 +1,6 @@
 //! `rivus test`: the `[[tests]]` of a pipeline file, fed through its transforms.
 
+use rivus_core::secrets::redact;
 use rivus_core::spec::{PipeStage, PipelineFile};
 use rivus_core::value::Record;
 use rivus_core::{AsyncPipe, PipeError, SyncPipe};
@@ -30,11 +31,11 @@ pub(crate) fn test(args: &FileArgs) -> Result<(), CliError> {
             Ok(actual) if json(&actual) == json(&expected) => println!("ok     {}", case.name),
             Ok(actual) => {
                 println!("FAILED {}", case.name);
-                print!("{}", diff(&expected, &actual));
+                print!("{}", redact(&diff(&expected, &actual)));
                 failed.push(case.name.clone());
             }
             Err(e) => {
-                println!("FAILED {}: {e}", case.name);
+                println!("FAILED {}: {}", case.name, redact(&e.to_string()));
                 failed.push(case.name.clone());
             }
         }

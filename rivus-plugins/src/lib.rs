@@ -104,6 +104,7 @@
 pub fn link() {}
 
 pub mod blackhole;
+mod check;
 mod checkpoint;
 pub mod csv;
 pub mod field_type;
