@@ -18,9 +18,13 @@
 //! '''
 //! ```
 //!
-//! A script that does not compile is a configuration error with its line and column; a script that fails on a
-//! record (a missing field used in arithmetic, a runaway loop past `max_operations`) fails that record, with the
-//! script's line and column, for the error policy.
+//! Every run is bounded (operations, string, array and map sizes, call and expression depth; each an option of
+//! [`ScriptConfig`]), and so is the script's size, which compile time grows with. A script that does not compile
+//! is a configuration error; a script that fails on a record (a missing field used in arithmetic, a runaway loop
+//! past `max_operations`, a string past `max_string_bytes`) fails that record for the error policy. Both name
+//! the stage and the place: in a pipeline file, the file's line and column of the script's token (the script's
+//! own position mapped through where its string starts); in a script file, its line and column there. A script
+//! that holds a secret from `${VAR}` gives no engine detail, which could quote a piece of it.
 
 use std::borrow::Cow;
 use std::path::PathBuf;

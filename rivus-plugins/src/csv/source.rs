@@ -120,6 +120,22 @@ impl CsvSource {
         }
     }
 
+    /// A source that reads `reader` (named `file_name` in errors) instead of `config.path`: a pipe, a test, a
+    /// fuzzer. A `checkpoint` is not used.
+    pub fn from_reader(
+        config: CsvSourceConfig,
+        file_name: impl Into<String>,
+        reader: Box<dyn std::io::Read + Send>,
+    ) -> Self {
+        let text = TextFile::stream("csv", file_name.into(), reader, config.max_record_bytes);
+        Self {
+            config,
+            text,
+            reader: None,
+            columns: Vec::new(),
+        }
+    }
+
     fn config_error(&self, message: String) -> PipeError {
         PipeError::msg(format!("{}: {message}", self.text.path().display())).with_pipe("csv")
     }
