@@ -89,6 +89,9 @@ pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
         }
         println!("{} ({})", p.name(), p.kind());
         println!("  {}", p.description());
+        for line in usage(p) {
+            println!("  {line}");
+        }
         println!("  type:   {}", p.type_name());
         let items = match (p.input_type(), p.output_type()) {
             (Some(i), Some(o)) => format!("{} -> {}", item_type(i), item_type(o)),
@@ -180,4 +183,20 @@ fn collect_values(
         return Some(());
     }
     None
+}
+
+/// How to use the plugin: its configuration type's doc comment past the first paragraph (which only names
+/// the type), e.g. the script transform's contract. Empty when there is no more to say.
+fn usage(p: &registry::PluginDescriptor) -> Vec<String> {
+    let schema = p.config_schema();
+    let Some(doc) = schema.get("description").and_then(|d| d.as_str()) else {
+        return Vec::new();
+    };
+    let Some((_, rest)) = doc.split_once("\n\n") else {
+        return Vec::new();
+    };
+    let mut lines = vec![String::new()];
+    lines.extend(rest.lines().map(|l| l.trim_end().to_owned()));
+    lines.push(String::new());
+    lines
 }

@@ -18,6 +18,9 @@
 //! `examples/custom-rivus` in the repository is such a program, with one plugin of each kind, and its test runs
 //! every subcommand through it.
 //!
+//! Every line it prints, and every log line, shows a secret from `${VAR}` as `***` (see
+//! [`rivus_core::secrets`]).
+//!
 //! Exit codes: 0 success (also when the reader of a `stdout` sink went away: `rivus run x.toml | head -2`);
 //! 1 the pipeline or a test failed; 2 bad configuration or usage; 130 the run was interrupted (stopped or
 //! aborted by a signal before its source was exhausted).
@@ -105,7 +108,7 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", rivus_core::secrets::redact(&e.to_string()));
             e.exit_code()
         }
     }

@@ -1,8 +1,10 @@
 //! Logs on stderr through `tracing-subscriber`: `RUST_LOG` when it is set (e.g. `RUST_LOG=rivus_core=debug`),
-//! otherwise the level `-v`/`-q` ask for.
+//! otherwise the level `-v`/`-q` ask for. Every line goes through
+//! [`secrets::Redacting`](rivus_core::secrets::Redacting), so a secret from `${VAR}` is shown as `***`.
 
 use std::io::IsTerminal;
 
+use rivus_core::secrets::Redacting;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber: `RUST_LOG` when set and valid, otherwise warnings, `-v` info, `-vv` debug, `-vvv`
@@ -25,7 +27,7 @@ pub(crate) fn init(verbose: u8, quiet: bool) {
     // Err only when a global subscriber exists already: keep that one.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| Redacting(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(true)
         .try_init();

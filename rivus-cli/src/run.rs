@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rivus_core::metrics::{Ledger, PipelineMonitor, RunReport, StageKind};
+use rivus_core::secrets::redact;
 use rivus_core::stream::PipelineError;
 use serde_json::json;
 
@@ -37,11 +38,14 @@ pub(crate) fn validate(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
         .collect();
     stages.push(sinks.join(" + "));
     println!(
-        "{}: pipeline `{}` is valid",
-        args.file.display(),
-        built.name
+        "{}",
+        redact(&format!(
+            "{}: pipeline `{}` is valid",
+            args.file.display(),
+            built.name
+        ))
     );
-    println!("  {}", stages.join(" -> "));
+    println!("  {}", redact(&stages.join(" -> ")));
     if let Some(dl) = &built.dead_letter {
         println!("  dead letters -> {} ({})", dl.name, dl.plugin.kind());
     }
@@ -125,7 +129,7 @@ pub(crate) fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
                 writes_stdout,
             );
         } else if !quiet {
-            eprint!("{}", summary(&name, report, failure.as_deref()));
+            eprint!("{}", redact(&summary(&name, report, failure.as_deref())));
         }
     }
     match result {
@@ -173,11 +177,12 @@ fn closed_by_reader(error: &PipelineError) -> bool {
 
 /// `--json`: one line on stdout, or on stderr when a sink writes to stdout (the ledger never mixes with data).
 fn print_json(value: &serde_json::Value, to_stderr: bool) {
+    let text = redact(&value.to_string()).into_owned();
     if to_stderr {
-        eprintln!("{value}");
+        eprintln!("{text}");
     } else {
         // A closed stdout here has nobody left to tell.
-        let _ = crate::output::print_stdout(&format!("{value}\n"));
+        let _ = crate::output::print_stdout(&format!("{text}\n"));
     }
 }
 

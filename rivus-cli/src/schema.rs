@@ -92,7 +92,18 @@ fn one_of(kinds: &[PluginKind]) -> Value {
 }
 
 pub(crate) fn pipeline_schema() -> Value {
-    let stream = serde_json::to_value(schemars::schema_for!(StreamConfig)).unwrap_or_default();
+    let mut stream = serde_json::to_value(schemars::schema_for!(StreamConfig)).unwrap_or_default();
+    if let Some(props) = stream.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert(
+            "public_env".into(),
+            json!({
+                "type": "array",
+                "items": { "type": "string" },
+                "description": "Environment variables whose values are not secret: shown as they are. Every other \
+                                `${VAR}` value is shown as `***` in errors, logs and summaries."
+            }),
+        );
+    }
     let pipe = serde_json::to_value(schemars::schema_for!(PipeConfig)).unwrap_or_default();
     let sources = one_of(&[PluginKind::AsyncSource, PluginKind::SyncSource]);
     let transforms = one_of(&[PluginKind::SyncPipe, PluginKind::AsyncPipe]);

@@ -2,6 +2,7 @@
 
 use rivus_core::config::ErrorPolicy;
 use rivus_core::spec::{BuiltPipeline, ExpectedDeadLetter, PipeStage};
+use rivus_core::secrets::redact;
 use rivus_core::value::Record;
 use rivus_core::{AsyncPipe, PipeError, SyncPipe};
 
@@ -23,7 +24,7 @@ pub(crate) fn test(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
     let mut failed = Vec::new();
     let say = |line: String| {
         if !quiet {
-            println!("{line}");
+            println!("{}", redact(&line));
         }
     };
     for case in &file.doc.tests {
@@ -58,7 +59,7 @@ pub(crate) fn test(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
             say(format!("  {problem}"));
         }
         if records_differ && !quiet {
-            print!("{}", diff(&expected, &outcome.records));
+            print!("{}", redact(&diff(&expected, &outcome.records)));
         }
         failed.push(case.name.clone());
     }

@@ -31,7 +31,7 @@ use crate::dynamic::{
 };
 use crate::error::BoxError;
 use crate::pipe::{AsyncPipe, AsyncSink, AsyncSource, SyncPipe, SyncSink, SyncSource};
-use crate::registry::{BuildFailure, ItemType, PluginKind, TypeParts, from_value};
+use crate::registry::{BuildFailure, ItemType, OptionError, PluginKind, TypeParts, from_value};
 
 /// `>>` with a plugin on its left: `impl<R: RightOf<Plugin>> Shr<R> for Plugin`.
 ///
@@ -117,7 +117,11 @@ fn build_deserialized<T: FromConfig<C> + Send + 'static, C: Config>(
     config: serde_json::Value,
 ) -> Built {
     let config: C = from_value(config).map_err(BuildFailure::Options)?;
-    let plugin = T::from_config(config).map_err(BuildFailure::Rejected)?;
+    // A plugin's own check of its options (in `TryFrom`) names the option with an `OptionError`.
+    let plugin = T::from_config(config).map_err(|e| match e.downcast::<OptionError>() {
+        Ok(option) => BuildFailure::Options(*option),
+        Err(other) => BuildFailure::Rejected(other),
+    })?;
     Ok(Box::new(plugin))
 }
 

@@ -50,10 +50,12 @@ pub struct PipeConfig {
     pub retry_delay: Duration,
     /// Growth of the wait from one retry to the next (exponential backoff). Default: 2.0.
     #[schemars(range(min = 1.0))]
+    #[serde(deserialize_with = "retry_factor")]
     pub retry_factor: f64,
     /// Random spread of each wait, as a fraction: 0.2 waits between 80 % and 120 % of the computed delay.
     /// Default: 0.0 (exact delays).
     #[schemars(range(min = 0.0, max = 1.0))]
+    #[serde(deserialize_with = "retry_jitter")]
     pub retry_jitter: f64,
     /// Longest wait between two attempts, whatever the factor. Default: 30 s.
     #[serde(with = "humantime_serde")]
@@ -79,6 +81,30 @@ pub struct PipeConfig {
     pub buffer_size: NonZeroUsize,
     /// Run a sync pipe on the blocking thread pool, for CPU-heavy work. Default: `false`.
     pub blocking: bool,
+}
+
+/// `retry_factor`: a finite number of at least 1 (NaN, which every comparison lets through, is refused).
+fn retry_factor<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let factor = f64::deserialize(d)?;
+    if factor.is_finite() && factor >= 1.0 {
+        Ok(factor)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`retry_factor` must be a finite number of at least 1.0, not {factor}"
+        )))
+    }
+}
+
+/// `retry_jitter`: a fraction from 0 to 1.
+fn retry_jitter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let jitter = f64::deserialize(d)?;
+    if (0.0..=1.0).contains(&jitter) {
+        Ok(jitter)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`retry_jitter` must be a fraction from 0.0 to 1.0, not {jitter}"
+        )))
+    }
 }
 
 impl PipeConfig {

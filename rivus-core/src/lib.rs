@@ -226,6 +226,7 @@ pub mod metrics;
 pub mod pipe;
 pub mod registry;
 pub mod retry;
+pub mod secrets;
 pub mod spec;
 pub mod stream;
 pub mod value;

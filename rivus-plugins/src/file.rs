@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 
 use rivus_core::error::{InputError, Location};
+use rivus_core::registry::OptionError;
 use rivus_core::value::Record;
 use rivus_core::{PipeError, SyncSource};
 use schemars::JsonSchema;
@@ -95,9 +96,37 @@ impl FileSource {
     }
 }
 
-impl From<FileSourceConfig> for FileSource {
-    fn from(config: FileSourceConfig) -> Self {
-        Self::new(config)
+impl FileSourceConfig {
+    /// Checks the options, short of opening anything (what `rivus validate` runs).
+    ///
+    /// # Errors
+    ///
+    /// The first option that does not fit, named.
+    pub fn check(&self) -> Result<(), OptionError> {
+        crate::check::optional_path(self.dir.as_deref(), "dir")?;
+        match (&self.dir, &self.glob) {
+            (Some(_), None) => Ok(()),
+            (None, Some(pattern)) => glob::Pattern::new(pattern)
+                .map(drop)
+                .map_err(|e| OptionError::invalid("glob", format!("not a glob pattern: {e}"))),
+            (Some(_), Some(_)) => Err(OptionError::invalid(
+                "glob",
+                "give `dir` or `glob`, not both",
+            )),
+            (None, None) => Err(OptionError::invalid(
+                "dir",
+                "give `dir` (a directory) or `glob` (a pattern)",
+            )),
+        }
+    }
+}
+
+impl TryFrom<FileSourceConfig> for FileSource {
+    type Error = OptionError;
+
+    fn try_from(config: FileSourceConfig) -> Result<Self, OptionError> {
+        config.check()?;
+        Ok(Self::new(config))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use rivus_core::registry::OptionError;
 use rivus_core::value::{Fields, Record, Value};
 use rivus_core::{AsyncSource, PipeError};
 use schemars::JsonSchema;
@@ -40,21 +41,18 @@ pub struct GeneratorSource {
     next: u64,
 }
 
-impl TryFrom<GeneratorConfig> for GeneratorSource {
-    type Error = PipeError;
+/// The slowest `rate`: one record every 11.6 days (a longer period is a stalled source, not a generator).
+pub const MIN_RATE: f64 = 1e-6;
+/// The fastest `rate`: one record per nanosecond, the timer's resolution.
+pub const MAX_RATE: f64 = 1e9;
 
-    fn try_from(config: GeneratorConfig) -> Result<Self, PipeError> {
+impl TryFrom<GeneratorConfig> for GeneratorSource {
+    type Error = OptionError;
+
+    fn try_from(config: GeneratorConfig) -> Result<Self, OptionError> {
         let period = match config.rate {
             None => None,
-            Some(rate) if rate.is_finite() && rate > 0.0 => {
-                Some(Duration::from_secs_f64(1.0 / rate))
-            }
-            Some(rate) => {
-                return Err(PipeError::msg(format!(
-                    "`rate` must be a positive number, not {rate}"
-                ))
-                .with_pipe("generator"));
-            }
+            Some(rate) => Some(period_of(rate)?),
         };
         let template = config
             .template
@@ -67,6 +65,26 @@ impl TryFrom<GeneratorConfig> for GeneratorSource {
             next: 0,
         })
     }
+}
+
+/// The time between two records at `rate` records per second.
+fn period_of(rate: f64) -> Result<Duration, OptionError> {
+    let bad = || {
+        OptionError::invalid(
+            "rate",
+            format!(
+                "must be a number of records per second from {MIN_RATE} to {MAX_RATE} (leave it out for no \
+                 limit), not {rate:?}"
+            ),
+        )
+    };
+    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+        return Err(bad());
+    }
+    Duration::try_from_secs_f64(1.0 / rate)
+        .ok()
+        .filter(|p| !p.is_zero())
+        .ok_or_else(bad)
 }
 
 impl GeneratorSource {
@@ -146,5 +164,34 @@ mod tests {
             ..GeneratorConfig::default()
         };
         assert!(GeneratorSource::try_from(bad).is_err());
+    }
+
+    #[test]
+    fn rates_out_of_range_name_the_option() {
+        for rate in [
+            0.0,
+            -1.0,
+            1e-300,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let config = GeneratorConfig {
+                rate: Some(rate),
+                ..GeneratorConfig::default()
+            };
+            let Err(err) = GeneratorSource::try_from(config) else {
+                panic!("{rate} passed")
+            };
+            assert_eq!(err.path.to_string(), "rate", "{rate}");
+            assert!(
+                err.message().contains("from 0.000001 to 1000000000"),
+                "{err}"
+            );
+        }
+        for rate in [MIN_RATE, 1.0, MAX_RATE] {
+            assert!(!period_of(rate).unwrap().is_zero(), "{rate}");
+        }
     }
 }

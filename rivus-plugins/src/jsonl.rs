@@ -24,6 +24,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use rivus_core::ack::Position;
+use rivus_core::registry::OptionError;
 use rivus_core::value::Record;
 use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
@@ -152,9 +153,25 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-impl From<JsonlSourceConfig> for JsonlSource {
-    fn from(config: JsonlSourceConfig) -> Self {
-        Self::new(config)
+impl JsonlSourceConfig {
+    /// Checks the options, short of opening anything (what `rivus validate` runs).
+    ///
+    /// # Errors
+    ///
+    /// The first option that does not fit, named.
+    pub fn check(&self) -> Result<(), OptionError> {
+        crate::check::path(&self.path, "path")?;
+        crate::check::optional_path(self.checkpoint.as_deref(), "checkpoint")?;
+        crate::check::positive(self.max_record_bytes, "max_record_bytes")
+    }
+}
+
+impl TryFrom<JsonlSourceConfig> for JsonlSource {
+    type Error = OptionError;
+
+    fn try_from(config: JsonlSourceConfig) -> Result<Self, OptionError> {
+        config.check()?;
+        Ok(Self::new(config))
     }
 }
 
@@ -281,9 +298,23 @@ impl JsonlSink {
     }
 }
 
-impl From<JsonlSinkConfig> for JsonlSink {
-    fn from(config: JsonlSinkConfig) -> Self {
-        Self::new(config)
+impl JsonlSinkConfig {
+    /// Checks the options, short of opening anything (what `rivus validate` runs).
+    ///
+    /// # Errors
+    ///
+    /// The first option that does not fit, named.
+    pub fn check(&self) -> Result<(), OptionError> {
+        crate::check::path(&self.path, "path")
+    }
+}
+
+impl TryFrom<JsonlSinkConfig> for JsonlSink {
+    type Error = OptionError;
+
+    fn try_from(config: JsonlSinkConfig) -> Result<Self, OptionError> {
+        config.check()?;
+        Ok(Self::new(config))
     }
 }
 

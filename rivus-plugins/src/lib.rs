@@ -106,6 +106,7 @@
 pub fn link() {}
 
 pub mod blackhole;
+mod check;
 mod checkpoint;
 pub mod csv;
 pub mod field_type;

@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use rivus_core::ack::Position;
+use rivus_core::registry::OptionError;
 use rivus_core::value::{Record, Value};
 use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
@@ -96,9 +97,25 @@ impl LinesSource {
     }
 }
 
-impl From<LinesSourceConfig> for LinesSource {
-    fn from(config: LinesSourceConfig) -> Self {
-        Self::new(config)
+impl LinesSourceConfig {
+    /// Checks the options, short of opening anything (what `rivus validate` runs).
+    ///
+    /// # Errors
+    ///
+    /// The first option that does not fit, named.
+    pub fn check(&self) -> Result<(), OptionError> {
+        crate::check::path(&self.path, "path")?;
+        crate::check::optional_path(self.checkpoint.as_deref(), "checkpoint")?;
+        crate::check::positive(self.max_record_bytes, "max_record_bytes")
+    }
+}
+
+impl TryFrom<LinesSourceConfig> for LinesSource {
+    type Error = OptionError;
+
+    fn try_from(config: LinesSourceConfig) -> Result<Self, OptionError> {
+        config.check()?;
+        Ok(Self::new(config))
     }
 }
 
@@ -233,9 +250,23 @@ impl LinesSink {
     }
 }
 
-impl From<LinesSinkConfig> for LinesSink {
-    fn from(config: LinesSinkConfig) -> Self {
-        Self::new(config)
+impl LinesSinkConfig {
+    /// Checks the options, short of opening anything (what `rivus validate` runs).
+    ///
+    /// # Errors
+    ///
+    /// The first option that does not fit, named.
+    pub fn check(&self) -> Result<(), OptionError> {
+        crate::check::path(&self.path, "path")
+    }
+}
+
+impl TryFrom<LinesSinkConfig> for LinesSink {
+    type Error = OptionError;
+
+    fn try_from(config: LinesSinkConfig) -> Result<Self, OptionError> {
+        config.check()?;
+        Ok(Self::new(config))
     }
 }
 

@@ -18,14 +18,20 @@
 //! '''
 //! ```
 //!
-//! A script that does not compile is a configuration error with its line and column; a script that fails on a
-//! record (a missing field used in arithmetic, a runaway loop past `max_operations`) fails that record, with the
-//! script's line and column, for the error policy.
+//! Every run is bounded (operations, string, array and map sizes, call and expression depth; each an option of
+//! [`ScriptConfig`]), and so is the script's size, which compile time grows with. A script that does not compile
+//! is a configuration error; a script that fails on a record (a missing field used in arithmetic, a runaway loop
+//! past `max_operations`, a string past `max_string_bytes`) fails that record for the error policy. Both name
+//! the stage and the place: in a pipeline file, the file's line and column of the script's token (the script's
+//! own position mapped through where its string starts); in a script file, its line and column there. A script
+//! that holds a secret from `${VAR}` gives no engine detail, which could quote a piece of it.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use rhai::{AST, Dynamic, Engine, Scope};
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Position, Scope};
+use rivus_core::registry::OptionError;
+use rivus_core::spec::{FilePosition, Origin};
 use rivus_core::value::{Record, Value, kind_of};
 use rivus_core::{Emit, PipeError, SyncPipe};
 use schemars::JsonSchema;
@@ -35,7 +41,42 @@ const fn default_max_operations() -> u64 {
     1_000_000
 }
 
+const fn default_max_string_bytes() -> usize {
+    1 << 20
+}
+
+const fn default_max_array_items() -> usize {
+    100_000
+}
+
+const fn default_max_map_items() -> usize {
+    100_000
+}
+
+const fn default_max_call_depth() -> usize {
+    32
+}
+
+const fn default_max_expr_depth() -> usize {
+    64
+}
+
+const fn default_max_script_bytes() -> usize {
+    256 << 10
+}
+
 /// Configuration of [`Script`]: exactly one of `script` and `path`.
+///
+/// The record is the map `record`; the script changes it in place (`record.total = record.amount * 1.2;`).
+/// What the script evaluates to (its last expression) decides what goes on: `()` (a last statement that ends
+/// with `;`) passes `record` on as the script left it; `true` passes it on and `false` drops it (a filter; a
+/// dropped record counts as filtered); a map passes that map on instead; an array of maps emits one record per
+/// map, in order (an empty array `[]` drops the record, like `false`). Anything else fails the record.
+///
+/// Every run is bounded, so that no record can hang or exhaust the pipeline: the `max_*` options below bound
+/// the operations, the strings, arrays and maps a script builds, and how deep calls and expressions nest; a
+/// record that passes a bound fails with an error naming the stage and the file's line, for the error policy.
+/// A script longer than `max_script_bytes` is a configuration error (compile time grows with its size).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptConfig {
@@ -49,6 +90,79 @@ pub struct ScriptConfig {
     /// Default: 1,000,000.
     #[serde(default = "default_max_operations")]
     pub max_operations: u64,
+    /// The longest string a script may build, in bytes. Default: 1048576 (1 MiB).
+    #[serde(default = "default_max_string_bytes")]
+    pub max_string_bytes: usize,
+    /// The most items of an array a script builds. Default: 100,000.
+    #[serde(default = "default_max_array_items")]
+    pub max_array_items: usize,
+    /// The most entries of a map a script builds. Default: 100,000.
+    #[serde(default = "default_max_map_items")]
+    pub max_map_items: usize,
+    /// How deep function calls may nest (recursion). Default: 32.
+    #[serde(default = "default_max_call_depth")]
+    pub max_call_depth: usize,
+    /// How deep expressions may nest, at the top level and (half of it) in functions. Default: 64.
+    #[serde(default = "default_max_expr_depth")]
+    pub max_expr_depth: usize,
+    /// The longest script, in bytes. Default: 262144 (256 KiB).
+    #[serde(default = "default_max_script_bytes")]
+    pub max_script_bytes: usize,
+}
+
+impl ScriptConfig {
+    /// A configuration for `script`, with the default bounds.
+    pub fn inline(script: impl Into<String>) -> Self {
+        Self {
+            script: Some(script.into()),
+            path: None,
+            max_operations: default_max_operations(),
+            max_string_bytes: default_max_string_bytes(),
+            max_array_items: default_max_array_items(),
+            max_map_items: default_max_map_items(),
+            max_call_depth: default_max_call_depth(),
+            max_expr_depth: default_max_expr_depth(),
+            max_script_bytes: default_max_script_bytes(),
+        }
+    }
+
+    /// Checks the bounds: each at least 1 (Rhai reads 0 as "no bound").
+    ///
+    /// # Errors
+    ///
+    /// The first bound that is 0, named.
+    pub fn check(&self) -> Result<(), OptionError> {
+        let bounds = [
+            ("max_operations", usize::from(self.max_operations > 0)),
+            ("max_string_bytes", self.max_string_bytes),
+            ("max_array_items", self.max_array_items),
+            ("max_map_items", self.max_map_items),
+            ("max_call_depth", self.max_call_depth),
+            ("max_expr_depth", self.max_expr_depth),
+            ("max_script_bytes", self.max_script_bytes),
+        ];
+        for (name, value) in bounds {
+            if value == 0 {
+                return Err(OptionError::invalid(
+                    name,
+                    "must be at least 1: every script is bounded",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An engine with these bounds.
+    fn engine(&self) -> Engine {
+        let mut engine = Engine::new();
+        engine.set_max_operations(self.max_operations);
+        engine.set_max_string_size(self.max_string_bytes);
+        engine.set_max_array_size(self.max_array_items);
+        engine.set_max_map_size(self.max_map_items);
+        engine.set_max_call_levels(self.max_call_depth);
+        engine.set_max_expr_depths(self.max_expr_depth, (self.max_expr_depth / 2).max(1));
+        engine
+    }
 }
 
 /// Runs a Rhai script on each record: change it, drop it, or turn it into several.
@@ -58,7 +172,63 @@ pub struct ScriptConfig {
 pub struct Script {
     engine: Engine,
     ast: AST,
-    origin: String,
+    origin: ScriptOrigin,
+    /// The script holds a secret from the environment: its errors leave out what the engine quotes of it.
+    secret: bool,
+}
+
+/// What replaces the engine's message about a script that holds a secret (it may quote a token of it).
+const HIDDEN: &str = "the details are not shown: the script holds a secret from the environment";
+
+/// Where a script's text is, for its errors.
+#[derive(Debug, Clone)]
+enum ScriptOrigin {
+    /// Inline in a pipeline file: positions map to the file's lines.
+    File {
+        file: String,
+        stage: String,
+        start: FilePosition,
+    },
+    /// A script file (`path`), or a text named by the caller; `stage` when a pipeline file built it.
+    Named { name: String, stage: Option<String> },
+}
+
+impl ScriptOrigin {
+    /// `p.toml:14:9 (stage `enrich`)`, or `<script>:2:9`.
+    fn at(&self, pos: Position) -> String {
+        let line = pos.line().unwrap_or(0);
+        let column = pos.position().unwrap_or(0);
+        match self {
+            Self::File { file, stage, start } if line > 0 => {
+                let at = Origin::map(*start, line, column.max(1));
+                format!("{file}:{}:{} (stage `{stage}`)", at.line, at.column)
+            }
+            Self::File { file, stage, start } => {
+                format!("{file}:{}:{} (stage `{stage}`)", start.line, start.column)
+            }
+            Self::Named { name, stage } => {
+                let stage = stage
+                    .as_ref()
+                    .map(|s| format!(" (stage `{s}`)"))
+                    .unwrap_or_default();
+                format!("{name}:{line}:{column}{stage}")
+            }
+        }
+    }
+
+    /// The place without a position, for errors about the result.
+    fn whole(&self) -> String {
+        match self {
+            Self::File { file, stage, start } => {
+                format!("{file}:{}:{} (stage `{stage}`)", start.line, start.column)
+            }
+            Self::Named { name, stage: None } => name.clone(),
+            Self::Named {
+                name,
+                stage: Some(stage),
+            } => format!("{name} (stage `{stage}`)"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Script {
@@ -70,28 +240,66 @@ impl std::fmt::Debug for Script {
 }
 
 impl TryFrom<ScriptConfig> for Script {
-    type Error = PipeError;
+    type Error = rivus_core::error::BoxError;
 
-    fn try_from(config: ScriptConfig) -> Result<Self, PipeError> {
-        let (text, origin) = match (config.script, config.path) {
-            (Some(text), None) => (text, "<script>".to_owned()),
+    fn try_from(config: ScriptConfig) -> Result<Self, Self::Error> {
+        config.check()?;
+        let built_from = Origin::current();
+        let stage = built_from.as_ref().map(|o| o.stage().to_owned());
+        let (text, origin, option) = match (&config.script, &config.path) {
+            (Some(text), None) => {
+                let start = built_from.as_ref().and_then(|o| o.string_start("script"));
+                let origin = match (built_from, start) {
+                    (Some(from), Some(start)) => ScriptOrigin::File {
+                        file: from.file().to_owned(),
+                        stage: from.stage().to_owned(),
+                        start,
+                    },
+                    _ => ScriptOrigin::Named {
+                        name: "<script>".to_owned(),
+                        stage,
+                    },
+                };
+                (text.clone(), origin, "script")
+            }
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| PipeError::permanent("script", e).with_pipe("script"))?;
-                (text, path.display().to_string())
+                crate::check::path(path, "path")?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    OptionError::invalid("path", format!("cannot read {}: {e}", path.display()))
+                })?;
+                let origin = ScriptOrigin::Named {
+                    name: path.display().to_string(),
+                    stage,
+                };
+                (text, origin, "path")
             }
             _ => {
-                return Err(
-                    PipeError::msg("give exactly one of `script` and `path`").with_pipe("script")
-                );
+                return Err(OptionError::invalid(
+                    "script",
+                    "give exactly one of `script` and `path`",
+                )
+                .into());
             }
         };
-        Self::compile(&text, origin, config.max_operations)
+        if text.len() > config.max_script_bytes {
+            return Err(OptionError::invalid(
+                option,
+                format!(
+                    "the script is {} bytes, more than max_script_bytes ({})",
+                    text.len(),
+                    config.max_script_bytes
+                ),
+            )
+            .into());
+        }
+        Self::build(&config, &text, origin)
+            .map_err(|message| OptionError::invalid(option, message).into())
     }
 }
 
 impl Script {
-    /// Compiles `text`; `origin` names it in errors (a file name, or `<script>`).
+    /// Compiles `text` with `max_operations` and the other bounds at their defaults; `origin` names it in
+    /// errors (a file name, or `<script>`).
     ///
     /// # Errors
     ///
@@ -101,24 +309,53 @@ impl Script {
         origin: impl Into<String>,
         max_operations: u64,
     ) -> Result<Self, PipeError> {
-        let origin = origin.into();
-        let mut engine = Engine::new();
-        engine.set_max_operations(max_operations);
+        let config = ScriptConfig {
+            max_operations: max_operations.max(1),
+            ..ScriptConfig::inline(text)
+        };
+        let origin = ScriptOrigin::Named {
+            name: origin.into(),
+            stage: None,
+        };
+        Self::build(&config, text, origin).map_err(|m| PipeError::msg(m).with_pipe("script"))
+    }
+
+    /// Compiles `text` with the bounds of `config`.
+    fn build(config: &ScriptConfig, text: &str, origin: ScriptOrigin) -> Result<Self, String> {
+        let engine = config.engine();
+        let secret = rivus_core::secrets::contains(text);
         let ast = engine.compile(text).map_err(|e| {
-            let pos = e.position();
-            PipeError::msg(format!(
-                "{origin}:{}:{}: {}",
-                pos.line().unwrap_or(0),
-                pos.position().unwrap_or(0),
-                e.err_type()
-            ))
-            .with_pipe("script")
+            let why = if secret {
+                HIDDEN.to_owned()
+            } else {
+                e.err_type().to_string()
+            };
+            format!(
+                "{}: the script does not compile: {why}",
+                origin.at(e.position())
+            )
         })?;
         Ok(Self {
             engine,
             ast,
             origin,
+            secret,
         })
+    }
+
+    /// The error of a run that failed (or passed a bound).
+    fn failed(&self, e: &EvalAltResult) -> PipeError {
+        let at = self.origin.at(e.position());
+        if self.secret {
+            return self.fail(format!("{at}: the script failed ({HIDDEN})"));
+        }
+        // The engine's message ends with the position inside the script, which `at` gives in the file.
+        let message = e.unwrap_inner().to_string();
+        let message = match message.rfind(" (line ") {
+            Some(i) if message.ends_with(')') => &message[..i],
+            _ => &message,
+        };
+        self.fail(format!("{at}: {message}"))
     }
 
     fn fail(&self, message: String) -> PipeError {
@@ -127,13 +364,17 @@ impl Script {
 
     /// The record of a map the script gave, made faithful to `input` (the record as it came in).
     fn to_record(&self, value: Dynamic, input: &Value) -> Result<Record, PipeError> {
-        let value: Value = rhai::serde::from_dynamic(&value)
-            .map_err(|e| self.fail(format!("{}: the result is not a record: {e}", self.origin)))?;
+        let value: Value = rhai::serde::from_dynamic(&value).map_err(|e| {
+            self.fail(format!(
+                "{}: the result is not a record: {e}",
+                self.origin.whole()
+            ))
+        })?;
         match restore(value, input) {
             Value::Object(fields) => Ok(Record::from_fields(fields)),
             other => Err(self.fail(format!(
                 "{}: the script must give a map, an array of maps, a boolean or (), not {}",
-                self.origin,
+                self.origin.whole(),
                 kind_of(&other)
             ))),
         }
@@ -167,19 +408,13 @@ impl SyncPipe for Script {
         let result: Dynamic = self
             .engine
             .eval_ast_with_scope(&mut scope, &self.ast)
-            .map_err(|e| {
-                let pos = e.position();
-                self.fail(format!(
-                    "{}:{}:{}: {}",
-                    self.origin,
-                    pos.line().unwrap_or(0),
-                    pos.position().unwrap_or(0),
-                    e.unwrap_inner()
-                ))
-            })?;
+            .map_err(|e| self.failed(&e))?;
         let current = || -> Result<Record, PipeError> {
             let value = scope.get_value::<Dynamic>("record").ok_or_else(|| {
-                self.fail(format!("{}: the script removed `record`", self.origin))
+                self.fail(format!(
+                    "{}: the script removed `record`",
+                    self.origin.whole()
+                ))
             })?;
             let mut record = self.to_record(value, &input)?;
             record.set_raw(raw.clone());

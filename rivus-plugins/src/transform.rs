@@ -8,7 +8,9 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
+use rivus_core::registry::OptionError;
 use rivus_core::value::{Record, Value, kind_of};
 use rivus_core::{Emit, PipeError, SyncPipe};
 use schemars::JsonSchema;
@@ -16,21 +18,85 @@ use serde::{Deserialize, Serialize};
 
 use crate::field_type::FieldType;
 
-/// Keeps only the listed fields, in the listed order.
-#[rivus_core::sync_pipe("select")]
+/// Configuration of [`Select`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Select {
-    /// The fields to keep, in output order. Fields a record lacks are left out (use `set` for defaults).
+pub struct SelectConfig {
+    /// The fields to keep, in output order. Fields a record lacks are left out (use `set` for defaults); a field
+    /// that no record had is reported with a warning when the pipe closes.
     pub fields: Vec<String>,
+}
+
+/// Keeps only the listed fields, in the listed order.
+///
+/// A listed field that none of the records had (a typo, most often) is not silent: closing the pipe logs a
+/// warning that names it.
+#[rivus_core::sync_pipe("select", config = SelectConfig)]
+#[derive(Debug)]
+pub struct Select {
+    fields: Vec<String>,
+    /// Per field, whether a record had it.
+    seen: Vec<AtomicBool>,
+    records: AtomicU64,
+}
+
+impl Select {
+    /// Keeps `fields`, in that order.
+    pub fn new(fields: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let fields: Vec<String> = fields.into_iter().map(Into::into).collect();
+        let seen = fields.iter().map(|_| AtomicBool::new(false)).collect();
+        Self {
+            fields,
+            seen,
+            records: AtomicU64::new(0),
+        }
+    }
+
+    /// The listed fields that none of the records seen so far had, when there were records.
+    pub fn never_seen(&self) -> Vec<&str> {
+        if self.records.load(AtomicOrdering::Relaxed) == 0 {
+            return Vec::new();
+        }
+        (self.fields.iter().zip(&self.seen))
+            .filter(|(_, seen)| !seen.load(AtomicOrdering::Relaxed))
+            .map(|(f, _)| f.as_str())
+            .collect()
+    }
+}
+
+impl From<SelectConfig> for Select {
+    fn from(config: SelectConfig) -> Self {
+        Self::new(config.fields)
+    }
 }
 
 impl SyncPipe for Select {
     type In = Record;
     type Out = Record;
     fn process(&self, mut record: Record) -> Result<Record, PipeError> {
+        self.records.fetch_add(1, AtomicOrdering::Relaxed);
+        for (field, seen) in self.fields.iter().zip(&self.seen) {
+            if !seen.load(AtomicOrdering::Relaxed) && record.get(field).is_some() {
+                seen.store(true, AtomicOrdering::Relaxed);
+            }
+        }
         record.select(self.fields.iter().map(String::as_str));
         Ok(record)
+    }
+    fn close(&mut self) -> Result<(), PipeError> {
+        let missing = self.never_seen();
+        if !missing.is_empty() {
+            let records = self.records.load(AtomicOrdering::Relaxed);
+            tracing::warn!(
+                "select: no record had the field(s) {} ({records} record(s) seen); is a name misspelt?",
+                missing
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(())
     }
     fn name(&self) -> Cow<'static, str> {
         "select".into()
@@ -177,22 +243,66 @@ pub enum Op {
     Missing,
 }
 
+/// Configuration of [`Filter`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// The field to test.
+    pub field: String,
+    /// The comparison.
+    pub op: Op,
+    /// The value to compare with: required by every `op` but `exists` and `missing`, which take none.
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
 /// Keeps the records whose field satisfies the condition `field op value`; drops the others.
 ///
 /// Numbers compare as numbers and strings as strings. Comparing values of different kinds (a string field with
 /// a number) is an error for that record, not a silent drop; a record that lacks the field fails every
 /// comparison but `ne` and `missing`.
-#[rivus_core::sync_pipe("filter")]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[rivus_core::sync_pipe("filter", config = FilterConfig)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     /// The field to test.
     pub field: String,
     /// The comparison.
     pub op: Op,
-    /// The value to compare with; not used by `exists` and `missing`.
-    #[serde(default)]
+    /// The value to compare with; `null` for `exists` and `missing`.
     pub value: Value,
+}
+
+impl TryFrom<FilterConfig> for Filter {
+    type Error = OptionError;
+
+    fn try_from(config: FilterConfig) -> Result<Self, OptionError> {
+        let takes_value = !matches!(config.op, Op::Exists | Op::Missing);
+        let op = serde_json::to_value(config.op)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let value = match (takes_value, config.value) {
+            (true, None | Some(Value::Null)) => {
+                return Err(OptionError::invalid(
+                    "op",
+                    format!("`op = \"{op}\"` needs a `value` to compare the field with"),
+                ));
+            }
+            (true, Some(value)) => value,
+            (false, None) => Value::Null,
+            (false, Some(_)) => {
+                return Err(OptionError::invalid(
+                    "value",
+                    format!("`op = \"{op}\"` takes no `value`"),
+                ));
+            }
+        };
+        Ok(Self {
+            field: config.field,
+            op: config.op,
+            value,
+        })
+    }
 }
 
 impl Filter {
@@ -288,11 +398,7 @@ mod tests {
     #[test]
     fn select_drop_rename_set() {
         let r = rec(&[("a", 1.into()), ("b", 2.into()), ("c", 3.into())]);
-        let s = Select {
-            fields: vec!["c".into(), "a".into()],
-        }
-        .process(r.clone())
-        .unwrap();
+        let s = Select::new(["c", "a"]).process(r.clone()).unwrap();
         assert_eq!(s.field_names().collect::<Vec<_>>(), ["c", "a"]);
         let d = DropFields {
             fields: vec!["b".into()],

@@ -77,7 +77,7 @@ async fn post_until_taken(client: &reqwest::Client, url: &str, body: String) -> 
 
 fn jsonl_sink(path: &std::path::Path) -> JsonlSink {
     let cfg: JsonlSinkConfig = serde_json::from_value(serde_json::json!({ "path": path })).unwrap();
-    JsonlSink::from(cfg)
+    JsonlSink::new(cfg)
 }
 
 fn ids_in_file(path: &std::path::Path) -> Vec<u64> {

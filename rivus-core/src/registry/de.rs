@@ -7,7 +7,7 @@
 use std::marker::PhantomData;
 
 use serde::de::value::{MapAccessDeserializer, MapDeserializer, SeqDeserializer};
-use serde::de::{self, IntoDeserializer, Visitor};
+use serde::de::{self, Deserializer as _, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 use serde_json::Value;
 
@@ -22,6 +22,25 @@ impl<E> ValueDeserializer<E> {
         Self {
             value,
             error: PhantomData,
+        }
+    }
+}
+
+impl<E: de::Error> ValueDeserializer<E> {
+    /// A number, or a string that is one (an integer, or a finite float), as the number.
+    fn number<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        let Value::String(s) = &self.value else {
+            return self.deserialize_any(visitor);
+        };
+        let text = s.trim();
+        if let Ok(u) = text.parse::<u64>() {
+            visitor.visit_u64(u)
+        } else if let Ok(i) = text.parse::<i64>() {
+            visitor.visit_i64(i)
+        } else if let Some(f) = text.parse::<f64>().ok().filter(|f| f.is_finite()) {
+            visitor.visit_f64(f)
+        } else {
+            self.deserialize_any(visitor)
         }
     }
 }
@@ -103,8 +122,61 @@ impl<'de, E: de::Error> de::Deserializer<'de> for ValueDeserializer<E> {
         visitor.visit_newtype_struct(self)
     }
 
+    // A string where a number or a boolean is wanted is read as one when it is one, so that `"${N}"` (a string
+    // in TOML, whatever the variable holds) gives a number; anything else is the visitor's type error as before.
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        match &self.value {
+            Value::String(s) => match s.trim() {
+                "true" => visitor.visit_bool(true),
+                "false" => visitor.visit_bool(false),
+                _ => self.deserialize_any(visitor),
+            },
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        self.number(visitor)
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit unit_struct seq
-        tuple tuple_struct map struct identifier ignored_any
+        i128 u128 char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        ignored_any
     }
 }

@@ -22,7 +22,11 @@
 //! * `description = "..."`: the one-line description. Default: the first paragraph of the struct's doc comment.
 //! * `config = SomeType`: the type that the plugin's table deserializes into. The plugin is made from it with
 //!   `From<SomeType>` or `TryFrom<SomeType>` (whose error becomes [`RegistryError::Rejected`]); `SomeType`
-//!   implements `Deserialize` and `JsonSchema`.
+//!   implements `Deserialize` and `JsonSchema`. `TryFrom` is where a plugin checks its options (ranges, options
+//!   that need each other, non-empty paths), short of opening or connecting: it runs whenever the plugin is
+//!   built, so `rivus validate` runs it. An error that is an [`OptionError`] (`OptionError::invalid("rate",
+//!   "...")`) names the option, and becomes [`RegistryError::Config`] with that path, which a pipeline file
+//!   locates at the option's line and column.
 //!
 //! ## Options: what a plugin's table holds
 //!

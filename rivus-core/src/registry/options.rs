@@ -69,6 +69,39 @@ impl OptionError {
         }
     }
 
+    /// The option `name` (a top-level option of the plugin's table) has a value that does not fit.
+    ///
+    /// This is how a plugin declares a check of its options: its `TryFrom<Config>` (which runs when the plugin
+    /// is built, so `rivus validate` runs it too, before anything is opened or connected) returns an
+    /// `OptionError`, and the pipeline file's error then points at the option's line and column instead of the
+    /// plugin's table. See [`invalid_at`](Self::invalid_at) for a nested option.
+    ///
+    /// ```
+    /// use rivus_core::registry::OptionError;
+    ///
+    /// let e = OptionError::invalid("rate", "must be a positive number, not NaN");
+    /// assert_eq!(e.to_string(), "field `rate`: must be a positive number, not NaN");
+    /// ```
+    pub fn invalid(name: &str, message: impl Into<String>) -> Self {
+        Self::invalid_at(FieldPath::root().key(name), message)
+    }
+
+    /// The option at `path` (e.g. `columns[2].name`) has a value that does not fit.
+    pub fn invalid_at(path: FieldPath, message: impl Into<String>) -> Self {
+        Self {
+            path,
+            problem: OptionProblem::Invalid(message.into()),
+        }
+    }
+
+    /// The option `name` is required (by the other options given) but missing.
+    pub fn missing(name: &str) -> Self {
+        Self {
+            path: FieldPath::root().key(name),
+            problem: OptionProblem::Missing,
+        }
+    }
+
     /// What is wrong, without where: the message for a caller that shows [`path`](Self::path) itself.
     pub fn message(&self) -> String {
         let name = match self.path.segments().last() {

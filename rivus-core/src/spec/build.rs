@@ -271,19 +271,21 @@ impl PipelineFile {
         } = resolved;
         let options = serde_json::to_value(&table.options)
             .map_err(|e| self.source.error_at(&path, e.to_string()))?;
-        let built = plugin
-            .build_erased::<Record>(options)
-            .map_err(|e| match e {
-                RegistryError::Config { error, .. } => self.source.error_at(
-                    &path.clone().join(&error.path),
-                    format!("plugin `{}`: {}", plugin.name(), error.message()),
-                ),
-                RegistryError::ItemType { .. } => self.source.error_at(
-                    &path.clone().key("plugin"),
-                    format!("{e}: pipelines built from files carry `Record`"),
-                ),
-                other => self.source.error_at(&path, other.to_string()),
-            })?;
+        let stage = table.name.as_deref().unwrap_or(plugin.name());
+        let built = super::origin::building(&self.source, &path, stage, || {
+            plugin.build_erased::<Record>(options)
+        })
+        .map_err(|e| match e {
+            RegistryError::Config { error, .. } => self.source.error_at(
+                &path.clone().join(&error.path),
+                format!("plugin `{}`: {}", plugin.name(), error.message()),
+            ),
+            RegistryError::ItemType { .. } => self.source.error_at(
+                &path.clone().key("plugin"),
+                format!("{e}: pipelines built from files carry `Record`"),
+            ),
+            other => self.source.error_at(&path, other.to_string()),
+        })?;
         // `resolve` found the plugin among its role's kinds, so the stage is of the role.
         let stage = T::from_plugin(built).ok_or_else(|| {
             self.source.error_at(
@@ -303,40 +305,37 @@ impl PipelineFile {
         })
     }
 
-    /// A dead-letter policy, for the pipeline or one stage, needs a `[dead_letter]` sink.
+    /// A dead-letter policy, for the pipeline or one stage, needs a `[dead_letter]` sink; a `[dead_letter]` sink
+    /// needs a policy that sends it something.
     fn check_dead_letter(&self, config: &StreamConfig) -> Result<(), ConfigError> {
-        if self.doc.dead_letter.is_some() {
-            return Ok(());
-        }
-        let message = "`on_error = \"dead_letter\"` needs a `[dead_letter]` table: the sink that takes the failed records";
-        if config.on_error == ErrorPolicy::DeadLetter {
-            return Err(self
-                .source
-                .error_at(&FieldPath::root().key("pipeline").key("on_error"), message));
-        }
-        let tables = std::iter::once((FieldPath::root().key("source"), &self.doc.source))
+        let root = FieldPath::root;
+        let tables = std::iter::once((root().key("source"), &self.doc.source))
             .chain(
-                self.doc
-                    .transforms
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (FieldPath::root().key("transforms").index(i), t)),
+                (self.doc.transforms.iter().enumerate())
+                    .map(|(i, t)| (root().key("transforms").index(i), t)),
             )
             .chain(
-                self.doc
-                    .sinks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (FieldPath::root().key("sinks").index(i), t)),
+                (self.doc.sinks.iter().enumerate()).map(|(i, t)| (root().key("sinks").index(i), t)),
             );
-        for (path, table) in tables {
-            if table.runtime.as_ref().and_then(|r| r.on_error) == Some(ErrorPolicy::DeadLetter) {
-                return Err(self
-                    .source
-                    .error_at(&path.key("runtime").key("on_error"), message));
-            }
+        let mut users = (config.on_error == ErrorPolicy::DeadLetter)
+            .then(|| root().key("pipeline").key("on_error"))
+            .into_iter()
+            .chain(tables.filter_map(|(path, table)| {
+                (table.runtime.as_ref().and_then(|r| r.on_error) == Some(ErrorPolicy::DeadLetter))
+                    .then(|| path.key("runtime").key("on_error"))
+            }));
+        match (self.doc.dead_letter.is_some(), users.next()) {
+            (false, Some(user)) => Err(self.source.error_at(
+                &user,
+                "`on_error = \"dead_letter\"` needs a `[dead_letter]` table: the sink that takes the failed records",
+            )),
+            (true, None) => Err(self.source.error_at(
+                &root().key("dead_letter"),
+                "`[dead_letter]` would receive nothing: no `on_error = \"dead_letter\"` in `[pipeline]` or in a \
+                 stage's `runtime`; set one, or remove the table",
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Checks, before anything is built, that each stage takes what the stage before it gives.

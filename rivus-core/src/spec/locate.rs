@@ -103,15 +103,33 @@ impl fmt::Display for FieldPath {
 /// The byte offset of the deepest key or value along `path` in `text`: the key itself when the whole path is
 /// found, the nearest enclosing one otherwise. `None` when the text does not parse or nothing matches.
 pub(crate) fn span_of(text: &str, path: &FieldPath) -> Option<usize> {
-    let root = DeTable::parse(text).ok()?;
+    walk(text, path).0
+}
+
+/// The byte offset where the value at `path` starts (its opening quote, for a string); `None` unless the whole
+/// path is found.
+pub(crate) fn value_span_of(text: &str, path: &FieldPath) -> Option<usize> {
+    walk(text, path).1
+}
+
+/// Follows `path` in `text`: the offset of the deepest key or value found, and where the value at the end of
+/// the path starts when the whole path is found.
+fn walk(text: &str, path: &FieldPath) -> (Option<usize>, Option<usize>) {
+    let Ok(root) = DeTable::parse(text) else {
+        return (None, None);
+    };
     let mut table: &DeTable<'_> = root.get_ref();
     let mut value: Option<&DeValue<'_>> = None;
+    let mut value_start: Option<usize> = None;
     let mut best: Option<usize> = None;
     for segment in path.segments() {
         match (segment, value) {
             (Segment::Key(key), None) => {
-                let (k, v) = table.get_key_value(key.as_str())?;
+                let Some((k, v)) = table.get_key_value(key.as_str()) else {
+                    return (best, None);
+                };
                 best = Some(k.span().start);
+                value_start = Some(v.span().start);
                 value = Some(v.get_ref());
                 if let Some(t) = v.get_ref().as_table() {
                     table = t;
@@ -119,9 +137,10 @@ pub(crate) fn span_of(text: &str, path: &FieldPath) -> Option<usize> {
             }
             (Segment::Key(key), Some(DeValue::Table(t))) => {
                 let Some((k, v)) = t.get_key_value(key.as_str()) else {
-                    return best;
+                    return (best, None);
                 };
                 best = Some(k.span().start);
+                value_start = Some(v.span().start);
                 value = Some(v.get_ref());
                 if let Some(inner) = v.get_ref().as_table() {
                     table = inner;
@@ -129,21 +148,22 @@ pub(crate) fn span_of(text: &str, path: &FieldPath) -> Option<usize> {
             }
             (Segment::Index(i), Some(DeValue::Array(items))) => {
                 let Some(item) = items.get(*i) else {
-                    return best;
+                    return (best, None);
                 };
                 // An element of an array of tables spans its body; a key inside it is more precise.
                 if !item.get_ref().is_table() || best.is_none() {
                     best = Some(item.span().start);
                 }
+                value_start = Some(item.span().start);
                 value = Some(item.get_ref());
                 if let Some(t) = item.get_ref().as_table() {
                     table = t;
                 }
             }
-            _ => return best,
+            _ => return (best, None),
         }
     }
-    best
+    (best, value_start)
 }
 
 #[cfg(test)]

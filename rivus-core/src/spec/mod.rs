@@ -23,7 +23,10 @@
 //! Each plugin table holds `plugin` (the registered name), optionally `name` (how the stage is called in
 //! reports) and `runtime` (its [`PipeConfig`]), and the plugin's own options, which the plugin's configuration
 //! type checks. `${VAR}` and `${VAR:-default}` in string values are replaced from the environment (`$${` writes a
-//! literal `${`).
+//! literal `${`). A value that comes from the environment is a secret, shown as `***` in every error and log
+//! line, unless `[pipeline] public_env` lists its variable (see [`secrets`](crate::secrets)); a default
+//! written in the file is not. A string where an option takes a number or a boolean is read as one, so that
+//! `count = "${N:-2}"` gives a number.
 //!
 //! Every error points into the file: [`ConfigError`] carries the file, line and column and the field path
 //! (`transforms[1].op`), whether the TOML is malformed, a field is unknown or of the wrong type, or a plugin
@@ -31,7 +34,9 @@
 
 mod build;
 mod env;
+mod limits;
 mod locate;
+mod origin;
 mod run;
 
 use std::fmt;
@@ -41,7 +46,9 @@ use serde::Deserialize;
 
 pub use build::{Built, BuiltPipeline, PipeStage, SinkStage, SourceStage};
 pub use env::interpolate;
+pub use limits::{MAX_DEPTH, MAX_STAGES};
 pub use locate::{FieldPath, Segment};
+pub use origin::{FilePosition, Origin};
 pub use run::dead_letter_record;
 
 use crate::config::PipeConfig;
@@ -64,7 +71,12 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The error as shown: every secret (see [`secrets`](crate::secrets)) masked.
     fn render(&self) -> String {
+        crate::secrets::redact(&self.render_plain()).into_owned()
+    }
+
+    fn render_plain(&self) -> String {
         let mut out = self.file.clone();
         if self.line > 0 {
             out.push_str(&format!(":{}:{}", self.line, self.column));
@@ -215,6 +227,10 @@ pub struct PipelineOptions {
     /// The pipeline's name. Default: the file's stem.
     #[serde(default)]
     pub name: Option<String>,
+    /// The environment variables whose values are not secret: shown as they are in errors, logs and summaries.
+    /// The value of every other `${VAR}` is shown as `***` (see [`secrets`](crate::secrets)).
+    #[serde(default)]
+    pub public_env: Vec<String>,
     /// Runtime options (buffer, batching, windows, retry, error policy), read by the runtime.
     #[serde(flatten)]
     pub runtime: toml::Table,
@@ -309,7 +325,27 @@ impl PipelineFile {
         source: SourceText,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        if let Some(offset) = limits::too_deep(source.text(), MAX_DEPTH) {
+            return Err(source.error_at_offset(
+                offset,
+                &FieldPath::root(),
+                format!("tables and arrays nest more than {MAX_DEPTH} levels deep here"),
+            ));
+        }
         let mut doc: PipelineDoc = source.deserialize()?;
+        for (what, count) in [
+            ("transforms", doc.transforms.len()),
+            ("sinks", doc.sinks.len()),
+        ] {
+            if count > MAX_STAGES {
+                return Err(source.error_at(
+                    &FieldPath::root().key(what).index(MAX_STAGES).key("plugin"),
+                    format!(
+                        "a pipeline has at most {MAX_STAGES} `[[{what}]]`; this file has {count}"
+                    ),
+                ));
+            }
+        }
         if doc.sinks.is_empty() {
             return Err(source.error_at(
                 &FieldPath::root().key("sinks"),
@@ -327,17 +363,33 @@ impl PipelineFile {
         if let Some(t) = doc.dead_letter.as_mut() {
             tables.push((FieldPath::root().key("dead_letter"), t));
         }
-        for (key, value) in doc.pipeline.runtime.iter_mut() {
-            let at = FieldPath::root().key("pipeline").key(key);
+        let public = doc.pipeline.public_env.clone();
+        let env = &|name: &str| {
+            let value = env(name);
+            if let Some(value) = &value
+                && !public.iter().any(|p| p == name)
+            {
+                crate::secrets::register(value);
+            }
+            value
+        };
+        let runtime = (doc.pipeline.runtime.iter_mut())
+            .map(|(key, value)| (FieldPath::root().key("pipeline").key(key), value));
+        let options = tables.into_iter().flat_map(|(path, table)| {
+            (table.options.iter_mut()).map(move |(key, value)| (path.clone().key(key), value))
+        });
+        for (at, value) in runtime.chain(options) {
+            if let Some((inner, f)) = limits::non_finite(value) {
+                return Err(source.error_at(
+                    &at.join(&inner),
+                    format!(
+                        "`{}` is not a number any option takes: give a finite number",
+                        limits::toml_float(f)
+                    ),
+                ));
+            }
             interpolate(value, env)
                 .map_err(|(inner, message)| source.error_at(&at.join(&inner), message))?;
-        }
-        for (path, table) in tables {
-            for (key, value) in table.options.iter_mut() {
-                let at = path.clone().key(key);
-                interpolate(value, env)
-                    .map_err(|(inner, message)| source.error_at(&at.join(&inner), message))?;
-            }
         }
         Ok(Self {
             path: path.to_path_buf(),

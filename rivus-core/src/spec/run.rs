@@ -32,7 +32,10 @@ fn fuse(pipes: Vec<BoxSyncPipe<Record, Record>>) -> Option<BoxSyncPipe<Record, R
 pub fn dead_letter_record(letter: &DeadLetter) -> Record {
     let mut record = Record::with_capacity(4);
     record.insert("pipe", letter.pipe());
-    record.insert("error", letter.error().to_string());
+    record.insert(
+        "error",
+        crate::secrets::redact(&letter.error().to_string()).into_owned(),
+    );
     record.insert("kind", letter.error().kind().to_string());
     let item = letter.item::<Record>().map_or(Value::Null, Record::to_json);
     record.insert("record", item);

@@ -167,7 +167,8 @@ pub(crate) async fn execute<T: Item>(
                 match *state.borrow_and_update() {
                     State::Aborted => break true,
                     State::Draining { .. } if deadline.is_none() => {
-                        deadline = Some(Instant::now() + run.cfg.shutdown_timeout);
+                        // A timeout past what the clock can hold never ends the drain.
+                        deadline = Instant::now().checked_add(run.cfg.shutdown_timeout);
                     }
                     _ => {}
                 }

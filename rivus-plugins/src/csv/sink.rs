@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rivus_core::registry::OptionError;
 use rivus_core::value::{Record, Value};
 use rivus_core::{PipeError, SyncSink};
 use schemars::JsonSchema;
@@ -168,9 +169,24 @@ fn cell(value: &Value) -> String {
     }
 }
 
-impl From<CsvSinkConfig> for CsvSink {
-    fn from(config: CsvSinkConfig) -> Self {
-        Self::new(config)
+impl CsvSinkConfig {
+    /// Checks the options, short of opening anything (what `rivus validate` runs).
+    ///
+    /// # Errors
+    ///
+    /// The first option that does not fit, named.
+    pub fn check(&self) -> Result<(), OptionError> {
+        crate::check::path(&self.path, "path")?;
+        crate::check::ascii(self.delimiter, "delimiter").map(drop)
+    }
+}
+
+impl TryFrom<CsvSinkConfig> for CsvSink {
+    type Error = OptionError;
+
+    fn try_from(config: CsvSinkConfig) -> Result<Self, OptionError> {
+        config.check()?;
+        Ok(Self::new(config))
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rivus_core::ack::Position;
+use rivus_core::registry::OptionError;
 use rivus_core::value::{FieldName, Record};
 use rivus_core::{PipeError, SyncSource};
 use schemars::JsonSchema;
@@ -111,6 +112,22 @@ impl CsvSource {
             config.max_record_bytes,
             config.checkpoint.as_deref(),
         );
+        Self {
+            config,
+            text,
+            reader: None,
+            columns: Vec::new(),
+        }
+    }
+
+    /// A source that reads `reader` (named `file_name` in errors) instead of `config.path`: a pipe, a test, a
+    /// fuzzer. A `checkpoint` is not used.
+    pub fn from_reader(
+        config: CsvSourceConfig,
+        file_name: impl Into<String>,
+        reader: Box<dyn std::io::Read + Send>,
+    ) -> Self {
+        let text = TextFile::stream("csv", file_name.into(), reader, config.max_record_bytes);
         Self {
             config,
             text,
@@ -246,9 +263,39 @@ impl CsvSource {
     }
 }
 
-impl From<CsvSourceConfig> for CsvSource {
-    fn from(config: CsvSourceConfig) -> Self {
-        Self::new(config)
+impl CsvSourceConfig {
+    /// Checks the options, short of opening anything (what `rivus validate` runs).
+    ///
+    /// # Errors
+    ///
+    /// The first option that does not fit, named.
+    pub fn check(&self) -> Result<(), OptionError> {
+        crate::check::path(&self.path, "path")?;
+        crate::check::optional_path(self.checkpoint.as_deref(), "checkpoint")?;
+        let delimiter = crate::check::ascii(self.delimiter, "delimiter")?;
+        let quote = crate::check::ascii(self.quote, "quote")?;
+        if delimiter == quote {
+            return Err(OptionError::invalid(
+                "quote",
+                format!("the quote cannot be the delimiter ({:?})", self.quote),
+            ));
+        }
+        if !self.has_header && self.columns.is_none() {
+            return Err(OptionError::invalid(
+                "has_header",
+                "`has_header = false` needs `columns`: the names of the columns, in order",
+            ));
+        }
+        crate::check::positive(self.max_record_bytes, "max_record_bytes")
+    }
+}
+
+impl TryFrom<CsvSourceConfig> for CsvSource {
+    type Error = OptionError;
+
+    fn try_from(config: CsvSourceConfig) -> Result<Self, OptionError> {
+        config.check()?;
+        Ok(Self::new(config))
     }
 }
 

@@ -87,7 +87,7 @@ pub(crate) async fn batch_stage<T: Item>(
                 }
                 for (item, meta) in chunk.into_pairs() {
                     if filling.items.is_empty() {
-                        deadline = max_wait.map(|w| Instant::now() + w);
+                        deadline = max_wait.and_then(|w| Instant::now().checked_add(w));
                     }
                     filling.items.push(item);
                     filling.weight += meta.weight;
