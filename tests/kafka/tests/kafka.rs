@@ -524,7 +524,7 @@ fn options<T: serde::de::DeserializeOwned>(table: &rivus_core::spec::PluginTable
 /// from their tables (as the registry will, by plugin name) and run against the broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
-    use rivus_plugins::transform::{Filter, Select};
+    use rivus_plugins::transform::{Filter, FilterConfig, Select, SelectConfig};
     let broker = Broker::start();
     let topic = unique("orders");
     broker.create_topic(&topic, 4).await;
@@ -569,7 +569,7 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
         .collect();
     assert_eq!(plugins, ["filter", "select"]);
     let source = KafkaSource::try_from(options::<KafkaSourceConfig>(&file.doc.source)).unwrap();
-    let filter: Filter = options(&file.doc.transforms[0]);
+    let filter = Filter::try_from(options::<FilterConfig>(&file.doc.transforms[0])).unwrap();
     // What the file should hold: the paid orders among the good rows.
     let paid_rows = sink::collect::<Record>();
     Pipeline::from_source(CsvSource::new(csv_cfg))
@@ -581,7 +581,7 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
         .unwrap();
     let paid = paid_rows.take().len();
     assert!(paid > 1_000, "{paid}");
-    let select: Select = options(&file.doc.transforms[1]);
+    let select = Select::from(options::<SelectConfig>(&file.doc.transforms[1]));
     let sink = JsonlSink::new(options::<JsonlSinkConfig>(&file.doc.sinks[0]));
     tokio::time::timeout(
         Duration::from_secs(120),
