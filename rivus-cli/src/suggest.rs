@@ -9,7 +9,13 @@ use crate::CliError;
 
 /// Plugins of `rivus-plugins` behind cargo features of `rivus-cli` (the same names in `rivus-plugins`): the
 /// plugin's name and the feature that brings it.
-const FEATURE_OF: &[(&str, &str)] = &[("kafka", "kafka"), ("http", "http"), ("webhook", "http")];
+const FEATURE_OF: &[(&str, &str)] = &[
+    ("kafka", "kafka"),
+    ("http", "http"),
+    ("webhook", "http"),
+    ("postgres", "postgres"),
+    ("sqlite", "sqlite"),
+];
 
 const SOURCES: &[PluginKind] = &[PluginKind::AsyncSource, PluginKind::SyncSource];
 const TRANSFORMS: &[PluginKind] = &[PluginKind::SyncPipe, PluginKind::AsyncPipe];
