@@ -6,7 +6,11 @@
 //! `RIVUS_BENCH_ROUNDS`, default 2; the server as in the tests: `RIVUS_TEST_PG_URL` or a throw-away cluster).
 //! Prints rows/s of each and the ratios.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "a bench fails loudly")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a bench fails loudly"
+)]
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -22,7 +26,10 @@ use rivus_plugins::sqlite::{SqliteSink, SqliteSinkConfig};
 const COLUMNS: &str = "id bigint, name text, amount numeric(12, 2), at timestamptz, n int";
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn write_csv(path: &Path, rows: u64) {
@@ -106,9 +113,11 @@ async fn main() {
         run_ok(Command::new("sqlite3").arg(&db).arg(
             "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER, name TEXT, amount REAL, at TEXT, n INTEGER)",
         ));
-        run_ok(Command::new("sqlite3").arg(&import_db).arg(
-            "CREATE TABLE t (id INTEGER, name TEXT, amount REAL, at TEXT, n INTEGER)",
-        ));
+        run_ok(
+            Command::new("sqlite3")
+                .arg(&import_db)
+                .arg("CREATE TABLE t (id INTEGER, name TEXT, amount REAL, at TEXT, n INTEGER)"),
+        );
         let import = timed(|| {
             run_ok(
                 Command::new("sqlite3")
@@ -167,9 +176,13 @@ async fn refusals(pg: &Postgres) {
                     Some("foreign key") if i % 1000 == 500 => (i + 1, 99),
                     _ => (i + 1, 1),
                 };
-                [("id", Value::from(id)), ("team", Value::from(team)), ("name", Value::from("some name"))]
-                    .into_iter()
-                    .collect()
+                [
+                    ("id", Value::from(id)),
+                    ("team", Value::from(team)),
+                    ("name", Value::from("some name")),
+                ]
+                .into_iter()
+                .collect()
             })
             .collect()
     };

@@ -512,7 +512,10 @@ async fn connection_errors_name_the_server_without_the_password() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains(&format!("postgres://app@127.0.0.1:{port}/shop")), "{err}");
+    assert!(
+        err.contains(&format!("postgres://app@127.0.0.1:{port}/shop")),
+        "{err}"
+    );
     assert!(!err.contains("s3cret"), "{err}");
     assert!(!format!("{cfg:?}").contains("s3cret"));
 

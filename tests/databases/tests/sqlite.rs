@@ -345,16 +345,25 @@ fn the_readmes_sqlite_example_loads_the_paid_orders_and_queries_them() {
     run("examples/pipelines/orders_to_sqlite.toml");
     run("examples/pipelines/orders_to_sqlite.toml");
     let db = out.join("orders.db");
-    let rows: i64 = query(&db, "SELECT count(*) || '' FROM orders").parse().unwrap();
+    let rows: i64 = query(&db, "SELECT count(*) || '' FROM orders")
+        .parse()
+        .unwrap();
     // As many rows as the main job writes lines.
     run("examples/pipelines/orders.toml");
-    let main_job = std::fs::read_to_string(out.join("orders.jsonl")).unwrap().lines().count() as i64;
+    let main_job = std::fs::read_to_string(out.join("orders.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as i64;
     assert!(rows > 1000, "{rows}");
     assert_eq!(rows, main_job);
     let lines = run("examples/pipelines/sqlite_orders_by_country.toml");
     let total: i64 = lines
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["orders"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["orders"]
+                .as_i64()
+                .unwrap()
+        })
         .sum();
     assert_eq!(total, rows);
     let rejected = std::fs::read_to_string(out.join("orders_to_sqlite.rejected.jsonl")).unwrap();
