@@ -25,15 +25,17 @@ const STAGE: &str = "rivus_upsert_stage";
 ///
 /// Each of the table's columns (or of `columns`) is filled from the record field of the same name (or the one
 /// `fields` names); a missing field is NULL, and fields that fill no column are not written. Values go as text
-/// that the server parses by the column's type; the mapping is in the table of
-/// `rivus_plugins::postgres` (`copy_text`): strings and numbers as written, arrays as array literals, objects
-/// as JSON.
+/// that the server parses by the column's type: strings and numbers as written (a numeric keeps every digit),
+/// bools as `true`/`false`, arrays as array literals (`{1,NULL,"a b"}`) in array columns, objects and arrays
+/// as JSON text elsewhere (and anything as JSON in `json`/`jsonb` columns), and an empty string as NULL in any
+/// column that is not of a text type (an empty CSV field in a date or number column).
 ///
 /// # Delivery
 ///
 /// `write` encodes the record and keeps it; [`flush_each`](AsyncSink::flush_each) loads everything written
-/// since the last flush in **one transaction**, so an item counts as written only once its transaction
-/// committed. Each load runs under a savepoint:
+/// since the last flush at once, so an item counts as written only once its rows committed: one `COPY`
+/// (atomic on its own) while the server takes every row; when it refuses one, the flush starts again in **one
+/// transaction** in which each load runs under a savepoint:
 ///
 /// * A row the server refuses — a constraint (unique, check, not null, foreign key), a value the column's
 ///   type does not read — is refused alone: when the server's error names the row (`COPY people, line 3`,
@@ -261,15 +263,22 @@ impl PostgresSink {
         if table.upsert.is_some() {
             tx.batch_execute(&format!("TRUNCATE {STAGE}")).await?;
         }
-        let copy = tx.copy_in(&table.copy).await?;
-        futures::pin_mut!(copy);
-        copy.send(self.body(piece)).await?;
-        copy.finish().await?;
+        send_copy(tx.copy_in(&table.copy).await?, self.body(piece)).await?;
         if let Some((_, merge)) = &table.upsert {
             tx.batch_execute(merge).await?;
         }
         Ok(())
     }
+}
+
+/// Sends `body` through a started `COPY … FROM STDIN` and ends it.
+async fn send_copy(
+    copy: tokio_postgres::CopyInSink<Bytes>,
+    body: Bytes,
+) -> Result<(), tokio_postgres::Error> {
+    futures::pin_mut!(copy);
+    copy.send(body).await?;
+    copy.finish().await.map(|_| ())
 }
 
 /// Whether the server refused rows, rather than the statement: a bad value (class 22), a constraint (class
@@ -350,6 +359,24 @@ impl AsyncSink for PostgresSink {
         let url = &self.config.url;
         let fail = |doing: &str, e: &tokio_postgres::Error| pg_error(url, doing, e);
         let mut client = get(&self.pool, url).await?;
+        // The fast path, without upsert: one COPY, atomic on its own (two round trips). Only when the server
+        // refuses a row does the flush take the careful path below, in a transaction with savepoints.
+        if table.upsert.is_none() {
+            let all: Vec<usize> = (0..self.ends.len()).collect();
+            let copied = match client.copy_in(&table.copy).await {
+                Ok(copy) => send_copy(copy, self.body(&all)).await,
+                Err(e) => Err(e),
+            };
+            match copied {
+                Ok(()) => {
+                    self.rows.clear();
+                    self.ends.clear();
+                    return Ok(Vec::new());
+                }
+                Err(e) if refuses_rows(&e) => {}
+                Err(e) => return Err(fail(&format!("cannot load into {}", table.name), &e)),
+            }
+        }
         let mut tx = client
             .transaction()
             .await

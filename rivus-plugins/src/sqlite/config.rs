@@ -19,6 +19,18 @@ const fn default_page_size() -> NonZeroUsize {
     }
 }
 
+/// How hard a commit of the SQLite sink waits for the disk (SQLite's `PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// A commit reaches the operating system, and the disk at each checkpoint (the default): a killed process
+    /// loses nothing it committed; a power loss may lose the last commits. As the file sinks' `fsync = false`.
+    #[default]
+    Normal,
+    /// Each commit waits for the disk (`fsync`): a power loss loses nothing committed either. Slower.
+    Full,
+}
+
 /// Configuration of [`SqliteSink`](super::SqliteSink).
 ///
 /// # Examples
@@ -38,7 +50,7 @@ const fn default_page_size() -> NonZeroUsize {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteSinkConfig {
-    /// The database file (created when missing). It is switched to WAL mode.
+    /// The database file (created, with its directories, when missing). It is switched to WAL mode.
     pub path: PathBuf,
     /// The table rows go to.
     pub table: String,
@@ -59,6 +71,10 @@ pub struct SqliteSinkConfig {
     /// types (each value keeps its own: integer, real, text) and `key` as its primary key. Default: false.
     #[serde(default)]
     pub create: bool,
+    /// `normal` (a commit reaches the operating system; the default) or `full` (each commit waits for the
+    /// disk).
+    #[serde(default)]
+    pub synchronous: Synchronous,
     /// How long to wait for a lock another connection holds. Default: 5 seconds.
     #[serde(default = "default_busy_timeout", with = "humantime_serde")]
     #[schemars(with = "String")]
@@ -75,6 +91,7 @@ impl SqliteSinkConfig {
             fields: BTreeMap::new(),
             key: Vec::new(),
             create: false,
+            synchronous: Synchronous::Normal,
             busy_timeout: default_busy_timeout(),
         }
     }

@@ -47,7 +47,7 @@ use rivus_core::PipeError;
 use rivus_core::value::Value;
 use rusqlite::types::Value as SqlValue;
 
-pub use config::{SqliteSinkConfig, SqliteSourceConfig};
+pub use config::{SqliteSinkConfig, SqliteSourceConfig, Synchronous};
 pub use sink::SqliteSink;
 pub use source::SqliteSource;
 
@@ -116,7 +116,8 @@ fn sql_error(path: &std::path::Path, doing: &str, e: &rusqlite::Error) -> PipeEr
     }
 }
 
-/// Opens the database at `path` in WAL mode with a busy timeout.
+/// Opens the database at `path` in WAL mode with a busy timeout; with `create`, creates it (and the
+/// directories it is in) when missing.
 fn connect(
     path: &std::path::Path,
     create: bool,
@@ -126,6 +127,7 @@ fn connect(
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        crate::fs::create_parents(NAME, path)?;
     }
     let conn = rusqlite::Connection::open_with_flags(path, flags)
         .map_err(|e| sql_error(path, "cannot open", &e))?;

@@ -8,7 +8,7 @@ use rivus_core::{PipeError, SyncSink};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use super::config::SqliteSinkConfig;
+use super::config::{SqliteSinkConfig, Synchronous};
 use super::{NAME, connect, quote_ident, sql_error, to_sql};
 
 /// Inserts (or upserts) records into an SQLite table, in one transaction per flush.
@@ -19,7 +19,8 @@ use super::{NAME, connect, quote_ident, sql_error, to_sql};
 /// # Delivery
 ///
 /// `write` keeps the record's values; [`flush_each`](SyncSink::flush_each) inserts everything written since
-/// the last flush in one `BEGIN IMMEDIATE … COMMIT` transaction, one prepared statement per row. A row that
+/// the last flush in one `BEGIN IMMEDIATE … COMMIT` transaction, one prepared statement per row; the commit
+/// reaches the operating system (`synchronous = "normal"`, the default) or the disk (`"full"`). A row that
 /// violates a constraint (unique, check, not null, foreign key with `PRAGMA foreign_keys`) or a `STRICT`
 /// table's types is refused alone (SQLite undoes only that statement) and goes to the stage's error policy
 /// with SQLite's message (`UNIQUE constraint failed: people.id`); the other rows land. A database that stays
@@ -166,6 +167,12 @@ impl SyncSink for SqliteSink {
     /// Opens (or creates) the database in WAL mode, creates the table if asked, and checks the columns.
     fn open(&mut self) -> Result<(), PipeError> {
         let conn = connect(&self.config.path, true, self.config.busy_timeout)?;
+        let synchronous = match self.config.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(|e| sql_error(&self.config.path, "cannot set `synchronous`", &e))?;
         self.describe(&conn)?;
         self.conn = Some(conn);
         Ok(())

@@ -497,3 +497,34 @@ fn a_killed_source_process_resumes_after_its_last_acknowledged_cursor() {
         "{duplicates} rows read twice"
     );
 }
+
+/// A server that cannot be reached: the error names it, without the password, and is transient (the stage's
+/// retries would try again); the same for a missing table, which is permanent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_errors_name_the_server_without_the_password() {
+    let port = rivus_databases_tests::free_port();
+    let url = format!("postgres://app:s3cret@127.0.0.1:{port}/shop");
+    let mut cfg = PostgresSinkConfig::new(&url, "people");
+    cfg.connect_timeout = Duration::from_secs(2);
+    let err = Pipeline::from_iter(Vec::<Record>::new())
+        .sink(PostgresSink::try_from(cfg.clone()).unwrap())
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("postgres://app@127.0.0.1:{port}/shop")),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(!format!("{cfg:?}").contains("s3cret"));
+
+    let pg = Postgres::start("missing");
+    let err = Pipeline::from_iter(Vec::<Record>::new())
+        .sink(PostgresSink::try_from(PostgresSinkConfig::new(pg.url(), "nowhere")).unwrap())
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("relation \"nowhere\" does not exist"), "{err}");
+}

@@ -320,3 +320,52 @@ fn a_killed_source_process_resumes_after_its_last_acknowledged_cursor() {
         "{duplicates} rows read twice"
     );
 }
+
+/// The README's SQLite example: `orders_to_sqlite.toml` (CSV -> SQLite) twice (an upsert: no row added), then
+/// `sqlite_orders_by_country.toml` (a query -> stdout); its counts add up to the table's rows, which are the
+/// rows the main job (`orders.toml`) writes.
+#[test]
+fn the_readmes_sqlite_example_loads_the_paid_orders_and_queries_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = temp_dir("sqlite-example");
+    let run = |file: &str| {
+        let o = Command::new(rivus_binary())
+            .args(["run", "--quiet", file])
+            .current_dir(&root)
+            .env("RIVUS_OUT", &out)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    run("examples/pipelines/orders_to_sqlite.toml");
+    run("examples/pipelines/orders_to_sqlite.toml");
+    let db = out.join("orders.db");
+    let rows: i64 = query(&db, "SELECT count(*) || '' FROM orders")
+        .parse()
+        .unwrap();
+    // As many rows as the main job writes lines.
+    run("examples/pipelines/orders.toml");
+    let main_job = std::fs::read_to_string(out.join("orders.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as i64;
+    assert!(rows > 1000, "{rows}");
+    assert_eq!(rows, main_job);
+    let lines = run("examples/pipelines/sqlite_orders_by_country.toml");
+    let total: i64 = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["orders"]
+                .as_i64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, rows);
+    let rejected = std::fs::read_to_string(out.join("orders_to_sqlite.rejected.jsonl")).unwrap();
+    assert!(!rejected.is_empty());
+}
