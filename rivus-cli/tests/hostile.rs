@@ -209,7 +209,7 @@ fn validate_checks_every_option_that_run_would_refuse() {
         "error: pipeline.toml:3:1: `source.path`: plugin `csv`: an empty path names no file; give the file's path",
     );
     refused(
-        &format!("[source]\nplugin = \"generator\"\n[[sinks]]\nplugin = \"jsonl\"\npath = \"\"\n"),
+        "[source]\nplugin = \"generator\"\n[[sinks]]\nplugin = \"jsonl\"\npath = \"\"\n",
         "error: pipeline.toml:5:1: `sinks[0].path`: plugin `jsonl`: an empty path names no file; give the file's \
          path",
     );
