@@ -65,6 +65,15 @@ fn drain<S: SyncSource<Out = Record>>(mut source: S, input: &[u8]) {
     let _ = source.close();
 }
 
+/// The file decoders: the first byte's top bit picks JSON lines (set) or CSV (clear); see [`csv`] and
+/// [`jsonl`] for what its other bits pick.
+pub fn decoders(data: &[u8]) {
+    match data.first() {
+        Some(&first) if first & 0x80 != 0 => jsonl(data),
+        _ => csv(data),
+    }
+}
+
 /// The CSV decoder, with options taken from the first byte: header or `columns`, delimiter, a small
 /// `max_record_bytes`, typed columns.
 pub fn csv(data: &[u8]) {

@@ -36,13 +36,8 @@ fn pipeline_file_corpus() {
 }
 
 #[test]
-fn csv_corpus() {
-    assert!(replay("csv", targets::csv) > 0);
-}
-
-#[test]
-fn jsonl_corpus() {
-    assert!(replay("jsonl", targets::jsonl) > 0);
+fn decoders_corpus() {
+    assert!(replay("decoders", targets::decoders) > 0);
 }
 
 #[test]

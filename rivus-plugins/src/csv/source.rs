@@ -206,7 +206,21 @@ impl CsvSource {
                         self.text
                             .bad(at, format!("header is not valid UTF-8 ({e})"), &raw)
                     })?;
-                    names.push(name.trim().to_owned());
+                    let name = name.trim();
+                    // Records hold each field once: a header that names a column twice would make records
+                    // whose second field of that name nothing can read.
+                    if let Some(first) = names.iter().position(|n| n == name) {
+                        let at = self.text.at(line).column(i as u64 + 1);
+                        let raw = self.raw(start, end);
+                        let message = format!(
+                            "the header names column {name:?} twice (columns {} and {}); rename one, or give \
+                             `columns`",
+                            first + 1,
+                            i + 1
+                        );
+                        return Err(self.text.bad(at, message, &raw));
+                    }
+                    names.push(name.to_owned());
                 }
                 Ok(Some(names))
             }
@@ -279,6 +293,16 @@ impl CsvSourceConfig {
                 "quote",
                 format!("the quote cannot be the delimiter ({:?})", self.quote),
             ));
+        }
+        if let Some(columns) = &self.columns {
+            for (i, name) in columns.iter().enumerate() {
+                if columns[..i].contains(name) {
+                    return Err(OptionError::invalid_at(
+                        rivus_core::spec::FieldPath::root().key("columns").index(i),
+                        format!("column {name:?} is named twice"),
+                    ));
+                }
+            }
         }
         if !self.has_header && self.columns.is_none() {
             return Err(OptionError::invalid(
@@ -463,6 +487,25 @@ mod tests {
         );
         assert_eq!(raw(errors[2]), b"\"9,10");
         assert_eq!(good[2].get("a"), Some(&Value::from("11")));
+    }
+
+    #[test]
+    fn a_column_named_twice_is_an_error() {
+        let path = temp("dup.csv", b"a,b,a\n1,2,3\n");
+        let mut src = CsvSource::new(CsvSourceConfig::new(&path));
+        let err = src.open().unwrap_err().to_string();
+        assert!(
+            err.contains("dup.csv:1:3")
+                && err.contains("the header names column \"a\" twice (columns 1 and 3)"),
+            "{err}"
+        );
+        let mut config = CsvSourceConfig::new(&path);
+        config.columns = Some(vec!["x".into(), "y".into(), "x".into()]);
+        let err = config.check().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "field `columns[2]`: column \"x\" is named twice"
+        );
     }
 
     #[test]
