@@ -16,21 +16,21 @@ pub(crate) fn validate(args: &FileArgs) -> Result<(), CliError> {
     let file = PipelineFile::load(&args.file)?;
     rivus_core::registry::validate().map_err(|e| CliError::Config(e.to_string()))?;
     let built = file.build()?;
-    let mut stages = vec![format!(
-        "{} ({})",
-        built.source.name,
-        built.source.plugin.kind()
-    )];
+    let sources: Vec<String> = (built.sources.iter())
+        .map(|s| format!("{} ({})", s.name, s.plugin.kind()))
+        .collect();
+    let mut stages = vec![sources.join(" + ")];
     stages.extend(
         built
             .transforms
             .iter()
             .map(|t| format!("{} ({})", t.name, t.plugin.kind())),
     );
-    let sinks: Vec<String> = built
-        .sinks
-        .iter()
-        .map(|s| format!("{} ({})", s.name, s.plugin.kind()))
+    let sinks: Vec<String> = (built.sinks.iter().zip(&built.routes))
+        .map(|(s, route)| match route {
+            rivus_core::spec::SinkRoute::All => format!("{} ({})", s.name, s.plugin.kind()),
+            route => format!("{} ({}, {route})", s.name, s.plugin.kind()),
+        })
         .collect();
     stages.push(sinks.join(" + "));
     println!(

@@ -83,12 +83,45 @@ fn plugin_table(p: &PluginDescriptor) -> Value {
 }
 
 fn one_of(kinds: &[PluginKind]) -> Value {
+    one_of_with(kinds, &Map::new())
+}
+
+/// `one_of`, with `extra` properties in every table (the routes of `[[sinks]]`).
+fn one_of_with(kinds: &[PluginKind], extra: &Map<String, Value>) -> Value {
     let mut plugins: Vec<&PluginDescriptor> = registry::plugins()
         .filter(|p| kinds.contains(&p.kind()))
         .collect();
     plugins.sort_by_key(|p| (p.name(), p.kind()));
     plugins.dedup_by_key(|p| p.name());
-    json!({ "oneOf": plugins.into_iter().map(plugin_table).collect::<Vec<_>>() })
+    let tables = plugins.into_iter().map(|p| {
+        let mut table = plugin_table(p);
+        if let Some(Value::Object(props)) = table.get_mut("properties") {
+            props.extend(extra.clone());
+        }
+        table
+    });
+    json!({ "oneOf": tables.collect::<Vec<_>>() })
+}
+
+/// The keys of a `[[sinks]]` table that the pipeline reads (routes), beside the plugin's options.
+fn route_keys() -> Map<String, Value> {
+    let mut keys = Map::new();
+    keys.insert(
+        "when".into(),
+        json!({
+            "type": "string",
+            "description": "A route: this sink takes only the records the condition holds for, e.g. \
+                `country == 'FR' and amount > 10`."
+        }),
+    );
+    keys.insert(
+        "otherwise".into(),
+        json!({
+            "type": "boolean",
+            "description": "The default route: this sink takes the records no `when` route took (one sink at most)."
+        }),
+    );
+    keys
 }
 
 pub(crate) fn pipeline_schema() -> Value {
@@ -97,17 +130,28 @@ pub(crate) fn pipeline_schema() -> Value {
     let sources = one_of(&[PluginKind::AsyncSource, PluginKind::SyncSource]);
     let transforms = one_of(&[PluginKind::SyncPipe, PluginKind::AsyncPipe]);
     let sinks = one_of(&[PluginKind::AsyncSink, PluginKind::SyncSink]);
+    let routed_sinks = one_of_with(
+        &[PluginKind::AsyncSink, PluginKind::SyncSink],
+        &route_keys(),
+    );
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Rivus pipeline file",
         "type": "object",
-        "required": ["source", "sinks"],
+        "required": ["sinks"],
+        "oneOf": [{ "required": ["source"] }, { "required": ["sources"] }],
         "additionalProperties": false,
         "properties": {
             "pipeline": stream,
-            "source": sources,
+            "source": sources.clone(),
+            "sources": {
+                "type": "array",
+                "minItems": 1,
+                "description": "Several sources, merged; each record gets `_source` = its source's name.",
+                "items": sources
+            },
             "transforms": { "type": "array", "items": transforms },
-            "sinks": { "type": "array", "minItems": 1, "items": sinks },
+            "sinks": { "type": "array", "minItems": 1, "items": routed_sinks },
             "dead_letter": sinks,
             "tests": {
                 "type": "array",
@@ -118,7 +162,12 @@ pub(crate) fn pipeline_schema() -> Value {
                     "properties": {
                         "name": { "type": "string" },
                         "input": { "type": "array", "items": { "type": "object" } },
-                        "expect": { "type": "array", "items": { "type": "object" } }
+                        "expect": { "type": "array", "items": { "type": "object" } },
+                        "routes": {
+                            "type": "object",
+                            "description": "Sink name (or `unrouted`) → the records that route takes.",
+                            "additionalProperties": { "type": "array", "items": { "type": "object" } }
+                        }
                     }
                 }
             }

@@ -1,6 +1,6 @@
 //! `rivus test`: the `[[tests]]` of a pipeline file, fed through its transforms.
 
-use rivus_core::spec::{PipeStage, PipelineFile};
+use rivus_core::spec::{PipeStage, PipelineFile, SinkRoute};
 use rivus_core::value::Record;
 use rivus_core::{AsyncPipe, PipeError, SyncPipe};
 
@@ -26,9 +26,21 @@ pub(crate) fn test(args: &FileArgs) -> Result<(), CliError> {
         let inputs = to_records(&case.input).map_err(CliError::Config)?;
         let expected = to_records(&case.expect).map_err(CliError::Config)?;
         let actual = runtime.block_on(run_transforms(&mut built.transforms, inputs));
+        let actual = actual.and_then(|records| {
+            let routed = match &case.routes {
+                Some(routes) => Some(check_routes(&built, routes, &records)?),
+                None => None,
+            };
+            Ok((records, routed))
+        });
         match actual {
-            Ok(actual) if json(&actual) == json(&expected) => println!("ok     {}", case.name),
-            Ok(actual) => {
+            Ok((_, Some(Err(message)))) => {
+                println!("FAILED {}", case.name);
+                print!("{message}");
+                failed.push(case.name.clone());
+            }
+            Ok((actual, _)) if json(&actual) == json(&expected) => println!("ok     {}", case.name),
+            Ok((actual, _)) => {
                 println!("FAILED {}", case.name);
                 print!("{}", diff(&expected, &actual));
                 failed.push(case.name.clone());
@@ -50,6 +62,73 @@ pub(crate) fn test(args: &FileArgs) -> Result<(), CliError> {
             failed.join(", ")
         )))
     }
+}
+
+/// Checks `routes` (sink name → expected records, `unrouted` for the records no sink takes) against where the
+/// sinks' routes send `records`: `Ok(Err(diff))` when they differ, `Err` when a route cannot decide a record.
+fn check_routes(
+    built: &rivus_core::spec::BuiltPipeline,
+    routes: &toml::Table,
+    records: &[Record],
+) -> Result<Result<(), String>, PipeError> {
+    let mut taken: Vec<Vec<Record>> = vec![Vec::new(); built.sinks.len()];
+    let mut unrouted = Vec::new();
+    for record in records {
+        let mut routed = false;
+        let mut any = false;
+        for (i, route) in built.routes.iter().enumerate() {
+            if matches!(route, SinkRoute::When(_))
+                && route
+                    .takes(record, false)
+                    .map_err(|e| PipeError::msg(e.to_string()))?
+            {
+                routed = true;
+                any = true;
+                taken[i].push(record.clone());
+            }
+        }
+        for (i, route) in built.routes.iter().enumerate() {
+            if !matches!(route, SinkRoute::When(_)) && route.takes(record, routed).unwrap_or(false)
+            {
+                any = true;
+                taken[i].push(record.clone());
+            }
+        }
+        if !any {
+            unrouted.push(record.clone());
+        }
+    }
+    let mut out = String::new();
+    for (name, expected) in routes {
+        let actual = if name == "unrouted" {
+            &unrouted
+        } else {
+            match built.sinks.iter().position(|s| s.name == *name) {
+                Some(i) => &taken[i],
+                None => {
+                    let names: Vec<&str> = built.sinks.iter().map(|s| s.name.as_str()).collect();
+                    return Ok(Err(format!(
+                        "  `routes` names `{name}`, which is not a sink (sinks: {}; or `unrouted`)\n",
+                        names.join(", ")
+                    )));
+                }
+            }
+        };
+        let expected = expected
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_table().cloned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let expected = to_records(&expected).map_err(PipeError::msg)?;
+        if json(actual) != json(&expected) {
+            out.push_str(&format!("  route `{name}`:\n{}", diff(&expected, actual)));
+        }
+    }
+    Ok(if out.is_empty() { Ok(()) } else { Err(out) })
 }
 
 /// Records as JSON, for comparison: raw bytes (a line's text) are not part of what a test states.

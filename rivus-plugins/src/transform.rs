@@ -6,10 +6,10 @@
 //! dropped silently. Only [`Filter`] drops records, and only those its condition rejects.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use rivus_core::value::{Record, Value, kind_of};
+use rivus_core::condition::{Condition, FieldTest};
+use rivus_core::value::{Record, Value};
 use rivus_core::{Emit, PipeError, SyncPipe};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -153,7 +153,7 @@ impl SyncPipe for Cast {
     }
 }
 
-/// How [`Filter`] compares a field with its value.
+/// How [`Filter`] compares a field with its value (the `field`/`op`/`value` form; `when` says more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
@@ -177,69 +177,122 @@ pub enum Op {
     Missing,
 }
 
-/// Keeps the records whose field satisfies the condition `field op value`; drops the others.
-///
-/// Numbers compare as numbers and strings as strings. Comparing values of different kinds (a string field with
-/// a number) is an error for that record, not a silent drop; a record that lacks the field fails every
-/// comparison but `ne` and `missing`.
-#[rivus_core::sync_pipe("filter")]
+impl From<Op> for FieldTest {
+    fn from(op: Op) -> Self {
+        match op {
+            Op::Eq => Self::Eq,
+            Op::Ne => Self::Ne,
+            Op::Gt => Self::Gt,
+            Op::Ge => Self::Ge,
+            Op::Lt => Self::Lt,
+            Op::Le => Self::Le,
+            Op::Contains => Self::Contains,
+            Op::Exists => Self::Exists,
+            Op::Missing => Self::Missing,
+        }
+    }
+}
+
+/// The options of [`Filter`], as written: a condition (`when`), or one field test (`field`, `op`, `value`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Filter {
-    /// The field to test.
-    pub field: String,
-    /// The comparison.
-    pub op: Op,
+pub struct FilterOptions {
+    /// The condition a record must meet to be kept, e.g. `status == 'paid' and amount > 10` (see
+    /// `rivus_core::condition`: `and`, `or`, `not`, comparisons, `in`, `contains`, `=~`, `exists(..)`).
+    /// Instead of `field`/`op`/`value`.
+    #[serde(default)]
+    pub when: Option<Condition>,
+    /// The field to test (with `op`; instead of `when`).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// The comparison (with `field`).
+    #[serde(default)]
+    pub op: Option<Op>,
     /// The value to compare with; not used by `exists` and `missing`.
     #[serde(default)]
     pub value: Value,
 }
 
-impl Filter {
-    fn keep(&self, record: &Record) -> Result<bool, PipeError> {
-        let field = record.get(&self.field).filter(|v| !v.is_null());
-        let Some(actual) = field else {
-            return Ok(matches!(self.op, Op::Missing | Op::Ne));
-        };
-        let mismatch = || {
-            PipeError::msg(format!(
-                "field `{}` is {} ({actual}), which cannot be compared with {} ({})",
-                self.field,
-                kind_of(actual),
-                kind_of(&self.value),
-                self.value
-            ))
-            .with_pipe("filter")
-        };
-        let order = || -> Result<Ordering, PipeError> {
-            match (actual, &self.value) {
-                (Value::Number(a), Value::Number(b)) => {
-                    let (a, b) = (
-                        a.as_f64().unwrap_or(f64::NAN),
-                        b.as_f64().unwrap_or(f64::NAN),
-                    );
-                    a.partial_cmp(&b).ok_or_else(mismatch)
-                }
-                (Value::String(a), Value::String(b)) => Ok(a.cmp(b)),
-                (Value::Bool(a), Value::Bool(b)) => Ok(a.cmp(b)),
-                _ => Err(mismatch()),
+/// Keeps the records that meet a condition; drops the others.
+///
+/// The condition is `when = "status == 'paid' and amount > 10"`, or the one-field form `field`, `op`, `value`
+/// (both compile to the same tree). Numbers compare as numbers and strings as strings. Comparing values of
+/// different kinds (a string field with a number) is an error for that record, not a silent drop; a record that
+/// lacks the field fails every comparison but `!=` (`ne`) and `missing`.
+#[rivus_core::sync_pipe("filter")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "FilterOptions", into = "FilterOptions")]
+pub struct Filter {
+    options: FilterOptions,
+    condition: Condition,
+}
+
+impl TryFrom<FilterOptions> for Filter {
+    type Error = String;
+    fn try_from(options: FilterOptions) -> Result<Self, String> {
+        let condition = match (&options.when, &options.field, options.op) {
+            (Some(when), None, None) => when.clone(),
+            (None, Some(field), Some(op)) => {
+                Condition::field_test(field, op.into(), options.value.clone())
+            }
+            (Some(_), _, _) => {
+                return Err("give either `when` or `field`/`op`/`value`, not both".into());
+            }
+            (None, Some(_), None) => return Err("`field` needs `op` (or write `when`)".into()),
+            (None, None, Some(_)) => return Err("`op` needs `field` (or write `when`)".into()),
+            (None, None, None) => {
+                return Err("a filter needs a condition: `when = \"status == 'paid'\"`, or `field` and `op`".into());
             }
         };
-        Ok(match self.op {
-            Op::Exists => true,
-            Op::Missing => false,
-            Op::Eq => order()? == Ordering::Equal,
-            Op::Ne => order()? != Ordering::Equal,
-            Op::Gt => order()? == Ordering::Greater,
-            Op::Ge => order()? != Ordering::Less,
-            Op::Lt => order()? == Ordering::Less,
-            Op::Le => order()? != Ordering::Greater,
-            Op::Contains => match (actual, &self.value) {
-                (Value::String(a), Value::String(b)) => a.contains(b.as_str()),
-                (Value::Array(items), v) => items.contains(v),
-                _ => return Err(mismatch()),
+        Ok(Self { options, condition })
+    }
+}
+
+impl From<Filter> for FilterOptions {
+    fn from(filter: Filter) -> Self {
+        filter.options
+    }
+}
+
+impl Filter {
+    /// A filter keeping the records that meet `condition`.
+    pub fn new(condition: Condition) -> Self {
+        Self {
+            options: FilterOptions {
+                when: Some(condition.clone()),
+                field: None,
+                op: None,
+                value: Value::Null,
             },
-        })
+            condition,
+        }
+    }
+
+    /// The one-field filter `field op value`.
+    pub fn field(field: impl Into<String>, op: Op, value: Value) -> Self {
+        let field = field.into();
+        let condition = Condition::field_test(&field, op.into(), value.clone());
+        Self {
+            options: FilterOptions {
+                when: None,
+                field: Some(field),
+                op: Some(op),
+                value,
+            },
+            condition,
+        }
+    }
+
+    /// The condition records must meet.
+    pub fn condition(&self) -> &Condition {
+        &self.condition
+    }
+
+    #[inline]
+    fn keep(&self, record: &Record) -> Result<bool, PipeError> {
+        self.condition
+            .eval(record)
+            .map_err(|e| PipeError::msg(e.to_string()).with_pipe("filter"))
     }
 }
 
@@ -342,33 +395,38 @@ mod tests {
 
     #[test]
     fn filter_compares_and_reports_mismatches() {
-        let gt = Filter {
-            field: "amount".into(),
-            op: Op::Gt,
-            value: 10.into(),
-        };
+        let gt = Filter::field("amount", Op::Gt, 10.into());
         assert!(kept(&gt, rec(&[("amount", 11.5.into())])).unwrap());
         assert!(!kept(&gt, rec(&[("amount", 10.into())])).unwrap());
         assert!(!kept(&gt, Record::new()).unwrap());
         let err = kept(&gt, rec(&[("amount", "11".into())])).unwrap_err();
         assert!(err.message().contains("is a string"), "{err}");
-        let eq = Filter {
-            field: "s".into(),
-            op: Op::Eq,
-            value: "paid".into(),
-        };
+        assert_eq!(err.pipe(), "filter");
+        let eq = Filter::field("s", Op::Eq, "paid".into());
         assert!(kept(&eq, rec(&[("s", "paid".into())])).unwrap());
-        let missing = Filter {
-            field: "s".into(),
-            op: Op::Missing,
-            value: Value::Null,
-        };
+        let missing = Filter::field("s", Op::Missing, Value::Null);
         assert!(kept(&missing, Record::new()).unwrap());
-        let contains = Filter {
-            field: "s".into(),
-            op: Op::Contains,
-            value: "ai".into(),
-        };
+        let contains = Filter::field("s", Op::Contains, "ai".into());
         assert!(kept(&contains, rec(&[("s", "paid".into())])).unwrap());
+    }
+
+    #[test]
+    fn filter_options_take_one_form() {
+        let from = |json: serde_json::Value| serde_json::from_value::<Filter>(json);
+        let f = from(serde_json::json!({ "when": "s == 'paid' and n > 1" })).unwrap();
+        assert!(kept(&f, rec(&[("s", "paid".into()), ("n", 2.into())])).unwrap());
+        assert!(!kept(&f, rec(&[("s", "paid".into()), ("n", 1.into())])).unwrap());
+        let both = from(serde_json::json!({ "when": "a", "field": "a", "op": "eq" })).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        assert!(
+            from(serde_json::json!({}))
+                .unwrap_err()
+                .to_string()
+                .contains("needs a condition")
+        );
+        let bad = from(serde_json::json!({ "when": "a === 1" })).unwrap_err();
+        assert!(bad.to_string().contains("at column 5"), "{bad}");
+        let old = from(serde_json::json!({ "field": "a", "op": "ge", "value": 2 })).unwrap();
+        assert_eq!(serde_json::to_value(&old).unwrap()["op"], "ge");
     }
 }

@@ -2,7 +2,7 @@
 //! neighbours agree on their item types, then build each plugin straight into its type-erased form.
 
 use super::locate::FieldPath;
-use super::{ConfigError, PipelineFile, PluginTable};
+use super::{ConfigError, PipelineFile, PluginTable, SinkRoute};
 use crate::config::{ErrorPolicy, PipeConfig, Role as PartRole, StreamConfig};
 use crate::dynamic::{
     BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxPlugin, BoxSyncPipe, BoxSyncSink, BoxSyncSource,
@@ -54,12 +54,17 @@ pub struct BuiltPipeline {
     pub name: String,
     /// The `[pipeline]` runtime options.
     pub config: StreamConfig,
-    /// `[source]`.
-    pub source: Built<SourceStage>,
+    /// `[source]`, or each of `[[sources]]`.
+    pub sources: Vec<Built<SourceStage>>,
+    /// Whether the sources came as `[[sources]]`: each record then gets its source's name (see
+    /// [`SOURCE_FIELD`](super::SOURCE_FIELD)).
+    pub named_sources: bool,
     /// `[[transforms]]`, in order.
     pub transforms: Vec<Built<PipeStage>>,
     /// `[[sinks]]`.
     pub sinks: Vec<Built<SinkStage>>,
+    /// Each sink's route, in the order of `sinks`.
+    pub routes: Vec<SinkRoute>,
     /// `[dead_letter]`.
     pub dead_letter: Option<Built<SinkStage>>,
 }
@@ -155,7 +160,9 @@ impl PipelineFile {
         let mut config: StreamConfig = self.runtime_config()?;
         config.name = self.name();
         let root = FieldPath::root;
-        let source = self.resolve(&doc.source, Role::Source, root().key("source"))?;
+        let sources = (doc.source_tables().into_iter())
+            .map(|(path, t)| self.resolve(t, Role::Source, path))
+            .collect::<Result<Vec<_>, _>>()?;
         let transforms = (doc.transforms.iter().enumerate())
             .map(|(i, t)| self.resolve(t, Role::Transform, root().key("transforms").index(i)))
             .collect::<Result<Vec<_>, _>>()?;
@@ -165,12 +172,17 @@ impl PipelineFile {
         let dead_letter = (doc.dead_letter.as_ref())
             .map(|t| self.resolve(t, Role::Sink, root().key("dead_letter")))
             .transpose()?;
-        self.check_neighbours(&source, &transforms, &sinks)?;
+        for source in &sources {
+            self.check_neighbours(source, &transforms, &sinks)?;
+        }
         self.check_dead_letter(&config)?;
         let built = BuiltPipeline {
             name: config.name.clone(),
             config,
-            source: self.build_one(source)?,
+            sources: (sources.into_iter())
+                .map(|s| self.build_one(s))
+                .collect::<Result<_, _>>()?,
+            named_sources: !doc.sources.is_empty(),
             transforms: (transforms.into_iter())
                 .map(|t| self.build_one(t))
                 .collect::<Result<_, _>>()?,
@@ -178,6 +190,7 @@ impl PipelineFile {
                 .map(|s| self.build_one(s))
                 .collect::<Result<_, _>>()?,
             dead_letter: dead_letter.map(|d| self.build_one(d)).transpose()?,
+            routes: self.routes.clone(),
         };
         self.check_runtime_options(&built)?;
         Ok(built)
@@ -190,7 +203,8 @@ impl PipelineFile {
             PipeStage::Sync(_) => PartRole::SyncPipe,
             PipeStage::Async(_) => PartRole::AsyncPipe,
         };
-        let parts = std::iter::once((&built.source.path, &built.source.runtime, PartRole::Source))
+        let parts = (built.sources.iter())
+            .map(|s| (&s.path, &s.runtime, PartRole::Source))
             .chain(
                 built
                     .transforms
@@ -314,7 +328,7 @@ impl PipelineFile {
                 .source
                 .error_at(&FieldPath::root().key("pipeline").key("on_error"), message));
         }
-        let tables = std::iter::once((FieldPath::root().key("source"), &self.doc.source))
+        let tables = (self.doc.source_tables().into_iter())
             .chain(
                 self.doc
                     .transforms

@@ -32,7 +32,9 @@
 mod build;
 mod env;
 mod locate;
+mod route;
 mod run;
+mod sources;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -42,7 +44,9 @@ use serde::Deserialize;
 pub use build::{Built, BuiltPipeline, PipeStage, SinkStage, SourceStage};
 pub use env::interpolate;
 pub use locate::{FieldPath, Segment};
+pub use route::SinkRoute;
 pub use run::dead_letter_record;
+pub use sources::SOURCE_FIELD;
 
 use crate::config::PipeConfig;
 
@@ -230,6 +234,10 @@ pub struct TestCase {
     pub input: Vec<toml::Table>,
     /// The records the transforms must give, in order.
     pub expect: Vec<toml::Table>,
+    /// For routed sinks: sink name → the records (of `expect`) that sink must take, in order. Sinks not named
+    /// are not checked; `unrouted` names the records no sink takes.
+    #[serde(default)]
+    pub routes: Option<toml::Table>,
 }
 
 /// A pipeline file as written, before plugins are looked up.
@@ -239,12 +247,18 @@ pub struct PipelineDoc {
     /// `[pipeline]`: name and runtime options.
     #[serde(default)]
     pub pipeline: PipelineOptions,
-    /// `[source]`.
-    pub source: PluginTable,
+    /// `[source]`: the one source (or `[[sources]]`).
+    #[serde(default)]
+    pub source: Option<PluginTable>,
+    /// `[[sources]]`: several sources, merged; each record gets the field [`SOURCE_FIELD`] (`_source`) with its
+    /// source's name (the table's `name`, or its plugin's).
+    #[serde(default)]
+    pub sources: Vec<PluginTable>,
     /// `[[transforms]]`, in order.
     #[serde(default)]
     pub transforms: Vec<PluginTable>,
-    /// `[[sinks]]`: every record goes to each of them.
+    /// `[[sinks]]`: every record goes to each of them, or, with `when` and `otherwise`, to the routes it
+    /// takes (see [`SinkRoute`]).
     pub sinks: Vec<PluginTable>,
     /// `[dead_letter]`: where the `dead_letter` error policy sends bad records.
     #[serde(default)]
@@ -261,8 +275,10 @@ pub struct PipelineFile {
     pub path: PathBuf,
     /// The text.
     pub source: SourceText,
-    /// The document, with `${ENV}` replaced.
+    /// The document, with `${ENV}` replaced (and `when`/`otherwise` taken out of the sink tables).
     pub doc: PipelineDoc,
+    /// Each sink's route, in the order of `[[sinks]]`.
+    pub routes: Vec<SinkRoute>,
 }
 
 impl PipelineFile {
@@ -294,8 +310,14 @@ impl PipelineFile {
                 "a pipeline needs at least one `[[sinks]]`",
             ));
         }
-        let mut tables: Vec<(FieldPath, &mut PluginTable)> =
-            vec![(FieldPath::root().key("source"), &mut doc.source)];
+        sources::check(&doc, &source)?;
+        let mut tables: Vec<(FieldPath, &mut PluginTable)> = Vec::new();
+        if let Some(t) = doc.source.as_mut() {
+            tables.push((FieldPath::root().key("source"), t));
+        }
+        for (i, t) in doc.sources.iter_mut().enumerate() {
+            tables.push((FieldPath::root().key("sources").index(i), t));
+        }
         for (i, t) in doc.transforms.iter_mut().enumerate() {
             tables.push((FieldPath::root().key("transforms").index(i), t));
         }
@@ -317,10 +339,12 @@ impl PipelineFile {
                     .map_err(|(inner, message)| source.error_at(&at.join(&inner), message))?;
             }
         }
+        let routes = route::take_routes(&mut doc.sinks, &source)?;
         Ok(Self {
             path: path.to_path_buf(),
             source,
             doc,
+            routes,
         })
     }
 
@@ -332,6 +356,16 @@ impl PipelineFile {
                 |s| s.to_string_lossy().into_owned(),
             )
         })
+    }
+}
+
+impl PipelineDoc {
+    /// The source tables with their paths: `[source]`, or each of `[[sources]]`.
+    pub fn source_tables(&self) -> Vec<(FieldPath, &PluginTable)> {
+        let one = (self.source.iter()).map(|t| (FieldPath::root().key("source"), t));
+        let many = (self.sources.iter().enumerate())
+            .map(|(i, t)| (FieldPath::root().key("sources").index(i), t));
+        one.chain(many).collect()
     }
 }
 
@@ -383,11 +417,11 @@ expect = [{ status = "paid" }]
         let file = parse(GOOD).unwrap();
         assert_eq!(file.name(), "orders");
         assert_eq!(
-            file.doc.source.options["path"].as_str(),
+            file.doc.source.as_ref().unwrap().options["path"].as_str(),
             Some("/data/orders.csv")
         );
         assert_eq!(
-            file.doc.source.options["other"].as_str(),
+            file.doc.source.as_ref().unwrap().options["other"].as_str(),
             Some("fallback and ${literal}")
         );
         assert_eq!(

@@ -541,7 +541,7 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
     let file = pipeline_file("csv_to_kafka.toml", &env);
     assert_eq!(
         (
-            file.doc.source.plugin.as_str(),
+            file.doc.source.as_ref().unwrap().plugin.as_str(),
             file.doc.sinks[0].plugin.as_str()
         ),
         ("csv", "kafka")
@@ -549,7 +549,7 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
     let runtime: StreamConfig = toml::Value::Table(file.doc.pipeline.runtime.clone())
         .try_into()
         .unwrap();
-    let csv_cfg = options::<CsvSourceConfig>(&file.doc.source);
+    let csv_cfg = options::<CsvSourceConfig>(file.doc.source.as_ref().unwrap());
     let sink = KafkaSink::try_from(options::<KafkaSinkConfig>(&file.doc.sinks[0])).unwrap();
     let report = Pipeline::from_source(CsvSource::new(csv_cfg.clone()))
         .with_config(runtime.clone())
@@ -568,7 +568,10 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
         .map(|t| t.plugin.as_str())
         .collect();
     assert_eq!(plugins, ["filter", "select"]);
-    let source = KafkaSource::try_from(options::<KafkaSourceConfig>(&file.doc.source)).unwrap();
+    let source = KafkaSource::try_from(options::<KafkaSourceConfig>(
+        file.doc.source.as_ref().unwrap(),
+    ))
+    .unwrap();
     let filter: Filter = options(&file.doc.transforms[0]);
     // What the file should hold: the paid orders among the good rows.
     let paid_rows = sink::collect::<Record>();
