@@ -29,6 +29,7 @@ use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::compression::Compression;
 pub use crate::json::DuplicateKeys;
 use crate::json::parse_record;
 use crate::output::{Destination, Framing, Output};
@@ -57,6 +58,10 @@ pub struct JsonlSourceConfig {
     /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// How the file is compressed: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// A compressed file is read whole, as a stream: no `checkpoint` (see `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl JsonlSourceConfig {
@@ -67,6 +72,7 @@ impl JsonlSourceConfig {
             max_record_bytes: default_max_record_bytes(),
             duplicate_keys: DuplicateKeys::default(),
             checkpoint: None,
+            compression: Compression::Auto,
         }
     }
 }
@@ -108,7 +114,8 @@ impl JsonlSource {
             &config.path,
             config.max_record_bytes,
             config.checkpoint.as_deref(),
-        );
+        )
+        .compressed(config.compression);
         Self { config, text }
     }
 
@@ -233,6 +240,11 @@ pub struct JsonlSinkConfig {
     /// the disk, not only handed to the operating system. Slower; survives a power cut. Default: `false`.
     #[serde(default)]
     pub fsync: bool,
+    /// How to compress the file: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// Compressed output is written whole and renamed into place on close; not with `append` (see
+    /// `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl JsonlSinkConfig {
@@ -242,6 +254,7 @@ impl JsonlSinkConfig {
             path: path.into(),
             append: false,
             fsync: false,
+            compression: Compression::Auto,
         }
     }
 }
@@ -297,7 +310,14 @@ impl SyncSink for JsonlSink {
     fn open(&mut self) -> Result<(), PipeError> {
         if self.out.is_none() {
             let c = &self.config;
-            let out = Output::open("jsonl", &c.path, c.append, c.fsync, Framing::Lines)?;
+            let out = Output::open_compressed(
+                "jsonl",
+                &c.path,
+                c.append,
+                c.fsync,
+                Framing::Lines,
+                c.compression.codec(&c.path),
+            )?;
             self.out = Some(Destination::File(out));
         }
         Ok(())

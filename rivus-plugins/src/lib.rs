@@ -105,6 +105,7 @@ pub fn link() {}
 
 pub mod blackhole;
 mod checkpoint;
+pub mod compression;
 pub mod csv;
 pub mod field_type;
 pub mod file;

@@ -15,6 +15,7 @@ use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::compression::Compression;
 use crate::output::{Destination, Framing, Output};
 use crate::text::TextFile;
 
@@ -48,6 +49,10 @@ pub struct LinesSourceConfig {
     /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// How the file is compressed: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// A compressed file is read whole, as a stream: no `checkpoint` (see `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl LinesSourceConfig {
@@ -59,6 +64,7 @@ impl LinesSourceConfig {
             skip_empty: false,
             max_record_bytes: default_max_record_bytes(),
             checkpoint: None,
+            compression: Compression::Auto,
         }
     }
 }
@@ -80,7 +86,8 @@ impl LinesSource {
             &config.path,
             config.max_record_bytes,
             config.checkpoint.as_deref(),
-        );
+        )
+        .compressed(config.compression);
         Self { config, text }
     }
 
@@ -184,6 +191,11 @@ pub struct LinesSinkConfig {
     /// Default: `false`.
     #[serde(default)]
     pub fsync: bool,
+    /// How to compress the file: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// Compressed output is written whole and renamed into place on close; not with `append` (see
+    /// `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl LinesSinkConfig {
@@ -195,6 +207,7 @@ impl LinesSinkConfig {
             header: None,
             append: false,
             fsync: false,
+            compression: Compression::Auto,
         }
     }
 }
@@ -249,7 +262,14 @@ impl SyncSink for LinesSink {
     fn open(&mut self) -> Result<(), PipeError> {
         if self.out.is_none() {
             let c = &self.config;
-            let mut out = Output::open("lines", &c.path, c.append, c.fsync, Framing::Lines)?;
+            let mut out = Output::open_compressed(
+                "lines",
+                &c.path,
+                c.append,
+                c.fsync,
+                Framing::Lines,
+                c.compression.codec(&c.path),
+            )?;
             if let Some(header) = &c.header
                 && out.kept_len() == 0
             {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::read::{Framed, RecordReader, Unclosed};
 use super::{FieldType, ascii, default_delimiter, default_quote, default_true};
+use crate::compression::Compression;
 use crate::text::TextFile;
 
 const fn default_max_record_bytes() -> usize {
@@ -50,6 +51,10 @@ pub struct CsvSourceConfig {
     /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// How the file is compressed: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// A compressed file is read whole, as a stream: no `checkpoint` (see `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl CsvSourceConfig {
@@ -64,6 +69,7 @@ impl CsvSourceConfig {
             types: BTreeMap::new(),
             max_record_bytes: default_max_record_bytes(),
             checkpoint: None,
+            compression: Compression::Auto,
         }
     }
 }
@@ -110,7 +116,8 @@ impl CsvSource {
             &config.path,
             config.max_record_bytes,
             config.checkpoint.as_deref(),
-        );
+        )
+        .compressed(config.compression);
         Self {
             config,
             text,
