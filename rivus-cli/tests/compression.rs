@@ -1,6 +1,8 @@
 //! gzip and zstd files through `rivus`: the shipped `compressed_orders.toml` (a `.csv.gz` in, a `.jsonl.zst` out),
 //! read back by another pipeline file; the `compression` option on a file without an extension; what does not
-//! go with compression (`checkpoint` on a source, `append` on a sink); a damaged file named in the error.
+//! go with compression (`checkpoint` on a source, `append` on a sink); a damaged file named in the error. And
+//! several input files: the shipped `daily_orders.toml` (a glob over plain and gzip CSVs, in path order, each
+//! record with its file, a bad row located in its file), a directory, a glob that matches nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -163,4 +165,85 @@ fn a_damaged_gzip_file_is_named() {
     .unwrap();
     let err = run(rivus().arg("run").arg(&file), 1);
     assert!(err.contains(&bad.display().to_string()), "{err}");
+}
+
+#[test]
+fn a_glob_reads_its_files_in_path_order_with_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        rivus().args(["test", "examples/pipelines/daily_orders.toml"]),
+        0,
+    );
+    let summary = run(
+        rivus()
+            .args(["run", "examples/pipelines/daily_orders.toml"])
+            .env("RIVUS_OUT", dir.path()),
+        0,
+    );
+    assert!(
+        summary.contains("read 8 = written 5 + filtered 2 + skipped 0 + dead-lettered 1 "),
+        "{summary}"
+    );
+    let out = std::fs::read_to_string(dir.path().join("orders.daily.jsonl")).unwrap();
+    let rows: Vec<(String, u64)> = out
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                r["_file"].as_str().unwrap().to_owned(),
+                r["order_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let day = |d: &str| format!("examples/data/daily/2026-01-0{d}");
+    assert_eq!(
+        rows,
+        [
+            (day("1.csv"), 1),
+            (day("1.csv"), 3),
+            (day("2.csv"), 4),
+            (day("3.csv.gz"), 7),
+            (day("3.csv.gz"), 8)
+        ]
+    );
+    let rejected = std::fs::read_to_string(dir.path().join("orders.daily_rejected.jsonl")).unwrap();
+    let letter: serde_json::Value = serde_json::from_str(rejected.trim()).unwrap();
+    assert_eq!(letter["file"], day("2.csv"), "{letter}");
+    assert_eq!(letter["line"], 3, "{letter}");
+}
+
+#[test]
+fn a_directory_is_read_whole_and_an_empty_glob_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("b.jsonl"), "{\"n\":2}\n{\"n\":3}\n").unwrap();
+    std::fs::write(input.join("a.jsonl"), "{\"n\":1}\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+    let file = dir.path().join("dir.toml");
+    let write = |path: &Path| {
+        std::fs::write(
+            &file,
+            format!(
+                "[source]\nplugin = \"jsonl\"\npath = \"{}\"\nfile_field = \"f\"\n[[sinks]]\nplugin = \"jsonl\"\npath = \"{}\"\n",
+                path.display(),
+                out.display()
+            ),
+        )
+        .unwrap();
+    };
+    write(&input);
+    run(rivus().arg("run").arg(&file), 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let a = input.join("a.jsonl").display().to_string();
+    let b = input.join("b.jsonl").display().to_string();
+    assert_eq!(
+        text,
+        format!(
+            "{{\"n\":1,\"f\":\"{a}\"}}\n{{\"n\":2,\"f\":\"{b}\"}}\n{{\"n\":3,\"f\":\"{b}\"}}\n"
+        )
+    );
+    write(&input.join("*.csv"));
+    let err = run(rivus().arg("run").arg(&file), 1);
+    assert!(err.contains("no file matches the glob"), "{err}");
 }

@@ -109,6 +109,7 @@ pub mod compression;
 pub mod csv;
 pub mod field_type;
 pub mod file;
+pub mod files;
 mod fs;
 pub mod generator;
 #[cfg(feature = "http")]
