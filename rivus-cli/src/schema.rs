@@ -3,6 +3,7 @@
 
 use rivus_core::config::{PipeConfig, StreamConfig};
 use rivus_core::registry::{self, PluginDescriptor, PluginKind};
+use rivus_core::spec;
 use serde_json::{Map, Value, json};
 
 use crate::CliError;
@@ -82,6 +83,43 @@ fn plugin_table(p: &PluginDescriptor) -> Value {
     Value::Object(table)
 }
 
+/// A built-in stage's table (`window`, `batch`): its options plus `plugin` and `name`.
+fn builtin_table(name: &str) -> Value {
+    let schema = spec::builtin_schema(name)
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or_else(|| json!({}));
+    let mut properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    properties.insert(
+        "plugin".into(),
+        json!({ "const": name, "description": spec::builtin_description(name) }),
+    );
+    properties.insert(
+        "name".into(),
+        json!({ "type": "string", "description": "The stage's name in reports." }),
+    );
+    let mut required: Vec<Value> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    required.push(json!("plugin"));
+    let mut table = json!({
+        "title": format!("{name} (runtime stage)"),
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    });
+    if let Some(defs) = schema.get("$defs") {
+        table["$defs"] = defs.clone();
+    }
+    table
+}
+
 fn one_of(kinds: &[PluginKind]) -> Value {
     one_of_with(kinds, &Map::new())
 }
@@ -128,7 +166,10 @@ pub(crate) fn pipeline_schema() -> Value {
     let stream = serde_json::to_value(schemars::schema_for!(StreamConfig)).unwrap_or_default();
     let pipe = serde_json::to_value(schemars::schema_for!(PipeConfig)).unwrap_or_default();
     let sources = one_of(&[PluginKind::AsyncSource, PluginKind::SyncSource]);
-    let transforms = one_of(&[PluginKind::SyncPipe, PluginKind::AsyncPipe]);
+    let mut transforms = one_of(&[PluginKind::SyncPipe, PluginKind::AsyncPipe]);
+    if let Some(Value::Array(tables)) = transforms.get_mut("oneOf") {
+        tables.extend(spec::BUILTIN_STAGES.iter().map(|name| builtin_table(name)));
+    }
     let sinks = one_of(&[PluginKind::AsyncSink, PluginKind::SyncSink]);
     let routed_sinks = one_of_with(
         &[PluginKind::AsyncSink, PluginKind::SyncSink],

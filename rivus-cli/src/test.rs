@@ -25,7 +25,7 @@ pub(crate) fn test(args: &FileArgs) -> Result<(), CliError> {
         let mut built = file.build()?;
         let inputs = to_records(&case.input).map_err(CliError::Config)?;
         let expected = to_records(&case.expect).map_err(CliError::Config)?;
-        let actual = runtime.block_on(run_transforms(&mut built.transforms, inputs));
+        let actual = runtime.block_on(run_transforms(&mut built.transforms, &built.stages, inputs));
         let actual = actual.and_then(|records| {
             let routed = match &case.routes {
                 Some(routes) => Some(check_routes(&built, routes, &records)?),
@@ -146,12 +146,19 @@ fn to_records(tables: &[toml::Table]) -> Result<Vec<Record>, String> {
         .collect()
 }
 
+/// The records `inputs` become through the transforms, and through the `window` and `batch` stages between them
+/// (each applied to all the records at once: see `BuiltinStage::apply`).
 async fn run_transforms(
     transforms: &mut [rivus_core::spec::Built<PipeStage>],
+    stages: &[rivus_core::spec::BuiltinStage],
     inputs: Vec<Record>,
 ) -> Result<Vec<Record>, PipeError> {
     let mut items = inputs;
-    for t in transforms.iter_mut() {
+    let mut stages = stages.iter().peekable();
+    for (i, t) in transforms.iter_mut().enumerate() {
+        while let Some(stage) = stages.next_if(|s| s.after <= i) {
+            items = stage.apply(items)?;
+        }
         let mut next = Vec::with_capacity(items.len());
         match &mut t.stage {
             PipeStage::Sync(p) => {
@@ -170,6 +177,9 @@ async fn run_transforms(
             }
         }
         items = next;
+    }
+    for stage in stages {
+        items = stage.apply(items)?;
     }
     Ok(items)
 }

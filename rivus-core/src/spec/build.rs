@@ -59,8 +59,11 @@ pub struct BuiltPipeline {
     /// Whether the sources came as `[[sources]]`: each record then gets its source's name (see
     /// [`SOURCE_FIELD`](super::SOURCE_FIELD)).
     pub named_sources: bool,
-    /// `[[transforms]]`, in order.
+    /// `[[transforms]]` that are plugins, in order.
     pub transforms: Vec<Built<PipeStage>>,
+    /// `[[transforms]]` that are the runtime's own stages (`window`, `batch`), each placed after the plugins
+    /// before it in the file.
+    pub stages: Vec<super::BuiltinStage>,
     /// `[[sinks]]`.
     pub sinks: Vec<Built<SinkStage>>,
     /// Each sink's route, in the order of `sinks`.
@@ -163,9 +166,21 @@ impl PipelineFile {
         let sources = (doc.source_tables().into_iter())
             .map(|(path, t)| self.resolve(t, Role::Source, path))
             .collect::<Result<Vec<_>, _>>()?;
-        let transforms = (doc.transforms.iter().enumerate())
-            .map(|(i, t)| self.resolve(t, Role::Transform, root().key("transforms").index(i)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut transforms = Vec::new();
+        let mut stages = Vec::new();
+        for (i, t) in doc.transforms.iter().enumerate() {
+            let path = root().key("transforms").index(i);
+            if super::BUILTIN_STAGES.contains(&t.plugin.as_str()) {
+                stages.push(super::stages::check(
+                    t,
+                    path,
+                    transforms.len(),
+                    &self.source,
+                )?);
+            } else {
+                transforms.push(self.resolve(t, Role::Transform, path)?);
+            }
+        }
         let sinks = (doc.sinks.iter().enumerate())
             .map(|(i, t)| self.resolve(t, Role::Sink, root().key("sinks").index(i)))
             .collect::<Result<Vec<_>, _>>()?;
@@ -191,6 +206,7 @@ impl PipelineFile {
                 .collect::<Result<_, _>>()?,
             dead_letter: dead_letter.map(|d| self.build_one(d)).transpose()?,
             routes: self.routes.clone(),
+            stages,
         };
         self.check_runtime_options(&built)?;
         Ok(built)

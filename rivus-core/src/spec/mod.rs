@@ -29,24 +29,31 @@
 //! (`transforms[1].op`), whether the TOML is malformed, a field is unknown or of the wrong type, or a plugin
 //! rejects an option.
 
+mod aggregate;
 mod build;
 mod env;
 mod locate;
 mod route;
 mod run;
 mod sources;
+mod stages;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use aggregate::Aggregates;
 pub use build::{Built, BuiltPipeline, PipeStage, SinkStage, SourceStage};
 pub use env::interpolate;
 pub use locate::{FieldPath, Segment};
 pub use route::SinkRoute;
 pub use run::dead_letter_record;
 pub use sources::SOURCE_FIELD;
+pub use stages::{
+    BUILTIN_STAGES, BatchOptions, BuiltinStage, StageKind, WindowKind, WindowOptions,
+    builtin_description, builtin_schema,
+};
 
 use crate::config::PipeConfig;
 

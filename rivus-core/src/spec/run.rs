@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 
 use super::build::{BuiltPipeline, PipeStage, SinkStage, SourceStage};
-use super::{SinkRoute, sources};
+use super::{BuiltinStage, SinkRoute, StageKind, sources};
 use crate::compose::PipeExt;
 use crate::config::PipeConfig;
 use crate::dynamic::{BoxAsyncSink, BoxSyncPipe, BoxSyncSink};
@@ -14,6 +14,7 @@ use crate::error::{InputError, PipeError};
 use crate::pipe::{AsyncSink, SyncSink};
 use crate::stream::{DeadLetter, Pipeline, Sinks};
 use crate::value::{Record, Value};
+use crate::window::Window;
 
 /// Adjacent sync transforms of a file, fused into one [`Chain`](crate::compose::Chain) (the chain `>>` and the
 /// runtime build), boxed again at each link.
@@ -111,6 +112,32 @@ impl AsyncSink for DeadLetters<BoxAsyncSink<Record>> {
     }
 }
 
+/// Adds a built-in stage (see [`super::stages`]): its checks join the fused sync transforms before it, then the
+/// window or batch, then the pipe that turns each window or batch into its records.
+fn add_stage(
+    pipeline: Pipeline<Record>,
+    fused: &mut Vec<BoxSyncPipe<Record, Record>>,
+    stage: BuiltinStage,
+) -> Pipeline<Record> {
+    fused.push(BoxSyncPipe::new(stage.checks()));
+    let mut pipeline = pipeline;
+    if let Some(chain) = fuse(std::mem::take(fused)) {
+        pipeline = pipeline.pipe_with(chain, PipeConfig::default());
+    }
+    let summary = stage.summary();
+    let cfg = PipeConfig::named(format!("{}.aggregate", stage.name));
+    match &stage.kind {
+        StageKind::Window(w) => pipeline.window(BuiltinStage::windows(w)).pipe_with(
+            crate::pipe::flat_map(move |w: Window<Record>| summary.window(w)),
+            cfg,
+        ),
+        StageKind::Batch(b) => pipeline.batch(b.size, b.max_wait).pipe_with(
+            crate::pipe::flat_map(move |b: Vec<Record>| summary.batch(b)),
+            cfg,
+        ),
+    }
+}
+
 /// The stage's `runtime` options, named after the stage.
 fn named(runtime: PipeConfig, name: &str) -> PipeConfig {
     PipeConfig {
@@ -132,8 +159,10 @@ impl BuiltPipeline {
             sinks,
             routes,
             dead_letter,
+            stages,
             ..
         } = self;
+        let mut stages = stages.into_iter().peekable();
         let mut pipeline: Option<Pipeline<Record>> = None;
         for source in sources {
             let source_cfg = named(source.runtime, &source.name);
@@ -156,7 +185,10 @@ impl BuiltPipeline {
             .unwrap_or_else(|| Pipeline::from_iter(Vec::<Record>::new()))
             .with_config(config);
         let mut fused: Vec<BoxSyncPipe<Record, Record>> = Vec::new();
-        for t in transforms {
+        for (i, t) in transforms.into_iter().enumerate() {
+            while let Some(stage) = stages.next_if(|s| s.after <= i) {
+                pipeline = add_stage(pipeline, &mut fused, stage);
+            }
             let own_runtime = t.runtime != PipeConfig::default();
             match t.stage {
                 PipeStage::Sync(p) if !own_runtime => fused.push(p),
@@ -171,6 +203,9 @@ impl BuiltPipeline {
                     };
                 }
             }
+        }
+        for stage in stages {
+            pipeline = add_stage(pipeline, &mut fused, stage);
         }
         if let Some(chain) = fuse(fused) {
             pipeline = pipeline.pipe_with(chain, PipeConfig::default());
