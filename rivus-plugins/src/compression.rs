@@ -111,12 +111,12 @@ fn missing(codec: Codec) -> io::Error {
 pub(crate) enum Writer {
     /// Plain bytes.
     Plain(BufWriter<File>),
-    /// gzip.
+    /// gzip (boxed: a compressor's state is large, and a plain writer is the common case).
     #[cfg(feature = "compression")]
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    Gzip(Box<flate2::write::GzEncoder<BufWriter<File>>>),
     /// zstd.
     #[cfg(feature = "compression")]
-    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+    Zstd(Box<zstd::stream::write::Encoder<'static, BufWriter<File>>>),
 }
 
 impl Writer {
@@ -129,14 +129,25 @@ impl Writer {
         match codec {
             Codec::None => Ok(Self::Plain(file)),
             #[cfg(feature = "compression")]
-            Codec::Gzip => Ok(Self::Gzip(flate2::write::GzEncoder::new(
+            Codec::Gzip => Ok(Self::Gzip(Box::new(flate2::write::GzEncoder::new(
                 file,
                 flate2::Compression::default(),
-            ))),
+            )))),
             #[cfg(feature = "compression")]
-            Codec::Zstd => Ok(Self::Zstd(zstd::stream::write::Encoder::new(file, 0)?)),
+            Codec::Zstd => Ok(Self::Zstd(Box::new(zstd::stream::write::Encoder::new(
+                file, 0,
+            )?))),
             #[cfg(not(feature = "compression"))]
             other => Err(missing(other)),
+        }
+    }
+
+    /// The buffered file of a plain writer; `None` for a compressed one.
+    pub(crate) fn into_plain(self) -> Option<BufWriter<File>> {
+        match self {
+            Self::Plain(w) => Some(w),
+            #[cfg(feature = "compression")]
+            Self::Gzip(_) | Self::Zstd(_) => None,
         }
     }
 
@@ -160,9 +171,9 @@ impl Writer {
         match self {
             Self::Plain(w) => Ok(w),
             #[cfg(feature = "compression")]
-            Self::Gzip(w) => w.finish(),
+            Self::Gzip(w) => (*w).finish(),
             #[cfg(feature = "compression")]
-            Self::Zstd(w) => w.finish(),
+            Self::Zstd(w) => (*w).finish(),
         }
     }
 }

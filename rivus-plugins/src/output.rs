@@ -285,7 +285,7 @@ impl Output {
         let Some(writer) = self.writer.take() else {
             return;
         };
-        let Writer::Plain(writer) = writer else {
+        let Some(writer) = writer.into_plain() else {
             // A compressed stream cannot be cut back to a whole record: stop writing it.
             self.broken = true;
             return;
