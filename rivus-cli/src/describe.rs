@@ -1,6 +1,7 @@
 //! `rivus list` and `rivus describe`.
 
-use rivus_core::registry::{self, PluginDescriptor, PluginKind};
+use rivus_core::registry::{self, ConfigField, PluginDescriptor, PluginKind};
+use rivus_core::spec;
 use serde_json::json;
 
 use crate::CliError;
@@ -55,6 +56,11 @@ pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
         .filter(|p| p.name() == args.name)
         .collect();
     if found.is_empty() {
+        if kind.is_none_or(|k| k == PluginKind::SyncPipe)
+            && let Some(schema) = spec::builtin_schema(&args.name)
+        {
+            return describe_builtin(&args.name, &schema, args.json);
+        }
         let kinds: Vec<PluginKind> = kind.into_iter().collect();
         let what = kind.map_or_else(|| "plugin".to_owned(), |k| format!("{k} plugin"));
         return Err(CliError::Config(crate::suggest::unknown(
@@ -199,4 +205,48 @@ fn usage(p: &registry::PluginDescriptor) -> Vec<String> {
     lines.extend(rest.lines().map(|l| l.trim_end().to_owned()));
     lines.push(String::new());
     lines
+}
+
+/// `rivus describe window`: a stage of the runtime, written among `[[transforms]]` (not a plugin).
+fn describe_builtin(name: &str, schema: &schemars::Schema, json: bool) -> Result<(), CliError> {
+    let description = spec::builtin_description(name).unwrap_or_default();
+    let fields = ConfigField::from_schema(schema);
+    if json {
+        let item = json!([{
+            "name": name,
+            "kind": "runtime_stage",
+            "description": description,
+            "input": "Record",
+            "output": "Record",
+            "fields": fields,
+            "schema": schema,
+        }]);
+        let text =
+            serde_json::to_string_pretty(&item).map_err(|e| CliError::Failed(e.to_string()))?;
+        return print_stdout(&format!("{text}\n"));
+    }
+    println!("{name} (runtime stage, written as a [[transforms]] table with plugin = \"{name}\")");
+    println!("  {description}");
+    println!("  items:  Record -> Record");
+    println!("  options:");
+    let rows: Vec<Vec<String>> = fields
+        .iter()
+        .map(|f| {
+            let default = match (&f.default, f.required) {
+                (_, true) => "required".to_owned(),
+                (Some(d), false) => format!("default {d}"),
+                (None, false) => "optional".to_owned(),
+            };
+            vec![
+                f.name.clone(),
+                f.ty.clone(),
+                default,
+                f.description.clone().unwrap_or_default().replace('\n', " "),
+            ]
+        })
+        .collect();
+    for line in table(&["FIELD", "TYPE", "DEFAULT", "DESCRIPTION"], &rows).lines() {
+        println!("    {line}");
+    }
+    Ok(())
 }

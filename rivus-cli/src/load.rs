@@ -27,10 +27,8 @@ pub(crate) fn pipeline(path: &Path) -> Result<PipelineFile, CliError> {
             SourceText::new(STDIN_NAME, text),
             &|name| std::env::var(name).ok(),
         )?;
-        if file.doc.source.plugin == "stdin" {
-            let at = rivus_core::spec::FieldPath::root()
-                .key("source")
-                .key("plugin");
+        if let Some((path, _)) = (file.doc.source_tables().into_iter()).find(|(_, t)| t.plugin == "stdin") {
+            let at = path.key("plugin");
             return Err(file
                 .source
                 .error_at(

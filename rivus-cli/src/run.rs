@@ -20,21 +20,28 @@ pub(crate) fn validate(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
     if quiet {
         return Ok(());
     }
-    let mut stages = vec![format!(
-        "{} ({})",
-        built.source.name,
-        built.source.plugin.kind()
-    )];
-    stages.extend(
-        built
-            .transforms
-            .iter()
-            .map(|t| format!("{} ({})", t.name, t.plugin.kind())),
-    );
-    let sinks: Vec<String> = built
-        .sinks
-        .iter()
+    let sources: Vec<String> = (built.sources.iter())
         .map(|s| format!("{} ({})", s.name, s.plugin.kind()))
+        .collect();
+    let mut stages = vec![sources.join(" + ")];
+    // Plugins and built-in stages, in the order of the file's `[[transforms]]`.
+    let index = |path: &rivus_core::spec::FieldPath| match path.segments().get(1) {
+        Some(rivus_core::spec::Segment::Index(i)) => *i,
+        _ => 0,
+    };
+    let mut middle: Vec<(usize, String)> = (built.transforms.iter())
+        .map(|t| (index(&t.path), format!("{} ({})", t.name, t.plugin.kind())))
+        .collect();
+    middle.extend(
+        (built.stages.iter()).map(|s| (index(&s.path), format!("{} (runtime stage)", s.name))),
+    );
+    middle.sort_by_key(|(i, _)| *i);
+    stages.extend(middle.into_iter().map(|(_, label)| label));
+    let sinks: Vec<String> = (built.sinks.iter().zip(&built.routes))
+        .map(|(s, route)| match route {
+            rivus_core::spec::SinkRoute::All => format!("{} ({})", s.name, s.plugin.kind()),
+            route => format!("{} ({}, {route})", s.name, s.plugin.kind()),
+        })
         .collect();
     stages.push(sinks.join(" + "));
     println!(

@@ -3,6 +3,7 @@
 
 use rivus_core::config::{PipeConfig, StreamConfig};
 use rivus_core::registry::{self, PluginDescriptor, PluginKind};
+use rivus_core::spec;
 use serde_json::{Map, Value, json};
 
 use crate::CliError;
@@ -82,13 +83,83 @@ fn plugin_table(p: &PluginDescriptor) -> Value {
     Value::Object(table)
 }
 
+/// A built-in stage's table (`window`, `batch`): its options plus `plugin` and `name`.
+fn builtin_table(name: &str) -> Value {
+    let schema = spec::builtin_schema(name)
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or_else(|| json!({}));
+    let mut properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    properties.insert(
+        "plugin".into(),
+        json!({ "const": name, "description": spec::builtin_description(name) }),
+    );
+    properties.insert(
+        "name".into(),
+        json!({ "type": "string", "description": "The stage's name in reports." }),
+    );
+    let mut required: Vec<Value> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    required.push(json!("plugin"));
+    let mut table = json!({
+        "title": format!("{name} (runtime stage)"),
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    });
+    if let Some(defs) = schema.get("$defs") {
+        table["$defs"] = defs.clone();
+    }
+    table
+}
+
 fn one_of(kinds: &[PluginKind]) -> Value {
+    one_of_with(kinds, &Map::new())
+}
+
+/// `one_of`, with `extra` properties in every table (the routes of `[[sinks]]`).
+fn one_of_with(kinds: &[PluginKind], extra: &Map<String, Value>) -> Value {
     let mut plugins: Vec<&PluginDescriptor> = registry::plugins()
         .filter(|p| kinds.contains(&p.kind()))
         .collect();
     plugins.sort_by_key(|p| (p.name(), p.kind()));
     plugins.dedup_by_key(|p| p.name());
-    json!({ "oneOf": plugins.into_iter().map(plugin_table).collect::<Vec<_>>() })
+    let tables = plugins.into_iter().map(|p| {
+        let mut table = plugin_table(p);
+        if let Some(Value::Object(props)) = table.get_mut("properties") {
+            props.extend(extra.clone());
+        }
+        table
+    });
+    json!({ "oneOf": tables.collect::<Vec<_>>() })
+}
+
+/// The keys of a `[[sinks]]` table that the pipeline reads (routes), beside the plugin's options.
+fn route_keys() -> Map<String, Value> {
+    let mut keys = Map::new();
+    keys.insert(
+        "when".into(),
+        json!({
+            "type": "string",
+            "description": "A route: this sink takes only the records the condition holds for, e.g. \
+                `country == 'FR' and amount > 10`."
+        }),
+    );
+    keys.insert(
+        "otherwise".into(),
+        json!({
+            "type": "boolean",
+            "description": "The default route: this sink takes the records no `when` route took (one sink at most)."
+        }),
+    );
+    keys
 }
 
 pub(crate) fn pipeline_schema() -> Value {
@@ -106,19 +177,33 @@ pub(crate) fn pipeline_schema() -> Value {
     }
     let pipe = serde_json::to_value(schemars::schema_for!(PipeConfig)).unwrap_or_default();
     let sources = one_of(&[PluginKind::AsyncSource, PluginKind::SyncSource]);
-    let transforms = one_of(&[PluginKind::SyncPipe, PluginKind::AsyncPipe]);
+    let mut transforms = one_of(&[PluginKind::SyncPipe, PluginKind::AsyncPipe]);
+    if let Some(Value::Array(tables)) = transforms.get_mut("oneOf") {
+        tables.extend(spec::BUILTIN_STAGES.iter().map(|name| builtin_table(name)));
+    }
     let sinks = one_of(&[PluginKind::AsyncSink, PluginKind::SyncSink]);
+    let routed_sinks = one_of_with(
+        &[PluginKind::AsyncSink, PluginKind::SyncSink],
+        &route_keys(),
+    );
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Rivus pipeline file",
         "type": "object",
-        "required": ["source", "sinks"],
+        "required": ["sinks"],
+        "oneOf": [{ "required": ["source"] }, { "required": ["sources"] }],
         "additionalProperties": false,
         "properties": {
             "pipeline": stream,
-            "source": sources,
+            "source": sources.clone(),
+            "sources": {
+                "type": "array",
+                "minItems": 1,
+                "description": "Several sources, merged; each record gets `_source` = its source's name.",
+                "items": sources
+            },
             "transforms": { "type": "array", "items": transforms },
-            "sinks": { "type": "array", "minItems": 1, "items": sinks },
+            "sinks": { "type": "array", "minItems": 1, "items": routed_sinks },
             "dead_letter": sinks,
             "tests": {
                 "type": "array",
@@ -142,7 +227,12 @@ pub(crate) fn pipeline_schema() -> Value {
                                 }
                             }
                         },
-                        "expect_error": { "type": "string" }
+                        "expect_error": { "type": "string" },
+                        "routes": {
+                            "type": "object",
+                            "description": "Sink name (or `unrouted`) → the records that route takes.",
+                            "additionalProperties": { "type": "array", "items": { "type": "object" } }
+                        }
                     }
                 }
             }

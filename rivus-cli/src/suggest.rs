@@ -25,13 +25,14 @@ const SINKS: &[PluginKind] = &[PluginKind::AsyncSink, PluginKind::SyncSink];
 /// error at its `plugin` key, with [`unknown`]'s advice.
 pub(crate) fn check_plugin_names(file: &PipelineFile) -> Result<(), CliError> {
     let doc = &file.doc;
-    let mut tables = vec![(
-        FieldPath::root().key("source"),
-        &doc.source,
-        SOURCES,
-        "source",
-    )];
+    let mut tables: Vec<_> = (doc.source_tables().into_iter())
+        .map(|(path, t)| (path, t, SOURCES, "source"))
+        .collect();
     for (i, t) in doc.transforms.iter().enumerate() {
+        // `window` and `batch` are stages of the runtime, written as transforms: not plugins.
+        if rivus_core::spec::BUILTIN_STAGES.contains(&t.plugin.as_str()) {
+            continue;
+        }
         tables.push((
             FieldPath::root().key("transforms").index(i),
             t,

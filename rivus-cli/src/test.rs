@@ -1,8 +1,8 @@
 //! `rivus test`: the `[[tests]]` of a pipeline file, fed through its transforms.
 
 use rivus_core::config::ErrorPolicy;
-use rivus_core::spec::{BuiltPipeline, ExpectedDeadLetter, PipeStage};
 use rivus_core::secrets::redact;
+use rivus_core::spec::{BuiltPipeline, ExpectedDeadLetter, PipeStage, SinkRoute};
 use rivus_core::value::Record;
 use rivus_core::{AsyncPipe, PipeError, SyncPipe};
 
@@ -44,6 +44,13 @@ pub(crate) fn test(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
                 "expected an error containing {want:?}, got: {e}"
             )),
             (Some(_), Some(_)) => {}
+        }
+        if let Some(routes) = &case.routes {
+            match check_routes(&built, routes, &outcome.records) {
+                Ok(Ok(())) => {}
+                Ok(Err(differences)) => problems.push(differences.trim_end().trim_start().to_owned()),
+                Err(e) => problems.push(format!("a route could not decide a record: {e}")),
+            }
         }
         problems.extend(dead_letter_problems(
             &case.expect_dead_letters,
@@ -119,6 +126,73 @@ fn dead_letter_problems(
     Ok(problems)
 }
 
+/// Checks `routes` (sink name → expected records, `unrouted` for the records no sink takes) against where the
+/// sinks' routes send `records`: `Ok(Err(diff))` when they differ, `Err` when a route cannot decide a record.
+fn check_routes(
+    built: &rivus_core::spec::BuiltPipeline,
+    routes: &toml::Table,
+    records: &[Record],
+) -> Result<Result<(), String>, PipeError> {
+    let mut taken: Vec<Vec<Record>> = vec![Vec::new(); built.sinks.len()];
+    let mut unrouted = Vec::new();
+    for record in records {
+        let mut routed = false;
+        let mut any = false;
+        for (i, route) in built.routes.iter().enumerate() {
+            if matches!(route, SinkRoute::When(_))
+                && route
+                    .takes(record, false)
+                    .map_err(|e| PipeError::msg(e.to_string()))?
+            {
+                routed = true;
+                any = true;
+                taken[i].push(record.clone());
+            }
+        }
+        for (i, route) in built.routes.iter().enumerate() {
+            if !matches!(route, SinkRoute::When(_)) && route.takes(record, routed).unwrap_or(false)
+            {
+                any = true;
+                taken[i].push(record.clone());
+            }
+        }
+        if !any {
+            unrouted.push(record.clone());
+        }
+    }
+    let mut out = String::new();
+    for (name, expected) in routes {
+        let actual = if name == "unrouted" {
+            &unrouted
+        } else {
+            match built.sinks.iter().position(|s| s.name == *name) {
+                Some(i) => &taken[i],
+                None => {
+                    let names: Vec<&str> = built.sinks.iter().map(|s| s.name.as_str()).collect();
+                    return Ok(Err(format!(
+                        "  `routes` names `{name}`, which is not a sink (sinks: {}; or `unrouted`)\n",
+                        names.join(", ")
+                    )));
+                }
+            }
+        };
+        let expected = expected
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_table().cloned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let expected = to_records(&expected).map_err(PipeError::msg)?;
+        if json(actual) != json(&expected) {
+            out.push_str(&format!("  route `{name}`:\n{}", diff(&expected, actual)));
+        }
+    }
+    Ok(if out.is_empty() { Ok(()) } else { Err(out) })
+}
+
 /// Records as JSON, for comparison: raw bytes (a line's text) are not part of what a test states.
 fn json(records: &[Record]) -> Vec<serde_json::Value> {
     records.iter().map(Record::to_json).collect()
@@ -144,9 +218,11 @@ struct Outcome {
     error: Option<PipeError>,
 }
 
-/// Feeds each input through every transform in turn, as the runtime does, applying each stage's error policy
-/// (its `runtime.on_error`, or the `[pipeline]`'s): a skipped record is dropped, a dead-lettered one is kept
-/// with its error, and a fail-fast error stops the test's run with what passed before it.
+/// Feeds the inputs through every transform in turn, and through the `window` and `batch` stages between them
+/// (each applied to all the records at once: see `BuiltinStage::apply`), applying each transform's error policy
+/// (its `runtime.on_error`, or the `[pipeline]`'s) as the runtime does: a skipped record is dropped, a
+/// dead-lettered one is kept with its error, and a fail-fast error stops the transform at the failing record;
+/// the records before it go on through the rest (as in the runtime, the error of the furthest failure is kept).
 async fn run_transforms(built: &mut BuiltPipeline, inputs: Vec<Record>) -> Outcome {
     let mut outcome = Outcome {
         records: Vec::new(),
@@ -164,34 +240,51 @@ async fn run_transforms(built: &mut BuiltPipeline, inputs: Vec<Record>) -> Outco
             return outcome;
         }
     }
-    'inputs: for input in inputs {
-        let mut batch = vec![input];
-        for t in &mut built.transforms {
-            let policy = t.runtime.on_error.unwrap_or(default_policy);
-            let mut next = Vec::new();
-            for item in batch {
-                let kept = item.clone();
-                let mut out = Vec::new();
-                let result = match &mut t.stage {
-                    PipeStage::Sync(p) => p.process_each(item, &mut out),
-                    PipeStage::Async(p) => p.process_each(item, &mut out).await,
-                };
-                match (result, policy) {
-                    (Ok(()), _) => next.extend(out),
-                    (Err(_), ErrorPolicy::Skip) => {}
-                    (Err(e), ErrorPolicy::DeadLetter) => {
-                        outcome.dead_letters.push((kept, e.to_string()));
-                    }
-                    (Err(e), _) => {
-                        outcome.error = Some(e);
-                        break 'inputs;
-                    }
+    let mut items = inputs;
+    let mut stages = built.stages.iter().peekable();
+    for (i, t) in built.transforms.iter_mut().enumerate() {
+        while let Some(stage) = stages.next_if(|s| s.after <= i) {
+            items = match stage.apply(items) {
+                Ok(items) => items,
+                Err(e) => {
+                    outcome.error = Some(e);
+                    Vec::new()
+                }
+            };
+        }
+        let policy = t.runtime.on_error.unwrap_or(default_policy);
+        let mut next = Vec::with_capacity(items.len());
+        for item in items {
+            let kept = item.clone();
+            let mut out = Vec::new();
+            let result = match &mut t.stage {
+                PipeStage::Sync(p) => p.process_each(item, &mut out),
+                PipeStage::Async(p) => p.process_each(item, &mut out).await,
+            };
+            match (result, policy) {
+                (Ok(()), _) => next.extend(out),
+                (Err(_), ErrorPolicy::Skip) => {}
+                (Err(e), ErrorPolicy::DeadLetter) => {
+                    outcome.dead_letters.push((kept, e.to_string()));
+                }
+                (Err(e), _) => {
+                    outcome.error = Some(e);
+                    break;
                 }
             }
-            batch = next;
         }
-        outcome.records.extend(batch);
+        items = next;
     }
+    for stage in stages {
+        items = match stage.apply(items) {
+            Ok(items) => items,
+            Err(e) => {
+                outcome.error = Some(e);
+                Vec::new()
+            }
+        };
+    }
+    outcome.records = items;
     for t in &mut built.transforms {
         let closed = match &mut t.stage {
             PipeStage::Sync(p) => p.close(),

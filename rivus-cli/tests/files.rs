@@ -231,17 +231,17 @@ fn a_source_that_cannot_be_opened_fails_the_run_even_when_skipping() {
         (
             "jsonl",
             "adir",
-            "adir: cannot open: is a directory, not a file",
+            "adir: cannot open: the directory has no files",
         ),
         (
             "lines",
             "adir",
-            "adir: cannot open: is a directory, not a file",
+            "adir: cannot open: the directory has no files",
         ),
         (
             "csv",
             "adir",
-            "adir: cannot open: is a directory, not a file",
+            "adir: cannot open: the directory has no files",
         ),
         (
             "jsonl",

@@ -218,6 +218,7 @@
 
 pub mod ack;
 pub mod compose;
+pub mod condition;
 pub mod config;
 pub mod dynamic;
 pub mod error;

@@ -30,6 +30,8 @@ use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::compression::Compression;
+use crate::files::FileSet;
 pub use crate::json::DuplicateKeys;
 use crate::json::parse_record;
 use crate::output::{Destination, Framing, Output};
@@ -43,7 +45,8 @@ const fn default_max_record_bytes() -> usize {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonlSourceConfig {
-    /// The file to read.
+    /// The file to read; or a glob (`in/*.csv`) or a directory, whose files are read one after another in the
+    /// order of their paths (see `rivus_plugins::files`).
     pub path: PathBuf,
     /// The longest line read, in bytes; a longer line is a located error for the error policy, and reading
     /// goes on with the next line. Default: 1048576 (1 MiB).
@@ -58,6 +61,14 @@ pub struct JsonlSourceConfig {
     /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// How the file is compressed: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// A compressed file is read whole, as a stream: no `checkpoint` (see `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
+    /// A field that gets the path of the file each record comes from (e.g. `_file`): useful with a glob or a
+    /// directory as `path`. Default: none.
+    #[serde(default)]
+    pub file_field: Option<String>,
 }
 
 impl JsonlSourceConfig {
@@ -68,6 +79,8 @@ impl JsonlSourceConfig {
             max_record_bytes: default_max_record_bytes(),
             duplicate_keys: DuplicateKeys::default(),
             checkpoint: None,
+            compression: Compression::Auto,
+            file_field: None,
         }
     }
 }
@@ -99,6 +112,8 @@ impl JsonlSourceConfig {
 pub struct JsonlSource {
     config: JsonlSourceConfig,
     text: TextFile,
+    /// The files after this one (a glob or a directory); set by `open`, none for a stream.
+    files: Option<FileSet>,
 }
 
 impl JsonlSource {
@@ -109,8 +124,13 @@ impl JsonlSource {
             &config.path,
             config.max_record_bytes,
             config.checkpoint.as_deref(),
-        );
-        Self { config, text }
+        )
+        .compressed(config.compression);
+        Self {
+            config,
+            text,
+            files: None,
+        }
     }
 
     /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors; `config.path` and
@@ -121,7 +141,11 @@ impl JsonlSource {
         reader: Box<dyn Read + Send>,
     ) -> Self {
         let text = TextFile::stream("jsonl", file_name.into(), reader, config.max_record_bytes);
-        Self { config, text }
+        Self {
+            config,
+            text,
+            files: Some(FileSet::none()),
+        }
     }
 
     /// The error of a line that is not a JSON object (or an object that is wrong inside).
@@ -183,14 +207,41 @@ impl SyncSource for JsonlSource {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
+        if self.files.is_none() {
+            self.files = Some(FileSet::start(
+                "jsonl",
+                &self.config.path,
+                self.config.checkpoint.as_deref(),
+                self.config.compression,
+                self.config.max_record_bytes,
+                self.config.file_field.clone(),
+                &mut self.text,
+            )?);
+        }
         self.text.open()?;
         self.text.resume()
     }
 
     fn next(&mut self) -> Option<Result<Record, PipeError>> {
-        let item = self.read()?;
-        self.text.mark();
-        Some(item)
+        loop {
+            if let Some(item) = self.read() {
+                self.text.mark();
+                return Some(match &self.files {
+                    Some(files) => files.tag(item, &self.text),
+                    None => item,
+                });
+            }
+            let files = self.files.as_mut()?;
+            if !files.advance(&mut self.text) {
+                return None;
+            }
+            if let Err(e) = self.open_file() {
+                if let Some(files) = &self.files {
+                    files.skip(&mut self.text);
+                }
+                return Some(Err(e));
+            }
+        }
     }
 
     fn position(&self) -> Option<Position> {
@@ -202,11 +253,19 @@ impl SyncSource for JsonlSource {
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close()
+        match self.files.as_mut() {
+            Some(files) => files.close(&mut self.text),
+            None => self.text.close(),
+        }
     }
 }
 
 impl JsonlSource {
+    /// Opens the next file of a glob or a directory.
+    fn open_file(&mut self) -> Result<(), PipeError> {
+        self.text.open()
+    }
+
     /// The next record or bad line.
     fn read(&mut self) -> Option<Result<Record, PipeError>> {
         loop {
@@ -250,6 +309,11 @@ pub struct JsonlSinkConfig {
     /// the disk, not only handed to the operating system. Slower; survives a power cut. Default: `false`.
     #[serde(default)]
     pub fsync: bool,
+    /// How to compress the file: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// Compressed output is written whole and renamed into place on close; not with `append` (see
+    /// `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl JsonlSinkConfig {
@@ -259,6 +323,7 @@ impl JsonlSinkConfig {
             path: path.into(),
             append: false,
             fsync: false,
+            compression: Compression::Auto,
         }
     }
 }
@@ -328,7 +393,14 @@ impl SyncSink for JsonlSink {
     fn open(&mut self) -> Result<(), PipeError> {
         if self.out.is_none() {
             let c = &self.config;
-            let out = Output::open("jsonl", &c.path, c.append, c.fsync, Framing::Lines)?;
+            let out = Output::open_compressed(
+                "jsonl",
+                &c.path,
+                c.append,
+                c.fsync,
+                Framing::Lines,
+                c.compression.codec(&c.path),
+            )?;
             self.out = Some(Destination::File(out));
         }
         Ok(())

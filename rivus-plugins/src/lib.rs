@@ -108,9 +108,11 @@ pub fn link() {}
 pub mod blackhole;
 mod check;
 mod checkpoint;
+pub mod compression;
 pub mod csv;
 pub mod field_type;
 pub mod file;
+pub mod files;
 mod fs;
 pub mod generator;
 #[cfg(feature = "http")]

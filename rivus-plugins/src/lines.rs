@@ -16,6 +16,8 @@ use rivus_core::{PipeError, SyncSink, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::compression::Compression;
+use crate::files::FileSet;
 use crate::output::{Destination, Framing, Output};
 use crate::text::TextFile;
 
@@ -31,7 +33,8 @@ const fn default_max_record_bytes() -> usize {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinesSourceConfig {
-    /// The file to read.
+    /// The file to read; or a glob (`in/*.csv`) or a directory, whose files are read one after another in the
+    /// order of their paths (see `rivus_plugins::files`).
     pub path: PathBuf,
     /// The field that holds each line. Default: `line`.
     #[serde(default = "default_field")]
@@ -49,6 +52,14 @@ pub struct LinesSourceConfig {
     /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// How the file is compressed: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// A compressed file is read whole, as a stream: no `checkpoint` (see `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
+    /// A field that gets the path of the file each record comes from (e.g. `_file`): useful with a glob or a
+    /// directory as `path`. Default: none.
+    #[serde(default)]
+    pub file_field: Option<String>,
 }
 
 impl LinesSourceConfig {
@@ -60,6 +71,8 @@ impl LinesSourceConfig {
             skip_empty: false,
             max_record_bytes: default_max_record_bytes(),
             checkpoint: None,
+            compression: Compression::Auto,
+            file_field: None,
         }
     }
 }
@@ -71,6 +84,8 @@ impl LinesSourceConfig {
 pub struct LinesSource {
     config: LinesSourceConfig,
     text: TextFile,
+    /// The files after this one (a glob or a directory); set by `open`, none for a stream.
+    files: Option<FileSet>,
 }
 
 impl LinesSource {
@@ -81,8 +96,13 @@ impl LinesSource {
             &config.path,
             config.max_record_bytes,
             config.checkpoint.as_deref(),
-        );
-        Self { config, text }
+        )
+        .compressed(config.compression);
+        Self {
+            config,
+            text,
+            files: None,
+        }
     }
 
     /// A source that reads `reader` (stdin, a socket) and names it `file_name` in errors; `config.path` and
@@ -93,7 +113,11 @@ impl LinesSource {
         reader: Box<dyn Read + Send>,
     ) -> Self {
         let text = TextFile::stream("lines", file_name.into(), reader, config.max_record_bytes);
-        Self { config, text }
+        Self {
+            config,
+            text,
+            files: Some(FileSet::none()),
+        }
     }
 }
 
@@ -127,14 +151,41 @@ impl SyncSource for LinesSource {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
+        if self.files.is_none() {
+            self.files = Some(FileSet::start(
+                "lines",
+                &self.config.path,
+                self.config.checkpoint.as_deref(),
+                self.config.compression,
+                self.config.max_record_bytes,
+                self.config.file_field.clone(),
+                &mut self.text,
+            )?);
+        }
         self.text.open()?;
         self.text.resume()
     }
 
     fn next(&mut self) -> Option<Result<Record, PipeError>> {
-        let item = self.read()?;
-        self.text.mark();
-        Some(item)
+        loop {
+            if let Some(item) = self.read() {
+                self.text.mark();
+                return Some(match &self.files {
+                    Some(files) => files.tag(item, &self.text),
+                    None => item,
+                });
+            }
+            let files = self.files.as_mut()?;
+            if !files.advance(&mut self.text) {
+                return None;
+            }
+            if let Err(e) = self.open_file() {
+                if let Some(files) = &self.files {
+                    files.skip(&mut self.text);
+                }
+                return Some(Err(e));
+            }
+        }
     }
 
     fn position(&self) -> Option<Position> {
@@ -146,11 +197,19 @@ impl SyncSource for LinesSource {
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close()
+        match self.files.as_mut() {
+            Some(files) => files.close(&mut self.text),
+            None => self.text.close(),
+        }
     }
 }
 
 impl LinesSource {
+    /// Opens the next file of a glob or a directory.
+    fn open_file(&mut self) -> Result<(), PipeError> {
+        self.text.open()
+    }
+
     /// The next line's record, or its error.
     fn read(&mut self) -> Option<Result<Record, PipeError>> {
         loop {
@@ -201,6 +260,11 @@ pub struct LinesSinkConfig {
     /// Default: `false`.
     #[serde(default)]
     pub fsync: bool,
+    /// How to compress the file: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// Compressed output is written whole and renamed into place on close; not with `append` (see
+    /// `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl LinesSinkConfig {
@@ -212,6 +276,7 @@ impl LinesSinkConfig {
             header: None,
             append: false,
             fsync: false,
+            compression: Compression::Auto,
         }
     }
 }
@@ -280,7 +345,14 @@ impl SyncSink for LinesSink {
     fn open(&mut self) -> Result<(), PipeError> {
         if self.out.is_none() {
             let c = &self.config;
-            let mut out = Output::open("lines", &c.path, c.append, c.fsync, Framing::Lines)?;
+            let mut out = Output::open_compressed(
+                "lines",
+                &c.path,
+                c.append,
+                c.fsync,
+                Framing::Lines,
+                c.compression.codec(&c.path),
+            )?;
             if let Some(header) = &c.header
                 && out.kept_len() == 0
             {

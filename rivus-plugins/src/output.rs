@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use rivus_core::PipeError;
 
+use crate::compression::{Codec, Writer};
 use crate::fs::{Action, FileError, create_parents};
 
 /// The size of the write buffer.
@@ -52,7 +53,9 @@ pub(crate) struct Output {
     path: PathBuf,
     /// Where the file ends up (the configured path with symbolic links resolved).
     target: PathBuf,
-    writer: Option<BufWriter<File>>,
+    writer: Option<Writer>,
+    /// A compressed stream that a failed write broke: later writes fail.
+    broken: bool,
     /// Replace mode: the partial file, renamed to `target` by `close` (deleted if dropped before).
     partial: Option<tempfile::TempPath>,
     fsync: bool,
@@ -72,6 +75,7 @@ impl Output {
     ///
     /// A permanent error that names the path and what is wrong (a directory, a parent that is not a directory,
     /// no permission, ...).
+    #[cfg(test)]
     pub(crate) fn open(
         plugin: &'static str,
         path: &Path,
@@ -79,6 +83,35 @@ impl Output {
         fsync: bool,
         framing: Framing,
     ) -> Result<Self, PipeError> {
+        Self::open_compressed(plugin, path, append, fsync, framing, Codec::None)
+    }
+
+    /// [`open`](Self::open), writing through the compressor `codec` (see [`crate::compression`]: not in append
+    /// mode).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); `append` with a compressor.
+    pub(crate) fn open_compressed(
+        plugin: &'static str,
+        path: &Path,
+        append: bool,
+        fsync: bool,
+        framing: Framing,
+        codec: Codec,
+    ) -> Result<Self, PipeError> {
+        if append && codec != Codec::None {
+            return Err(FileError::msg(
+                path,
+                Action::Open,
+                format!(
+                    "`append` cannot go with {} compression: a torn compressed tail cannot be cut back to a whole \
+                     record (leave out `append`: the file is then written whole and renamed into place)",
+                    codec.name()
+                ),
+            )
+            .of(plugin));
+        }
         let fail = |action, e| FileError::io(path, action, e).of(plugin);
         let existing = match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
@@ -94,6 +127,7 @@ impl Output {
             path: path.to_path_buf(),
             target: path.to_path_buf(),
             writer: None,
+            broken: false,
             partial: None,
             fsync,
             flushed: 0,
@@ -133,7 +167,9 @@ impl Output {
                 file
             }
         };
-        output.writer = Some(BufWriter::with_capacity(BUFFER, file));
+        let writer = Writer::new(codec, BufWriter::with_capacity(BUFFER, file))
+            .map_err(|e| fail(Action::Create, e))?;
+        output.writer = Some(writer);
         Ok(output)
     }
 
@@ -184,7 +220,7 @@ impl Output {
         }
         if self.fsync && self.pending > 0 {
             writer
-                .get_ref()
+                .file()
                 .sync_data()
                 .map_err(|e| self.error(Action::Sync, e))?;
         }
@@ -206,7 +242,10 @@ impl Output {
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
-        let file = writer.into_inner().map_err(|e| {
+        let buffered = writer
+            .finish()
+            .map_err(|e| FileError::io(&self.path, Action::Write, e).of(self.plugin))?;
+        let file = buffered.into_inner().map_err(|e| {
             FileError::io(&self.path, Action::Write, e.into_error()).of(self.plugin)
         })?;
         if self.fsync {
@@ -232,7 +271,12 @@ impl Output {
     }
 
     fn closed(&self) -> PipeError {
-        FileError::msg(&self.path, Action::Write, "the sink is not open").of(self.plugin)
+        let why = if self.broken {
+            "a failed write broke the compressed stream; nothing more is written to it"
+        } else {
+            "the sink is not open"
+        };
+        FileError::msg(&self.path, Action::Write, why).of(self.plugin)
     }
 
     /// After a failed write: drops what is buffered and cuts the file back to the last flush (best effort: the
@@ -241,11 +285,16 @@ impl Output {
         let Some(writer) = self.writer.take() else {
             return;
         };
+        let Some(writer) = writer.into_plain() else {
+            // A compressed stream cannot be cut back to a whole record: stop writing it.
+            self.broken = true;
+            return;
+        };
         let (mut file, _unwritten) = writer.into_parts();
         let _ = file.set_len(self.flushed);
         let _ = file.seek(SeekFrom::Start(self.flushed));
         self.pending = 0;
-        self.writer = Some(BufWriter::with_capacity(BUFFER, file));
+        self.writer = Some(Writer::Plain(BufWriter::with_capacity(BUFFER, file)));
     }
 }
 

@@ -10,6 +10,7 @@ use rivus_core::ack::Position;
 use rivus_core::error::{InputError, Location};
 
 use crate::checkpoint::{Checkpoint, Resume};
+use crate::compression::{Codec, Compression};
 use crate::fs::{Action, FileError, open_input};
 use crate::input::{Input, Line, Reader};
 
@@ -24,6 +25,8 @@ pub(crate) struct TextFile {
     input: Option<Input>,
     /// `open` succeeded (reading before it is an error, not an empty input).
     opened: bool,
+    /// How the file is compressed.
+    compression: Compression,
     /// The state file of `checkpoint = "…"`.
     checkpoint_path: Option<PathBuf>,
     checkpoint: Option<Checkpoint>,
@@ -80,6 +83,7 @@ impl TextFile {
             stream: None,
             input: None,
             opened: false,
+            compression: Compression::None,
             checkpoint_path: None,
             checkpoint: None,
             resume: None,
@@ -87,6 +91,12 @@ impl TextFile {
             last: Resume { offset: 0, line: 1 },
             read_failure: None,
         }
+    }
+
+    /// This file, compressed as `compression` says (see [`crate::compression`]).
+    pub(crate) fn compressed(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
     }
 
     /// The file's path (for a stream, its name).
@@ -116,7 +126,26 @@ impl TextFile {
                     )
                     .of(self.plugin));
                 }
+                let codec = self.compression.codec(&self.path);
+                if codec != Codec::None && self.checkpoint_path.is_some() {
+                    return Err(FileError::msg(
+                        &self.path,
+                        Action::Open,
+                        format!(
+                            "a `checkpoint` needs an uncompressed file: a {} stream cannot be positioned in \
+                             (leave out `checkpoint`, or decompress the file first)",
+                            codec.name()
+                        ),
+                    )
+                    .of(self.plugin));
+                }
                 let file = open_input(self.plugin, &self.path)?;
+                if codec != Codec::None {
+                    let stream = crate::compression::reader(codec, file)
+                        .map_err(|e| FileError::io(&self.path, Action::Open, e).of(self.plugin))?;
+                    self.input = Some(Input::new(Reader::Stream(stream), 0, 1, self.max));
+                    return self.started();
+                }
                 if let Some(state) = &self.checkpoint_path {
                     let (checkpoint, resume) =
                         Checkpoint::open(self.plugin, state, &file, &self.path)?;
@@ -126,13 +155,22 @@ impl TextFile {
                 Reader::File(file)
             }
         };
-        let mut input = Input::new(reader, 0, 1, self.max);
-        input.skip_bom().map_err(|e| self.read_error(1, &e))?;
+        self.input = Some(Input::new(reader, 0, 1, self.max));
+        self.started()
+    }
+
+    /// Skips a byte order mark at the start of the input just opened.
+    fn started(&mut self) -> Result<(), PipeError> {
+        let Some(input) = self.input.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = input.skip_bom() {
+            return Err(self.read_error(1, &e));
+        }
         self.last = Resume {
             offset: input.offset(),
             line: input.line(),
         };
-        self.input = Some(input);
         self.opened = true;
         Ok(())
     }

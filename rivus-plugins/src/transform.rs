@@ -6,12 +6,12 @@
 //! dropped silently. Only [`Filter`] drops records, and only those its condition rejects.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
+use rivus_core::condition::{Condition, FieldTest};
 use rivus_core::registry::OptionError;
-use rivus_core::value::{Record, Value, kind_of};
+use rivus_core::value::{Record, Value};
 use rivus_core::{Emit, PipeError, SyncPipe};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -219,7 +219,7 @@ impl SyncPipe for Cast {
     }
 }
 
-/// How [`Filter`] compares a field with its value.
+/// How [`Filter`] compares a field with its value (the `field`/`op`/`value` form; `when` says more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
@@ -243,113 +243,153 @@ pub enum Op {
     Missing,
 }
 
-/// Configuration of [`Filter`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FilterConfig {
-    /// The field to test.
-    pub field: String,
-    /// The comparison.
-    pub op: Op,
-    /// The value to compare with: required by every `op` but `exists` and `missing`, which take none.
-    #[serde(default)]
-    pub value: Option<Value>,
+impl From<Op> for FieldTest {
+    fn from(op: Op) -> Self {
+        match op {
+            Op::Eq => Self::Eq,
+            Op::Ne => Self::Ne,
+            Op::Gt => Self::Gt,
+            Op::Ge => Self::Ge,
+            Op::Lt => Self::Lt,
+            Op::Le => Self::Le,
+            Op::Contains => Self::Contains,
+            Op::Exists => Self::Exists,
+            Op::Missing => Self::Missing,
+        }
+    }
 }
 
-/// Keeps the records whose field satisfies the condition `field op value`; drops the others.
-///
-/// Numbers compare as numbers and strings as strings. Comparing values of different kinds (a string field with
-/// a number) is an error for that record, not a silent drop; a record that lacks the field fails every
-/// comparison but `ne` and `missing`.
-#[rivus_core::sync_pipe("filter", config = FilterConfig)]
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filter {
-    /// The field to test.
-    pub field: String,
-    /// The comparison.
-    pub op: Op,
-    /// The value to compare with; `null` for `exists` and `missing`.
+/// The options of [`Filter`], as written: a condition (`when`), or one field test (`field`, `op`, `value`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterOptions {
+    /// The condition a record must meet to be kept, e.g. `status == 'paid' and amount > 10` (see
+    /// `rivus_core::condition`: `and`, `or`, `not`, comparisons, `in`, `contains`, `=~`, `exists(..)`).
+    /// Instead of `field`/`op`/`value`.
+    #[serde(default)]
+    pub when: Option<Condition>,
+    /// The field to test (with `op`; instead of `when`).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// The comparison (with `field`).
+    #[serde(default)]
+    pub op: Option<Op>,
+    /// The value to compare with; not used by `exists` and `missing`.
+    #[serde(default)]
     pub value: Value,
 }
 
-impl TryFrom<FilterConfig> for Filter {
-    type Error = OptionError;
+/// Keeps the records that meet a condition; drops the others.
+///
+/// The condition is `when = "status == 'paid' and amount > 10"`, or the one-field form `field`, `op`, `value`
+/// (both compile to the same tree). Numbers compare as numbers and strings as strings. Comparing values of
+/// different kinds (a string field with a number) is an error for that record, not a silent drop; a record that
+/// lacks the field fails every comparison but `!=` (`ne`) and `missing`.
+#[rivus_core::sync_pipe("filter", config = FilterOptions)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    options: FilterOptions,
+    condition: Condition,
+}
 
-    fn try_from(config: FilterConfig) -> Result<Self, OptionError> {
-        let takes_value = !matches!(config.op, Op::Exists | Op::Missing);
-        let op = serde_json::to_value(config.op)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let value = match (takes_value, config.value) {
-            (true, None | Some(Value::Null)) => {
+impl TryFrom<FilterOptions> for Filter {
+    type Error = OptionError;
+    fn try_from(options: FilterOptions) -> Result<Self, OptionError> {
+        let condition = match (&options.when, &options.field, options.op) {
+            (Some(when), None, None) if options.value.is_null() => when.clone(),
+            (None, Some(field), Some(op)) => {
+                check_value(op, &options.value)?;
+                Condition::field_test(field, op.into(), options.value.clone())
+            }
+            (Some(_), _, _) => {
                 return Err(OptionError::invalid(
-                    "op",
-                    format!("`op = \"{op}\"` needs a `value` to compare the field with"),
+                    "when",
+                    "give either `when` or `field`/`op`/`value`, not both",
                 ));
             }
-            (true, Some(value)) => value,
-            (false, None) => Value::Null,
-            (false, Some(_)) => {
+            (None, Some(_), None) => {
+                return Err(OptionError::invalid("field", "`field` needs `op` (or write `when`)"));
+            }
+            (None, None, Some(_)) => {
+                return Err(OptionError::invalid("op", "`op` needs `field` (or write `when`)"));
+            }
+            (None, None, None) => {
                 return Err(OptionError::invalid(
-                    "value",
-                    format!("`op = \"{op}\"` takes no `value`"),
+                    "when",
+                    "a filter needs a condition: `when = \"status == 'paid'\"`, or `field` and `op`",
                 ));
             }
         };
-        Ok(Self {
-            field: config.field,
-            op: config.op,
-            value,
-        })
+        Ok(Self { options, condition })
+    }
+}
+
+impl From<Filter> for FilterOptions {
+    fn from(filter: Filter) -> Self {
+        filter.options
+    }
+}
+
+/// `op` and `value` together: every comparison needs a value to compare with; `exists` and `missing` take none.
+fn check_value(op: Op, value: &Value) -> Result<(), OptionError> {
+    let name = || {
+        serde_json::to_value(op)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    match (matches!(op, Op::Exists | Op::Missing), value.is_null()) {
+        (false, true) => Err(OptionError::invalid(
+            "op",
+            format!("`op = \"{}\"` needs a `value` to compare the field with", name()),
+        )),
+        (true, false) => Err(OptionError::invalid(
+            "value",
+            format!("`op = \"{}\"` takes no `value`", name()),
+        )),
+        _ => Ok(()),
     }
 }
 
 impl Filter {
-    fn keep(&self, record: &Record) -> Result<bool, PipeError> {
-        let field = record.get(&self.field).filter(|v| !v.is_null());
-        let Some(actual) = field else {
-            return Ok(matches!(self.op, Op::Missing | Op::Ne));
-        };
-        let mismatch = || {
-            PipeError::msg(format!(
-                "field `{}` is {} ({actual}), which cannot be compared with {} ({})",
-                self.field,
-                kind_of(actual),
-                kind_of(&self.value),
-                self.value
-            ))
-            .with_pipe("filter")
-        };
-        let order = || -> Result<Ordering, PipeError> {
-            match (actual, &self.value) {
-                (Value::Number(a), Value::Number(b)) => {
-                    let (a, b) = (
-                        a.as_f64().unwrap_or(f64::NAN),
-                        b.as_f64().unwrap_or(f64::NAN),
-                    );
-                    a.partial_cmp(&b).ok_or_else(mismatch)
-                }
-                (Value::String(a), Value::String(b)) => Ok(a.cmp(b)),
-                (Value::Bool(a), Value::Bool(b)) => Ok(a.cmp(b)),
-                _ => Err(mismatch()),
-            }
-        };
-        Ok(match self.op {
-            Op::Exists => true,
-            Op::Missing => false,
-            Op::Eq => order()? == Ordering::Equal,
-            Op::Ne => order()? != Ordering::Equal,
-            Op::Gt => order()? == Ordering::Greater,
-            Op::Ge => order()? != Ordering::Less,
-            Op::Lt => order()? == Ordering::Less,
-            Op::Le => order()? != Ordering::Greater,
-            Op::Contains => match (actual, &self.value) {
-                (Value::String(a), Value::String(b)) => a.contains(b.as_str()),
-                (Value::Array(items), v) => items.contains(v),
-                _ => return Err(mismatch()),
+    /// A filter keeping the records that meet `condition`.
+    pub fn new(condition: Condition) -> Self {
+        Self {
+            options: FilterOptions {
+                when: Some(condition.clone()),
+                field: None,
+                op: None,
+                value: Value::Null,
             },
-        })
+            condition,
+        }
+    }
+
+    /// The one-field filter `field op value`.
+    pub fn field(field: impl Into<String>, op: Op, value: Value) -> Self {
+        let field = field.into();
+        let condition = Condition::field_test(&field, op.into(), value.clone());
+        Self {
+            options: FilterOptions {
+                when: None,
+                field: Some(field),
+                op: Some(op),
+                value,
+            },
+            condition,
+        }
+    }
+
+    /// The condition records must meet.
+    pub fn condition(&self) -> &Condition {
+        &self.condition
+    }
+
+    #[inline]
+    fn keep(&self, record: &Record) -> Result<bool, PipeError> {
+        self.condition
+            .eval(record)
+            .map_err(|e| PipeError::msg(e.to_string()).with_pipe("filter"))
     }
 }
 
@@ -448,33 +488,39 @@ mod tests {
 
     #[test]
     fn filter_compares_and_reports_mismatches() {
-        let gt = Filter {
-            field: "amount".into(),
-            op: Op::Gt,
-            value: 10.into(),
-        };
+        let gt = Filter::field("amount", Op::Gt, 10.into());
         assert!(kept(&gt, rec(&[("amount", 11.5.into())])).unwrap());
         assert!(!kept(&gt, rec(&[("amount", 10.into())])).unwrap());
         assert!(!kept(&gt, Record::new()).unwrap());
         let err = kept(&gt, rec(&[("amount", "11".into())])).unwrap_err();
         assert!(err.message().contains("is a string"), "{err}");
-        let eq = Filter {
-            field: "s".into(),
-            op: Op::Eq,
-            value: "paid".into(),
-        };
+        assert_eq!(err.pipe(), "filter");
+        let eq = Filter::field("s", Op::Eq, "paid".into());
         assert!(kept(&eq, rec(&[("s", "paid".into())])).unwrap());
-        let missing = Filter {
-            field: "s".into(),
-            op: Op::Missing,
-            value: Value::Null,
-        };
+        let missing = Filter::field("s", Op::Missing, Value::Null);
         assert!(kept(&missing, Record::new()).unwrap());
-        let contains = Filter {
-            field: "s".into(),
-            op: Op::Contains,
-            value: "ai".into(),
-        };
+        let contains = Filter::field("s", Op::Contains, "ai".into());
         assert!(kept(&contains, rec(&[("s", "paid".into())])).unwrap());
+    }
+
+    #[test]
+    fn filter_options_take_one_form() {
+        let from = |json: serde_json::Value| -> Result<Filter, String> {
+            let options: FilterOptions = serde_json::from_value(json).map_err(|e| e.to_string())?;
+            Filter::try_from(options).map_err(|e| e.to_string())
+        };
+        let f = from(serde_json::json!({ "when": "s == 'paid' and n > 1" })).unwrap();
+        assert!(kept(&f, rec(&[("s", "paid".into()), ("n", 2.into())])).unwrap());
+        assert!(!kept(&f, rec(&[("s", "paid".into()), ("n", 1.into())])).unwrap());
+        let both = from(serde_json::json!({ "when": "a", "field": "a", "op": "eq" })).unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        assert!(from(serde_json::json!({})).unwrap_err().contains("needs a condition"));
+        let bad = from(serde_json::json!({ "when": "a === 1" })).unwrap_err();
+        assert!(bad.contains("at column 5"), "{bad}");
+        let no_value = from(serde_json::json!({ "field": "a", "op": "gt" })).unwrap_err();
+        assert!(no_value.contains("needs a `value`"), "{no_value}");
+        let old = from(serde_json::json!({ "field": "a", "op": "ge", "value": 2 })).unwrap();
+        let old = FilterOptions::from(old);
+        assert_eq!(serde_json::to_value(&old).unwrap()["op"], "ge");
     }
 }

@@ -367,7 +367,8 @@ pub struct ConfigField {
 }
 
 impl ConfigField {
-    fn from_schema(schema: &schemars::Schema) -> Vec<Self> {
+    /// The fields of a configuration schema (an object's properties), as `rivus describe` shows them.
+    pub fn from_schema(schema: &schemars::Schema) -> Vec<Self> {
         let Some(obj) = schema.as_object() else {
             return Vec::new();
         };

@@ -2,7 +2,7 @@
 //! neighbours agree on their item types, then build each plugin straight into its type-erased form.
 
 use super::locate::FieldPath;
-use super::{ConfigError, PipelineFile, PluginTable};
+use super::{ConfigError, PipelineFile, PluginTable, SinkRoute};
 use crate::config::{ErrorPolicy, PipeConfig, Role as PartRole, StreamConfig};
 use crate::dynamic::{
     BoxAsyncPipe, BoxAsyncSink, BoxAsyncSource, BoxPlugin, BoxSyncPipe, BoxSyncSink, BoxSyncSource,
@@ -54,12 +54,20 @@ pub struct BuiltPipeline {
     pub name: String,
     /// The `[pipeline]` runtime options.
     pub config: StreamConfig,
-    /// `[source]`.
-    pub source: Built<SourceStage>,
-    /// `[[transforms]]`, in order.
+    /// `[source]`, or each of `[[sources]]`.
+    pub sources: Vec<Built<SourceStage>>,
+    /// Whether the sources came as `[[sources]]`: each record then gets its source's name (see
+    /// [`SOURCE_FIELD`](super::SOURCE_FIELD)).
+    pub named_sources: bool,
+    /// `[[transforms]]` that are plugins, in order.
     pub transforms: Vec<Built<PipeStage>>,
+    /// `[[transforms]]` that are the runtime's own stages (`window`, `batch`), each placed after the plugins
+    /// before it in the file.
+    pub stages: Vec<super::BuiltinStage>,
     /// `[[sinks]]`.
     pub sinks: Vec<Built<SinkStage>>,
+    /// Each sink's route, in the order of `sinks`.
+    pub routes: Vec<SinkRoute>,
     /// `[dead_letter]`.
     pub dead_letter: Option<Built<SinkStage>>,
 }
@@ -155,22 +163,41 @@ impl PipelineFile {
         let mut config: StreamConfig = self.runtime_config()?;
         config.name = self.name();
         let root = FieldPath::root;
-        let source = self.resolve(&doc.source, Role::Source, root().key("source"))?;
-        let transforms = (doc.transforms.iter().enumerate())
-            .map(|(i, t)| self.resolve(t, Role::Transform, root().key("transforms").index(i)))
+        let sources = (doc.source_tables().into_iter())
+            .map(|(path, t)| self.resolve(t, Role::Source, path))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut transforms = Vec::new();
+        let mut stages = Vec::new();
+        for (i, t) in doc.transforms.iter().enumerate() {
+            let path = root().key("transforms").index(i);
+            if super::BUILTIN_STAGES.contains(&t.plugin.as_str()) {
+                stages.push(super::stages::check(
+                    t,
+                    path,
+                    transforms.len(),
+                    &self.source,
+                )?);
+            } else {
+                transforms.push(self.resolve(t, Role::Transform, path)?);
+            }
+        }
         let sinks = (doc.sinks.iter().enumerate())
             .map(|(i, t)| self.resolve(t, Role::Sink, root().key("sinks").index(i)))
             .collect::<Result<Vec<_>, _>>()?;
         let dead_letter = (doc.dead_letter.as_ref())
             .map(|t| self.resolve(t, Role::Sink, root().key("dead_letter")))
             .transpose()?;
-        self.check_neighbours(&source, &transforms, &sinks)?;
+        for source in &sources {
+            self.check_neighbours(source, &transforms, &sinks)?;
+        }
         self.check_dead_letter(&config)?;
         let built = BuiltPipeline {
             name: config.name.clone(),
             config,
-            source: self.build_one(source)?,
+            sources: (sources.into_iter())
+                .map(|s| self.build_one(s))
+                .collect::<Result<_, _>>()?,
+            named_sources: !doc.sources.is_empty(),
             transforms: (transforms.into_iter())
                 .map(|t| self.build_one(t))
                 .collect::<Result<_, _>>()?,
@@ -178,6 +205,8 @@ impl PipelineFile {
                 .map(|s| self.build_one(s))
                 .collect::<Result<_, _>>()?,
             dead_letter: dead_letter.map(|d| self.build_one(d)).transpose()?,
+            routes: self.routes.clone(),
+            stages,
         };
         self.check_runtime_options(&built)?;
         Ok(built)
@@ -190,7 +219,8 @@ impl PipelineFile {
             PipeStage::Sync(_) => PartRole::SyncPipe,
             PipeStage::Async(_) => PartRole::AsyncPipe,
         };
-        let parts = std::iter::once((&built.source.path, &built.source.runtime, PartRole::Source))
+        let parts = (built.sources.iter())
+            .map(|s| (&s.path, &s.runtime, PartRole::Source))
             .chain(
                 built
                     .transforms
@@ -309,7 +339,7 @@ impl PipelineFile {
     /// needs a policy that sends it something.
     fn check_dead_letter(&self, config: &StreamConfig) -> Result<(), ConfigError> {
         let root = FieldPath::root;
-        let tables = std::iter::once((root().key("source"), &self.doc.source))
+        let tables = (self.doc.source_tables().into_iter())
             .chain(
                 (self.doc.transforms.iter().enumerate())
                     .map(|(i, t)| (root().key("transforms").index(i), t)),

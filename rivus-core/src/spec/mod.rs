@@ -32,24 +32,35 @@
 //! (`transforms[1].op`), whether the TOML is malformed, a field is unknown or of the wrong type, or a plugin
 //! rejects an option.
 
+mod aggregate;
 mod build;
 mod env;
 mod limits;
 mod locate;
 mod origin;
+mod route;
 mod run;
+mod sources;
+mod stages;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use aggregate::Aggregates;
 pub use build::{Built, BuiltPipeline, PipeStage, SinkStage, SourceStage};
 pub use env::interpolate;
 pub use limits::{MAX_DEPTH, MAX_STAGES};
 pub use locate::{FieldPath, Segment};
 pub use origin::{FilePosition, Origin};
+pub use route::SinkRoute;
 pub use run::dead_letter_record;
+pub use sources::SOURCE_FIELD;
+pub use stages::{
+    BUILTIN_STAGES, BatchOptions, BuiltinStage, StageKind, WindowKind, WindowOptions,
+    builtin_description, builtin_schema,
+};
 
 use crate::config::PipeConfig;
 
@@ -257,6 +268,10 @@ pub struct TestCase {
     /// `expect` then lists the records written before the failure. Default: they must not fail.
     #[serde(default)]
     pub expect_error: Option<String>,
+    /// For routed sinks: sink name → the records (of `expect`) that sink must take, in order. Sinks not named
+    /// are not checked; `unrouted` names the records no sink takes.
+    #[serde(default)]
+    pub routes: Option<toml::Table>,
 }
 
 /// A dead letter a `[[tests]]` case expects.
@@ -277,12 +292,18 @@ pub struct PipelineDoc {
     /// `[pipeline]`: name and runtime options.
     #[serde(default)]
     pub pipeline: PipelineOptions,
-    /// `[source]`.
-    pub source: PluginTable,
+    /// `[source]`: the one source (or `[[sources]]`).
+    #[serde(default)]
+    pub source: Option<PluginTable>,
+    /// `[[sources]]`: several sources, merged; each record gets the field [`SOURCE_FIELD`] (`_source`) with its
+    /// source's name (the table's `name`, or its plugin's).
+    #[serde(default)]
+    pub sources: Vec<PluginTable>,
     /// `[[transforms]]`, in order.
     #[serde(default)]
     pub transforms: Vec<PluginTable>,
-    /// `[[sinks]]`: every record goes to each of them.
+    /// `[[sinks]]`: every record goes to each of them, or, with `when` and `otherwise`, to the routes it
+    /// takes (see [`SinkRoute`]).
     pub sinks: Vec<PluginTable>,
     /// `[dead_letter]`: where the `dead_letter` error policy sends bad records.
     #[serde(default)]
@@ -299,8 +320,10 @@ pub struct PipelineFile {
     pub path: PathBuf,
     /// The text.
     pub source: SourceText,
-    /// The document, with `${ENV}` replaced.
+    /// The document, with `${ENV}` replaced (and `when`/`otherwise` taken out of the sink tables).
     pub doc: PipelineDoc,
+    /// Each sink's route, in the order of `[[sinks]]`.
+    pub routes: Vec<SinkRoute>,
 }
 
 impl PipelineFile {
@@ -352,8 +375,14 @@ impl PipelineFile {
                 "a pipeline needs at least one `[[sinks]]`",
             ));
         }
-        let mut tables: Vec<(FieldPath, &mut PluginTable)> =
-            vec![(FieldPath::root().key("source"), &mut doc.source)];
+        sources::check(&doc, &source)?;
+        let mut tables: Vec<(FieldPath, &mut PluginTable)> = Vec::new();
+        if let Some(t) = doc.source.as_mut() {
+            tables.push((FieldPath::root().key("source"), t));
+        }
+        for (i, t) in doc.sources.iter_mut().enumerate() {
+            tables.push((FieldPath::root().key("sources").index(i), t));
+        }
         for (i, t) in doc.transforms.iter_mut().enumerate() {
             tables.push((FieldPath::root().key("transforms").index(i), t));
         }
@@ -391,10 +420,12 @@ impl PipelineFile {
             interpolate(value, env)
                 .map_err(|(inner, message)| source.error_at(&at.join(&inner), message))?;
         }
+        let routes = route::take_routes(&mut doc.sinks, &source)?;
         Ok(Self {
             path: path.to_path_buf(),
             source,
             doc,
+            routes,
         })
     }
 
@@ -406,6 +437,16 @@ impl PipelineFile {
                 |s| s.to_string_lossy().into_owned(),
             )
         })
+    }
+}
+
+impl PipelineDoc {
+    /// The source tables with their paths: `[source]`, or each of `[[sources]]`.
+    pub fn source_tables(&self) -> Vec<(FieldPath, &PluginTable)> {
+        let one = (self.source.iter()).map(|t| (FieldPath::root().key("source"), t));
+        let many = (self.sources.iter().enumerate())
+            .map(|(i, t)| (FieldPath::root().key("sources").index(i), t));
+        one.chain(many).collect()
     }
 }
 
@@ -457,11 +498,11 @@ expect = [{ status = "paid" }]
         let file = parse(GOOD).unwrap();
         assert_eq!(file.name(), "orders");
         assert_eq!(
-            file.doc.source.options["path"].as_str(),
+            file.doc.source.as_ref().unwrap().options["path"].as_str(),
             Some("/data/orders.csv")
         );
         assert_eq!(
-            file.doc.source.options["other"].as_str(),
+            file.doc.source.as_ref().unwrap().options["other"].as_str(),
             Some("fallback and ${literal}")
         );
         assert_eq!(

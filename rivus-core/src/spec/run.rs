@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 
 use super::build::{BuiltPipeline, PipeStage, SinkStage, SourceStage};
+use super::{BuiltinStage, SinkRoute, StageKind, sources};
 use crate::compose::PipeExt;
 use crate::config::PipeConfig;
 use crate::dynamic::{BoxAsyncSink, BoxSyncPipe, BoxSyncSink};
@@ -13,6 +14,7 @@ use crate::error::{InputError, PipeError};
 use crate::pipe::{AsyncSink, SyncSink};
 use crate::stream::{DeadLetter, Pipeline, Sinks};
 use crate::value::{Record, Value};
+use crate::window::Window;
 
 /// Adjacent sync transforms of a file, fused into one [`Chain`](crate::compose::Chain) (the chain `>>` and the
 /// runtime build), boxed again at each link.
@@ -113,6 +115,32 @@ impl AsyncSink for DeadLetters<BoxAsyncSink<Record>> {
     }
 }
 
+/// Adds a built-in stage (see [`super::stages`]): its checks join the fused sync transforms before it, then the
+/// window or batch, then the pipe that turns each window or batch into its records.
+fn add_stage(
+    pipeline: Pipeline<Record>,
+    fused: &mut Vec<BoxSyncPipe<Record, Record>>,
+    stage: BuiltinStage,
+) -> Pipeline<Record> {
+    fused.push(BoxSyncPipe::new(stage.checks()));
+    let mut pipeline = pipeline;
+    if let Some(chain) = fuse(std::mem::take(fused)) {
+        pipeline = pipeline.pipe_with(chain, PipeConfig::default());
+    }
+    let summary = stage.summary();
+    let cfg = PipeConfig::named(format!("{}.aggregate", stage.name));
+    match &stage.kind {
+        StageKind::Window(w) => pipeline.window(BuiltinStage::windows(w)).pipe_with(
+            crate::pipe::flat_map(move |w: Window<Record>| summary.window(w)),
+            cfg,
+        ),
+        StageKind::Batch(b) => pipeline.batch(b.size, b.max_wait).pipe_with(
+            crate::pipe::flat_map(move |b: Vec<Record>| summary.batch(b)),
+            cfg,
+        ),
+    }
+}
+
 /// The stage's `runtime` options, named after the stage.
 fn named(runtime: PipeConfig, name: &str) -> PipeConfig {
     PipeConfig {
@@ -122,25 +150,48 @@ fn named(runtime: PipeConfig, name: &str) -> PipeConfig {
 }
 
 impl BuiltPipeline {
-    /// The runnable pipeline: adjacent sync transforms with default runtime options run fused in one stage;
-    /// every async transform, and every transform with its own `runtime` options, is a stage of its own.
+    /// The runnable pipeline: the source, or `[[sources]]` merged (each record tagged with its source's name);
+    /// adjacent sync transforms with default runtime options run fused in one stage, every async transform and
+    /// every transform with its own `runtime` options a stage of its own; the sinks with their routes.
     pub fn into_pipeline(self) -> Sinks<Record> {
         let Self {
             config,
-            source,
+            sources,
+            named_sources,
             transforms,
             sinks,
+            routes,
             dead_letter,
+            stages,
             ..
         } = self;
-        let source_cfg = named(source.runtime, &source.name);
-        let mut pipeline: Pipeline<Record> = match source.stage {
-            SourceStage::Sync(s) => Pipeline::from_source_with(s, source_cfg),
-            SourceStage::Async(s) => Pipeline::from_source_with(s, source_cfg),
+        let mut stages = stages.into_iter().peekable();
+        let mut pipeline: Option<Pipeline<Record>> = None;
+        for source in sources {
+            let source_cfg = named(source.runtime, &source.name);
+            let one: Pipeline<Record> = match source.stage {
+                SourceStage::Sync(s) => Pipeline::from_source_with(s, source_cfg),
+                SourceStage::Async(s) => Pipeline::from_source_with(s, source_cfg),
+            };
+            let one = if named_sources {
+                one.pipe_with(sources::tag(source.name.clone()), PipeConfig::default())
+            } else {
+                one
+            };
+            pipeline = Some(match pipeline {
+                None => one,
+                Some(merged) => merged.merge(one),
+            });
         }
-        .with_config(config);
+        // `PipelineFile::parse` rejects files without a source; a pipeline built by hand still runs.
+        let mut pipeline = pipeline
+            .unwrap_or_else(|| Pipeline::from_iter(Vec::<Record>::new()))
+            .with_config(config);
         let mut fused: Vec<BoxSyncPipe<Record, Record>> = Vec::new();
-        for t in transforms {
+        for (i, t) in transforms.into_iter().enumerate() {
+            while let Some(stage) = stages.next_if(|s| s.after <= i) {
+                pipeline = add_stage(pipeline, &mut fused, stage);
+            }
             let own_runtime = t.runtime != PipeConfig::default();
             match t.stage {
                 PipeStage::Sync(p) if !own_runtime => fused.push(p),
@@ -156,26 +207,31 @@ impl BuiltPipeline {
                 }
             }
         }
+        for stage in stages {
+            pipeline = add_stage(pipeline, &mut fused, stage);
+        }
         if let Some(chain) = fuse(fused) {
             pipeline = pipeline.pipe_with(chain, PipeConfig::default());
         }
-        let mut sinks = sinks.into_iter();
-        let mut out = match sinks.next() {
-            Some(first) => {
-                let cfg = named(first.runtime, &first.name);
-                match first.stage {
-                    SinkStage::Sync(s) => pipeline.sink_with(s, cfg),
-                    SinkStage::Async(s) => pipeline.sink_with(s, cfg),
-                }
-            }
+        let mut out = pipeline.into_sinks();
+        let mut routes = routes.into_iter();
+        if sinks.is_empty() {
             // `PipelineFile::parse` rejects files without sinks; a pipeline built by hand still runs.
-            None => pipeline.sink(crate::stream::sink::discard()),
-        };
+            out = out.sink(crate::stream::sink::discard());
+        }
         for s in sinks {
             let cfg = named(s.runtime, &s.name);
-            out = match s.stage {
-                SinkStage::Sync(k) => out.sink_with(k, cfg),
-                SinkStage::Async(k) => out.sink_with(k, cfg),
+            out = match (routes.next().unwrap_or(SinkRoute::All), s.stage) {
+                (SinkRoute::All, SinkStage::Sync(k)) => out.sink_with(k, cfg),
+                (SinkRoute::All, SinkStage::Async(k)) => out.sink_with(k, cfg),
+                (SinkRoute::When(c), SinkStage::Sync(k)) => {
+                    out.sink_when_with(k, cfg, SinkRoute::predicate(c, s.name))
+                }
+                (SinkRoute::When(c), SinkStage::Async(k)) => {
+                    out.sink_when_with(k, cfg, SinkRoute::predicate(c, s.name))
+                }
+                (SinkRoute::Otherwise, SinkStage::Sync(k)) => out.sink_otherwise_with(k, cfg),
+                (SinkRoute::Otherwise, SinkStage::Async(k)) => out.sink_otherwise_with(k, cfg),
             };
         }
         if let Some(dl) = dead_letter {

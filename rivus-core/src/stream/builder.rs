@@ -410,6 +410,18 @@ impl<U: Item, F: SyncTail<In = U>> Pipeline<U, F> {
         PipelineStream::start(settings, head)
     }
 
+    /// The pipeline with no sink yet, for callers (pipeline files) that add every sink the same way through
+    /// [`Sinks`]; running it with none is not possible from outside the crate.
+    pub(crate) fn into_sinks(self) -> Sinks<F::Out> {
+        let (settings, head) = self.finish();
+        Sinks {
+            settings,
+            head,
+            sinks: Vec::new(),
+            dead_letter: None,
+        }
+    }
+
     /// The pending fused sync pipes become a stage; gives the settings and the head of the pipeline.
     pub(crate) fn finish(self) -> (Settings, Head<F::Out>) {
         (self.settings, self.tail.into_head(self.head))

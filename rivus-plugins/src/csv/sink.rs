@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ascii, default_delimiter, default_true};
+use crate::compression::Compression;
 use crate::fs::{Action, FileError};
 use crate::output::{Framing, Output};
 
@@ -34,6 +35,11 @@ pub struct CsvSinkConfig {
     /// Default: `false`.
     #[serde(default)]
     pub fsync: bool,
+    /// How to compress the file: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// Compressed output is written whole and renamed into place on close; not with `append` (see
+    /// `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
 }
 
 impl CsvSinkConfig {
@@ -45,6 +51,7 @@ impl CsvSinkConfig {
             delimiter: default_delimiter(),
             append: false,
             fsync: false,
+            compression: Compression::Auto,
         }
     }
 }
@@ -201,7 +208,14 @@ impl SyncSink for CsvSink {
         let delimiter = ascii(self.config.delimiter, "delimiter")?;
         let c = &self.config;
         let framing = Framing::Csv { quote: b'"' };
-        let out = Output::open("csv", &c.path, c.append, c.fsync, framing)?;
+        let out = Output::open_compressed(
+            "csv",
+            &c.path,
+            c.append,
+            c.fsync,
+            framing,
+            c.compression.codec(&c.path),
+        )?;
         if out.kept_len() > 0 && c.header {
             self.columns = Some(self.existing_columns()?);
         }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::read::{Framed, RecordReader, Unclosed};
 use super::{FieldType, ascii, default_delimiter, default_quote, default_true};
+use crate::compression::Compression;
+use crate::files::FileSet;
 use crate::text::TextFile;
 
 const fn default_max_record_bytes() -> usize {
@@ -22,7 +24,8 @@ const fn default_max_record_bytes() -> usize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvSourceConfig {
-    /// The file to read.
+    /// The file to read; or a glob (`in/*.csv`) or a directory, whose files are read one after another in the
+    /// order of their paths (see `rivus_plugins::files`).
     pub path: PathBuf,
     /// Whether the first row names the columns. Default: `true`.
     #[serde(default = "default_true")]
@@ -51,6 +54,14 @@ pub struct CsvSourceConfig {
     /// [checkpoints](crate#checkpoints). Default: none, every run reads the whole file.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// How the file is compressed: `auto` (by extension: `.gz` gzip, `.zst` zstd), `none`, `gzip`, `zstd`.
+    /// A compressed file is read whole, as a stream: no `checkpoint` (see `rivus_plugins::compression`).
+    #[serde(default)]
+    pub compression: Compression,
+    /// A field that gets the path of the file each record comes from (e.g. `_file`): useful with a glob or a
+    /// directory as `path`. Default: none.
+    #[serde(default)]
+    pub file_field: Option<String>,
 }
 
 impl CsvSourceConfig {
@@ -65,6 +76,8 @@ impl CsvSourceConfig {
             types: BTreeMap::new(),
             max_record_bytes: default_max_record_bytes(),
             checkpoint: None,
+            compression: Compression::Auto,
+            file_field: None,
         }
     }
 }
@@ -99,8 +112,10 @@ pub struct CsvSource {
     config: CsvSourceConfig,
     text: TextFile,
     reader: Option<RecordReader>,
-    /// Column names and their types, fixed at `open`.
+    /// Column names and their types, fixed at `open` (per file, with a glob or a directory).
     columns: Vec<(FieldName, FieldType)>,
+    /// The files after this one (a glob or a directory); set by `open`.
+    files: Option<FileSet>,
 }
 
 impl CsvSource {
@@ -111,12 +126,14 @@ impl CsvSource {
             &config.path,
             config.max_record_bytes,
             config.checkpoint.as_deref(),
-        );
+        )
+        .compressed(config.compression);
         Self {
             config,
             text,
             reader: None,
             columns: Vec::new(),
+            files: None,
         }
     }
 
@@ -133,6 +150,7 @@ impl CsvSource {
             text,
             reader: None,
             columns: Vec::new(),
+            files: None,
         }
     }
 
@@ -331,13 +349,71 @@ impl SyncSource for CsvSource {
     }
 
     fn open(&mut self) -> Result<(), PipeError> {
-        let delimiter = ascii(self.config.delimiter, "delimiter")?;
-        let quote = ascii(self.config.quote, "quote")?;
+        // Checked before any file is listed or opened (and again per file, where they are used).
+        ascii(self.config.delimiter, "delimiter")?;
+        ascii(self.config.quote, "quote")?;
         if !self.config.has_header && self.config.columns.is_none() {
             return Err(
                 self.config_error("`columns` is required when `has_header` is false".into())
             );
         }
+        if self.files.is_none() {
+            self.files = Some(FileSet::start(
+                "csv",
+                &self.config.path,
+                self.config.checkpoint.as_deref(),
+                self.config.compression,
+                self.config.max_record_bytes,
+                self.config.file_field.clone(),
+                &mut self.text,
+            )?);
+        }
+        self.open_file()
+    }
+
+    fn next(&mut self) -> Option<Result<Record, PipeError>> {
+        loop {
+            if let Some(item) = self.next_row() {
+                self.text.mark();
+                return Some(match &self.files {
+                    Some(files) => files.tag(item, &self.text),
+                    None => item,
+                });
+            }
+            let files = self.files.as_mut()?;
+            if !files.advance(&mut self.text) {
+                return None;
+            }
+            if let Err(e) = self.open_file() {
+                if let Some(files) = &self.files {
+                    files.skip(&mut self.text);
+                }
+                return Some(Err(e));
+            }
+        }
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.text.position()
+    }
+
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.text.commit(&upto)
+    }
+
+    fn close(&mut self) -> Result<(), PipeError> {
+        match self.files.as_mut() {
+            Some(files) => files.close(&mut self.text),
+            None => self.text.close(),
+        }
+    }
+}
+
+impl CsvSource {
+    /// Opens the current file and reads its header.
+    fn open_file(&mut self) -> Result<(), PipeError> {
+        let delimiter = ascii(self.config.delimiter, "delimiter")?;
+        let quote = ascii(self.config.quote, "quote")?;
         self.text.open()?;
         self.reader = Some(RecordReader::new(delimiter, quote));
         let header = if self.config.has_header {
@@ -370,26 +446,6 @@ impl SyncSource for CsvSource {
         self.text.resume()
     }
 
-    fn next(&mut self) -> Option<Result<Record, PipeError>> {
-        let item = self.next_row()?;
-        self.text.mark();
-        Some(item)
-    }
-
-    fn position(&self) -> Option<Position> {
-        self.text.position()
-    }
-
-    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
-        self.text.commit(&upto)
-    }
-
-    fn close(&mut self) -> Result<(), PipeError> {
-        self.text.close()
-    }
-}
-
-impl CsvSource {
     /// The next row's record, or its error.
     fn next_row(&mut self) -> Option<Result<Record, PipeError>> {
         Some(match self.read()? {
@@ -543,9 +599,13 @@ mod tests {
         let mut src = CsvSource::new(CsvSourceConfig::new("/nonexistent/rivus.csv"));
         let err = src.open().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/rivus.csv: cannot open"), "{err}");
-        let mut src = CsvSource::new(CsvSourceConfig::new(std::env::temp_dir()));
+        // A directory is read file by file (see `crate::files`); a glob must match something.
+        let mut src = CsvSource::new(CsvSourceConfig::new("/nonexistent/*.csv"));
         let err = src.open().unwrap_err().to_string();
-        assert!(err.contains("is a directory"), "{err}");
+        assert!(
+            err.contains("/nonexistent/*.csv: cannot open: no file matches the glob"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -99,7 +99,7 @@ async fn main() {
         });
         let rivus = {
             let start = Instant::now();
-            let report = Pipeline::from_source(CsvSource::from(CsvSourceConfig::new(&csv)))
+            let report = Pipeline::from_source(CsvSource::new(CsvSourceConfig::new(&csv)))
                 .sink(PostgresSink::try_from(PostgresSinkConfig::new(pg.url(), "b")).unwrap())
                 .run()
                 .await
@@ -127,7 +127,7 @@ async fn main() {
         });
         let sqlite = {
             let start = Instant::now();
-            let report = Pipeline::from_source(CsvSource::from(CsvSourceConfig::new(&csv)))
+            let report = Pipeline::from_source(CsvSource::new(CsvSourceConfig::new(&csv)))
                 .sink(SqliteSink::from(SqliteSinkConfig::new(&db, "t")))
                 .run()
                 .await

@@ -524,7 +524,7 @@ fn options<T: serde::de::DeserializeOwned>(table: &rivus_core::spec::PluginTable
 /// from their tables (as the registry will, by plugin name) and run against the broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
-    use rivus_plugins::transform::{Filter, FilterConfig, Select, SelectConfig};
+    use rivus_plugins::transform::{Filter, FilterOptions, Select, SelectConfig};
     let broker = Broker::start();
     let topic = unique("orders");
     broker.create_topic(&topic, 4).await;
@@ -541,7 +541,7 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
     let file = pipeline_file("csv_to_kafka.toml", &env);
     assert_eq!(
         (
-            file.doc.source.plugin.as_str(),
+            file.doc.source.as_ref().unwrap().plugin.as_str(),
             file.doc.sinks[0].plugin.as_str()
         ),
         ("csv", "kafka")
@@ -549,7 +549,7 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
     let runtime: StreamConfig = toml::Value::Table(file.doc.pipeline.runtime.clone())
         .try_into()
         .unwrap();
-    let csv_cfg = options::<CsvSourceConfig>(&file.doc.source);
+    let csv_cfg = options::<CsvSourceConfig>(file.doc.source.as_ref().unwrap());
     let sink = KafkaSink::try_from(options::<KafkaSinkConfig>(&file.doc.sinks[0])).unwrap();
     let report = Pipeline::from_source(CsvSource::new(csv_cfg.clone()))
         .with_config(runtime.clone())
@@ -568,8 +568,11 @@ async fn example_pipeline_files_csv_to_kafka_and_kafka_to_jsonl() {
         .map(|t| t.plugin.as_str())
         .collect();
     assert_eq!(plugins, ["filter", "select"]);
-    let source = KafkaSource::try_from(options::<KafkaSourceConfig>(&file.doc.source)).unwrap();
-    let filter = Filter::try_from(options::<FilterConfig>(&file.doc.transforms[0])).unwrap();
+    let source = KafkaSource::try_from(options::<KafkaSourceConfig>(
+        file.doc.source.as_ref().unwrap(),
+    ))
+    .unwrap();
+    let filter = Filter::try_from(options::<FilterOptions>(&file.doc.transforms[0])).unwrap();
     // What the file should hold: the paid orders among the good rows.
     let paid_rows = sink::collect::<Record>();
     Pipeline::from_source(CsvSource::new(csv_cfg))

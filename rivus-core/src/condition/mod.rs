@@ -1,0 +1,231 @@
+//! Conditions on records: the small expression language of `filter`'s `when` and of routed `[[sinks]]`.
+//!
+//! ```text
+//! status == 'paid' and amount > 10
+//! country in ['FR', 'DE'] or not exists(country)
+//! email =~ '@example\.com$' and customer.tier != "gold"
+//! ```
+//!
+//! | form | holds when |
+//! |---|---|
+//! | `a == b`, `a != b` | equal / not equal (numbers as numbers); an absent field equals only `null` |
+//! | `a < b`, `<=`, `>`, `>=` | ordered so; never for an absent field |
+//! | `a contains b` | string `a` contains string `b`, or array `a` holds `b` |
+//! | `a in [v, …]`, `a not in [v, …]` | `a` equals one of the values (values of other kinds just differ) |
+//! | `a =~ 're'`, `a !~ 're'` | string `a` matches (does not match) the regular expression ([`regex`] syntax) |
+//! | `exists(a)` | field `a` is present and not null |
+//! | `a` (a bare field) | the boolean field `a` is `true` |
+//! | `and`, `or`, `not`, `( … )` | as usual; `not` binds tightest, then `and`, then `or` |
+//!
+//! A field is a name (`status`), a path into nested objects (`customer.country`), or any name in backticks
+//! (`` `unit price` ``, `` `a.b` `` for a top-level field with a dot). Strings take single or double quotes;
+//! numbers are written as in JSON; `true`, `false`, `null` are literals.
+//!
+//! A condition is parsed once, into a tree that is evaluated on each record. Comparing values of kinds that do
+//! not compare (a string with a number, with `==` or `<`) is an [`EvalError`] for that record, never a silent
+//! `false`: `filter` fails the record (its error policy decides), a route does not take it.
+//!
+//! # Examples
+//!
+//! ```
+//! use rivus_core::condition::Condition;
+//! use rivus_core::value::Record;
+//!
+//! let paid = Condition::parse("status == 'paid' and amount > 10").unwrap();
+//! let record: Record = [("status", "paid".into()), ("amount", 12.5.into())].into_iter().collect();
+//! assert!(paid.eval(&record).unwrap());
+//!
+//! let err = Condition::parse("status = 'paid'").unwrap_err();
+//! assert_eq!(err.column, 8);
+//! assert!(err.to_string().contains("write `==`"), "{err}");
+//! ```
+
+mod eval;
+mod lex;
+mod parse;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::value::{Record, Value};
+pub use eval::EvalError;
+use eval::{Cmp, Field, Node, Operand};
+
+/// A parsed condition; see the [module docs](self).
+#[derive(Clone)]
+pub struct Condition {
+    text: String,
+    root: Node,
+}
+
+/// A condition that does not parse: where (the 1-based column, in characters) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at column {column} of the condition: {message}")]
+#[non_exhaustive]
+pub struct ConditionError {
+    /// 1-based column in the condition's text, in characters.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConditionError {
+    pub(crate) fn new(column: usize, message: impl Into<String>) -> Self {
+        Self {
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// A one-field test, the form `filter` took before conditions (`field`, `op`, `value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldTest {
+    /// `==`.
+    Eq,
+    /// `!=`.
+    Ne,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `contains`.
+    Contains,
+    /// `exists(field)` (the value is not used).
+    Exists,
+    /// `not exists(field)` (the value is not used).
+    Missing,
+}
+
+impl Condition {
+    /// Parses `text`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConditionError`] at the column where the text stops making sense: an unknown character, a missing
+    /// operand, an unclosed string or parenthesis, a bad regular expression.
+    pub fn parse(text: &str) -> Result<Self, ConditionError> {
+        let tokens = lex::lex(text)?;
+        let root = parse::Parser::new(tokens, text.chars().count() + 1).parse()?;
+        Ok(Self {
+            text: text.to_owned(),
+            root,
+        })
+    }
+
+    /// The condition `field <test> value` on the top-level field named `field` (dots and all).
+    pub fn field_test(field: &str, test: FieldTest, value: Value) -> Self {
+        let f = || Field::new(vec![field.to_owned()]);
+        let compare = |cmp: Cmp| {
+            let right = match &value {
+                Value::Number(n) => n.as_f64().map_or_else(
+                    || Operand::Literal(value.clone()),
+                    |x| Operand::Number(x, value.clone()),
+                ),
+                other => Operand::Literal(other.clone()),
+            };
+            Node::Compare {
+                left: Operand::Field(f()),
+                cmp,
+                right,
+            }
+        };
+        let (root, op) = match test {
+            FieldTest::Eq => (compare(Cmp::Eq), "=="),
+            FieldTest::Ne => (compare(Cmp::Ne), "!="),
+            FieldTest::Gt => (compare(Cmp::Gt), ">"),
+            FieldTest::Ge => (compare(Cmp::Ge), ">="),
+            FieldTest::Lt => (compare(Cmp::Lt), "<"),
+            FieldTest::Le => (compare(Cmp::Le), "<="),
+            FieldTest::Contains => (compare(Cmp::Contains), "contains"),
+            FieldTest::Exists => (Node::Exists(f()), ""),
+            FieldTest::Missing => (Node::Not(Box::new(Node::Exists(f()))), ""),
+        };
+        let text = match test {
+            FieldTest::Exists => format!("exists(`{field}`)"),
+            FieldTest::Missing => format!("not exists(`{field}`)"),
+            _ => format!("`{field}` {op} {value}"),
+        };
+        Self { text, root }
+    }
+
+    /// Whether the condition holds for `record`.
+    ///
+    /// # Errors
+    ///
+    /// An [`EvalError`] naming the field when the record's values do not compare with the condition's (a
+    /// string with a number, a regular expression on a number).
+    #[inline]
+    pub fn eval(&self, record: &Record) -> Result<bool, EvalError> {
+        self.root.eval(record)
+    }
+
+    /// The text the condition was parsed from.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Condition").field(&self.text).finish()
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Two conditions are equal when written alike.
+impl PartialEq for Condition {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl std::str::FromStr for Condition {
+    type Err = ConditionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for Condition {
+    fn schema_name() -> Cow<'static, str> {
+        "Condition".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A condition on the record, e.g. `status == 'paid' and amount > 10`: `and`, `or`, \
+                `not`, `==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`, `in [..]`, `not in [..]`, `=~ 'regex'`, \
+                `!~`, `exists(field)`.",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
