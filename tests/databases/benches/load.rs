@@ -83,7 +83,7 @@ async fn main() {
     println!("{rows} rows, {mb:.1} MB of CSV");
 
     let pg = Postgres::start("bench");
-    let mut best = [Duration::MAX; 4];
+    let mut best = [Duration::MAX; 5];
     for round in 0..rounds {
         pg.psql(&format!(
             "DROP TABLE IF EXISTS a; DROP TABLE IF EXISTS b; CREATE TABLE a ({COLUMNS}); CREATE TABLE b ({COLUMNS})"
@@ -108,6 +108,19 @@ async fn main() {
             start.elapsed()
         };
         assert_eq!(pg.psql("SELECT count(*) FROM b"), rows.to_string());
+        // The same with flushes of 8,192 rows (`buffer_size`): fewer, larger COPYs.
+        pg.psql("TRUNCATE b");
+        let rivus_8k = {
+            let start = Instant::now();
+            let report = Pipeline::from_source(CsvSource::from(CsvSourceConfig::new(&csv)))
+                .with_config(StreamConfig::default().with_buffer_size(8192))
+                .sink(PostgresSink::try_from(PostgresSinkConfig::new(pg.url(), "b")).unwrap())
+                .run()
+                .await
+                .unwrap();
+            assert_eq!(report.ledger().written, rows);
+            start.elapsed()
+        };
         let db = dir.join(format!("round{round}.db"));
         let import_db = dir.join(format!("import{round}.db"));
         run_ok(Command::new("sqlite3").arg(&db).arg(
@@ -136,22 +149,27 @@ async fn main() {
             start.elapsed()
         };
         println!(
-            "round {round}: psql \\copy {:.2}s, rivus csv -> postgres {:.2}s; sqlite3 .import {:.2}s, rivus csv -> sqlite {:.2}s",
+            "round {round}: psql \\copy {:.2}s, rivus csv -> postgres {:.2}s ({:.2}s with buffer_size 8192); \
+             sqlite3 .import {:.2}s, rivus csv -> sqlite {:.2}s",
             copy.as_secs_f64(),
             rivus.as_secs_f64(),
+            rivus_8k.as_secs_f64(),
             import.as_secs_f64(),
             sqlite.as_secs_f64()
         );
-        for (slot, d) in best.iter_mut().zip([copy, rivus, import, sqlite]) {
+        for (slot, d) in best.iter_mut().zip([copy, rivus, import, sqlite, rivus_8k]) {
             *slot = (*slot).min(d);
         }
     }
-    let [copy, rivus, import, sqlite] = best;
+    let [copy, rivus, import, sqlite, rivus_8k] = best;
     println!(
-        "best: psql \\copy {:.0} rows/s; rivus -> postgres {:.0} rows/s ({:.2}x COPY)",
+        "best: psql \\copy {:.0} rows/s; rivus -> postgres {:.0} rows/s ({:.2}x COPY), with buffer_size 8192 \
+         {:.0} rows/s ({:.2}x)",
         rate(rows, copy),
         rate(rows, rivus),
-        copy.as_secs_f64() / rivus.as_secs_f64()
+        copy.as_secs_f64() / rivus.as_secs_f64(),
+        rate(rows, rivus_8k),
+        copy.as_secs_f64() / rivus_8k.as_secs_f64()
     );
     println!(
         "best: sqlite3 .import {:.0} rows/s; rivus -> sqlite {:.0} rows/s ({:.2}x .import)",
