@@ -27,7 +27,9 @@ pub(crate) fn pipeline(path: &Path) -> Result<PipelineFile, CliError> {
             SourceText::new(STDIN_NAME, text),
             &|name| std::env::var(name).ok(),
         )?;
-        if let Some((path, _)) = (file.doc.source_tables().into_iter()).find(|(_, t)| t.plugin == "stdin") {
+        if let Some((path, _)) =
+            (file.doc.source_tables().into_iter()).find(|(_, t)| t.plugin == "stdin")
+        {
             let at = path.key("plugin");
             return Err(file
                 .source

@@ -48,7 +48,9 @@ pub(crate) fn test(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
         if let Some(routes) = &case.routes {
             match check_routes(&built, routes, &outcome.records) {
                 Ok(Ok(())) => {}
-                Ok(Err(differences)) => problems.push(differences.trim_end().trim_start().to_owned()),
+                Ok(Err(differences)) => {
+                    problems.push(differences.trim_end().trim_start().to_owned())
+                }
                 Err(e) => problems.push(format!("a route could not decide a record: {e}")),
             }
         }

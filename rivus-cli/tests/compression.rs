@@ -120,8 +120,9 @@ fn checkpoint_and_append_do_not_go_with_compression() {
     std::fs::write(
         &file,
         format!(
-            "[source]\nplugin = \"csv\"\npath = \"examples/data/orders_archive.csv.gz\"\ncheckpoint = \"{}\"\n\
+            "[source]\nplugin = \"csv\"\npath = \"{}\"\ncheckpoint = \"{}\"\n\
              [[sinks]]\nplugin = \"blackhole\"\n",
+            root().join("examples/data/orders_archive.csv.gz").display(),
             dir.path().join("cp.state").display()
         ),
     )
@@ -195,7 +196,8 @@ fn a_glob_reads_its_files_in_path_order_with_their_names() {
             )
         })
         .collect();
-    let day = |d: &str| format!("examples/data/daily/2026-01-0{d}");
+    // Paths in a pipeline file are relative to its directory (examples/pipelines/).
+    let day = |d: &str| format!("../data/daily/2026-01-0{d}");
     assert_eq!(
         rows,
         [

@@ -240,10 +240,12 @@ fn select_of_a_field_no_record_has_warns() {
     let out = rivus(dir.path(), "run", toml);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "{\"i\":0}\n{\"i\":1}\n");
+    // A log line: `<time>  WARN <target>: select: ...`.
     assert!(
-        stderr(&out).contains(
-            " WARN select: no record had the field(s) `nope` (2 record(s) seen); is a name misspelt?\n"
-        ),
+        stderr(&out).lines().any(|l| l.contains(" WARN ")
+            && l.ends_with(
+                "select: no record had the field(s) `nope` (2 record(s) seen); is a name misspelt?"
+            )),
         "{}",
         stderr(&out)
     );
@@ -425,7 +427,7 @@ fn scripts_are_bounded_and_errors_name_the_stage_and_the_file_line() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).ends_with(
-            "error: pipeline `pipeline` failed: pipeline failed: pipe `script` failed (permanent): \
+            "error: pipeline `pipeline` failed: pipe `script` failed (permanent): \
              pipeline.toml:10:20 (stage `grow`): Length of string too large\n"
         ),
         "{}",

@@ -426,7 +426,13 @@ fn tests_can_expect_dead_letters_and_failures() {
     let dir = tempfile::tempdir().unwrap();
     let base = |policy: &str| {
         format!(
-            "[pipeline]\non_error = \"{policy}\"\n[source]\nplugin = \"generator\"\n[[transforms]]\nplugin = \"filter\"\nfield = \"amount\"\nop = \"gt\"\nvalue = 10\n[[sinks]]\nplugin = \"blackhole\"\n[dead_letter]\nplugin = \"blackhole\"\n"
+            "[pipeline]\non_error = \"{policy}\"\n[source]\nplugin = \"generator\"\n[[transforms]]\nplugin = \"filter\"\nfield = \"amount\"\nop = \"gt\"\nvalue = 10\n[[sinks]]\nplugin = \"blackhole\"\n{}",
+            // A `[dead_letter]` table that no policy uses is refused.
+            if policy == "dead_letter" {
+                "[dead_letter]\nplugin = \"blackhole\"\n"
+            } else {
+                ""
+            }
         )
     };
     let dead = write(

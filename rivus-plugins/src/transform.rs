@@ -308,10 +308,16 @@ impl TryFrom<FilterOptions> for Filter {
                 ));
             }
             (None, Some(_), None) => {
-                return Err(OptionError::invalid("field", "`field` needs `op` (or write `when`)"));
+                return Err(OptionError::invalid(
+                    "field",
+                    "`field` needs `op` (or write `when`)",
+                ));
             }
             (None, None, Some(_)) => {
-                return Err(OptionError::invalid("op", "`op` needs `field` (or write `when`)"));
+                return Err(OptionError::invalid(
+                    "op",
+                    "`op` needs `field` (or write `when`)",
+                ));
             }
             (None, None, None) => {
                 return Err(OptionError::invalid(
@@ -341,7 +347,10 @@ fn check_value(op: Op, value: &Value) -> Result<(), OptionError> {
     match (matches!(op, Op::Exists | Op::Missing), value.is_null()) {
         (false, true) => Err(OptionError::invalid(
             "op",
-            format!("`op = \"{}\"` needs a `value` to compare the field with", name()),
+            format!(
+                "`op = \"{}\"` needs a `value` to compare the field with",
+                name()
+            ),
         )),
         (true, false) => Err(OptionError::invalid(
             "value",
@@ -514,7 +523,11 @@ mod tests {
         assert!(!kept(&f, rec(&[("s", "paid".into()), ("n", 1.into())])).unwrap());
         let both = from(serde_json::json!({ "when": "a", "field": "a", "op": "eq" })).unwrap_err();
         assert!(both.contains("not both"), "{both}");
-        assert!(from(serde_json::json!({})).unwrap_err().contains("needs a condition"));
+        assert!(
+            from(serde_json::json!({}))
+                .unwrap_err()
+                .contains("needs a condition")
+        );
         let bad = from(serde_json::json!({ "when": "a === 1" })).unwrap_err();
         assert!(bad.contains("at column 5"), "{bad}");
         let no_value = from(serde_json::json!({ "field": "a", "op": "gt" })).unwrap_err();

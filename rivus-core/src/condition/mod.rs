@@ -29,10 +29,10 @@
 //!
 //! ```
 //! use rivus_core::condition::Condition;
-//! use rivus_core::value::Record;
+//! use rivus_core::value::{Record, Value};
 //!
 //! let paid = Condition::parse("status == 'paid' and amount > 10").unwrap();
-//! let record: Record = [("status", "paid".into()), ("amount", 12.5.into())].into_iter().collect();
+//! let record: Record = [("status", Value::from("paid")), ("amount", Value::from(12.5))].into_iter().collect();
 //! assert!(paid.eval(&record).unwrap());
 //!
 //! let err = Condition::parse("status = 'paid'").unwrap_err();
