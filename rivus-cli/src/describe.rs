@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::CliError;
 use crate::cli::{DescribeArgs, ListArgs};
-use crate::output::{item_type, print_stdout, table};
+use crate::output::{item_type, outln, print_stdout, table};
 
 /// The registered plugins, sorted by kind and name.
 fn sorted(kind: Option<PluginKind>) -> Vec<&'static PluginDescriptor> {
@@ -91,27 +91,27 @@ pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
     }
     for (i, p) in found.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!();
         }
-        println!("{} ({})", p.name(), p.kind());
-        println!("  {}", p.description());
+        outln!("{} ({})", p.name(), p.kind());
+        outln!("  {}", p.description());
         for line in usage(p) {
-            println!("  {line}");
+            outln!("  {line}");
         }
-        println!("  type:   {}", p.type_name());
+        outln!("  type:   {}", p.type_name());
         let items = match (p.input_type(), p.output_type()) {
             (Some(i), Some(o)) => format!("{} -> {}", item_type(i), item_type(o)),
             (None, Some(o)) => format!("gives {}", item_type(o)),
             (Some(i), None) => format!("takes {}", item_type(i)),
             (None, None) => "-".to_owned(),
         };
-        println!("  items:  {items}");
+        outln!("  items:  {items}");
         let fields = p.config_fields();
         if fields.is_empty() {
-            println!("  options: none");
+            outln!("  options: none");
             continue;
         }
-        println!("  options:");
+        outln!("  options:");
         let schema = p.config_schema();
         let rows: Vec<Vec<String>> = fields
             .iter()
@@ -132,7 +132,7 @@ pub(crate) fn describe(args: &DescribeArgs) -> Result<(), CliError> {
             })
             .collect();
         for line in table(&["FIELD", "TYPE", "DEFAULT", "DESCRIPTION"], &rows).lines() {
-            println!("    {line}");
+            outln!("    {line}");
         }
     }
     Ok(())
@@ -225,10 +225,10 @@ fn describe_builtin(name: &str, schema: &schemars::Schema, json: bool) -> Result
             serde_json::to_string_pretty(&item).map_err(|e| CliError::Failed(e.to_string()))?;
         return print_stdout(&format!("{text}\n"));
     }
-    println!("{name} (runtime stage, written as a [[transforms]] table with plugin = \"{name}\")");
-    println!("  {description}");
-    println!("  items:  Record -> Record");
-    println!("  options:");
+    outln!("{name} (runtime stage, written as a [[transforms]] table with plugin = \"{name}\")");
+    outln!("  {description}");
+    outln!("  items:  Record -> Record");
+    outln!("  options:");
     let rows: Vec<Vec<String>> = fields
         .iter()
         .map(|f| {
@@ -246,7 +246,7 @@ fn describe_builtin(name: &str, schema: &schemars::Schema, json: bool) -> Result
         })
         .collect();
     for line in table(&["FIELD", "TYPE", "DEFAULT", "DESCRIPTION"], &rows).lines() {
-        println!("    {line}");
+        outln!("    {line}");
     }
     Ok(())
 }

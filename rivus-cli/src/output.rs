@@ -58,3 +58,16 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), crate::CliError> {
         _ => Ok(()),
     }
 }
+
+/// `println!` for what a subcommand prints on stdout: when the reader went away (`rivus describe script | head
+/// -1`), the output ends quietly, as Unix tools do, instead of a panic. In a function that returns
+/// `Result<_, CliError>`; another write error is returned.
+macro_rules! outln {
+    () => {
+        $crate::output::print_stdout("\n")?
+    };
+    ($($arg:tt)*) => {
+        $crate::output::print_stdout(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+pub(crate) use outln;

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::CliError;
 use crate::cli::{FileArgs, RunArgs};
-use crate::output::table;
+use crate::output::{outln, table};
 
 pub(crate) fn validate(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
     let file = crate::load::pipeline(&args.file)?;
@@ -44,7 +44,7 @@ pub(crate) fn validate(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
         })
         .collect();
     stages.push(sinks.join(" + "));
-    println!(
+    outln!(
         "{}",
         redact(&format!(
             "{}: pipeline `{}` is valid",
@@ -52,12 +52,12 @@ pub(crate) fn validate(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
             built.name
         ))
     );
-    println!("  {}", redact(&stages.join(" -> ")));
+    outln!("  {}", redact(&stages.join(" -> ")));
     if let Some(dl) = &built.dead_letter {
-        println!("  dead letters -> {} ({})", dl.name, dl.plugin.kind());
+        outln!("  dead letters -> {} ({})", dl.name, dl.plugin.kind());
     }
     if !file.doc.tests.is_empty() {
-        println!(
+        outln!(
             "  {} test(s): run them with `rivus test {}`",
             file.doc.tests.len(),
             args.file.display()

@@ -385,6 +385,28 @@ fn a_stdout_sink_into_a_closed_pipe_ends_quietly() {
 }
 
 #[test]
+fn listings_into_a_closed_pipe_end_quietly() {
+    // `rivus describe script | true`: the reader is gone before the first line is written.
+    for args in [&["describe", "script"][..], &["list"][..], &["schema"][..]] {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("rivus"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out: Output = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
 fn progress_never_interleaves_with_data_on_stdout() {
     // Under a terminal (`script` gives the command one for stdout and stderr), a stdout sink means no progress
     // line at all: every line of the screen is a record.
