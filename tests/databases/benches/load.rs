@@ -112,7 +112,7 @@ async fn main() {
         pg.psql("TRUNCATE b");
         let rivus_8k = {
             let start = Instant::now();
-            let report = Pipeline::from_source(CsvSource::from(CsvSourceConfig::new(&csv)))
+            let report = Pipeline::from_source(CsvSource::new(CsvSourceConfig::new(&csv)))
                 .with_config(StreamConfig::default().with_buffer_size(8192))
                 .sink(PostgresSink::try_from(PostgresSinkConfig::new(pg.url(), "b")).unwrap())
                 .run()
