@@ -221,6 +221,12 @@ fn bad_csv_rows_are_located_and_follow_the_policy() {
         ),
         "{summary}"
     );
+    // Each skipped row's reason is logged, located (a skipped row leaves no other trace).
+    let warnings: Vec<&str> = summary.lines().filter(|l| l.contains("skipped")).collect();
+    assert!(
+        warnings.iter().filter(|l| l.contains("bad.csv:")).count() == 4,
+        "{summary}"
+    );
     let written = std::fs::read_to_string(out.path().join("bad.jsonl")).unwrap();
     assert_eq!(
         written,

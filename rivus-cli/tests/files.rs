@@ -408,6 +408,45 @@ impl Rng {
     }
 }
 
+/// A source that resumes (a `checkpoint`) with a sink that replaces its file on every run would lose committed
+/// records from the output when a run is killed: a configuration error at the sink, before anything runs.
+#[test]
+fn a_resumable_source_needs_an_appending_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "id\n1\n2\n").unwrap();
+    let source = "[source]\nplugin = \"csv\"\npath = \"in.csv\"\ncheckpoint = \"in.checkpoint\"\n";
+    let out = run(
+        dir.path(),
+        &format!("{source}[[sinks]]\nplugin = \"jsonl\"\npath = \"out.jsonl\"\n"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "pipeline.toml:6:1: `sinks[0].plugin`: plugin `jsonl` replaces its file on every run, but the source \
+             resumes (`checkpoint` is set)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("set `append = true`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("in.checkpoint").exists(), "nothing ran");
+
+    // Appending, or writing to standard output, is fine.
+    for sink in [
+        "[[sinks]]\nplugin = \"jsonl\"\npath = \"out.jsonl\"\nappend = true\n",
+        "[[sinks]]\nplugin = \"jsonl\"\npath = \"/dev/null\"\n",
+    ] {
+        let out = run(dir.path(), &format!("{source}{sink}"), &[]);
+        assert!(out.status.success(), "{sink}: {}", stderr(&out));
+    }
+    assert_eq!(jsonl(&dir.path().join("out.jsonl")).len(), 2);
+}
+
 fn rounds() -> usize {
     std::env::var("RIVUS_KILL_ROUNDS")
         .ok()

@@ -191,6 +191,7 @@ impl PipelineFile {
             self.check_neighbours(source, &transforms, &sinks)?;
         }
         self.check_dead_letter(&config)?;
+        super::resume::check(self)?;
         let built = BuiltPipeline {
             name: config.name.clone(),
             config,
@@ -329,7 +330,10 @@ impl PipelineFile {
                 .clone()
                 .unwrap_or_else(|| plugin.name().to_owned()),
             plugin,
-            runtime: table.runtime.clone().unwrap_or_default(),
+            runtime: table.runtime_config().map_err(|e| {
+                self.source
+                    .error_at(&path.clone().key("runtime").join(&e.path), e.message())
+            })?,
             path,
             stage,
         })
@@ -339,20 +343,16 @@ impl PipelineFile {
     /// needs a policy that sends it something.
     fn check_dead_letter(&self, config: &StreamConfig) -> Result<(), ConfigError> {
         let root = FieldPath::root;
-        let tables = (self.doc.source_tables().into_iter())
-            .chain(
-                (self.doc.transforms.iter().enumerate())
-                    .map(|(i, t)| (root().key("transforms").index(i), t)),
-            )
-            .chain(
-                (self.doc.sinks.iter().enumerate()).map(|(i, t)| (root().key("sinks").index(i), t)),
-            );
+        // Not the dead-letter sink's own `runtime`: a policy there has nowhere to send a failure.
+        let tables = (self.doc.plugin_tables().into_iter())
+            .filter(|(path, _)| path != &root().key("dead_letter"));
         let mut users = (config.on_error == ErrorPolicy::DeadLetter)
             .then(|| root().key("pipeline").key("on_error"))
             .into_iter()
             .chain(tables.filter_map(|(path, table)| {
-                (table.runtime.as_ref().and_then(|r| r.on_error) == Some(ErrorPolicy::DeadLetter))
-                    .then(|| path.key("runtime").key("on_error"))
+                (table.runtime_config().ok().and_then(|r| r.on_error)
+                    == Some(ErrorPolicy::DeadLetter))
+                .then(|| path.key("runtime").key("on_error"))
             }));
         match (self.doc.dead_letter.is_some(), users.next()) {
             (false, Some(user)) => Err(self.source.error_at(

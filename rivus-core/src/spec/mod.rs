@@ -38,6 +38,7 @@ mod env;
 mod limits;
 mod locate;
 mod origin;
+mod resume;
 mod route;
 mod run;
 mod sources;
@@ -63,6 +64,7 @@ pub use stages::{
 };
 
 use crate::config::PipeConfig;
+use crate::registry::OptionError;
 
 /// An error in a pipeline file, located at file, line, column and field path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,9 +225,11 @@ pub struct PluginTable {
     /// The stage's name in reports and metrics. Default: the plugin name.
     #[serde(default)]
     pub name: Option<String>,
-    /// How the runtime runs this stage.
+    /// How the runtime runs this stage: a [`PipeConfig`] table, with `${VAR}` replaced (typed, as in the
+    /// plugin's options); read it with [`PluginTable::runtime_config`]. Kept as a table so that `${VAR}` can
+    /// give a number (`concurrency = "${WORKERS}"`) before the table is typed.
     #[serde(default)]
-    pub runtime: Option<PipeConfig>,
+    pub runtime: Option<toml::Table>,
     /// The plugin's own options.
     #[serde(flatten)]
     pub options: toml::Table,
@@ -405,7 +409,12 @@ impl PipelineFile {
         let runtime = (doc.pipeline.runtime.iter_mut())
             .map(|(key, value)| (FieldPath::root().key("pipeline").key(key), value));
         let options = tables.into_iter().flat_map(|(path, table)| {
-            (table.options.iter_mut()).map(move |(key, value)| (path.clone().key(key), value))
+            let runtime_path = path.clone().key("runtime");
+            let runtime = (table.runtime.iter_mut().flatten())
+                .map(move |(key, value)| (runtime_path.clone().key(key), value));
+            (table.options.iter_mut())
+                .map(move |(key, value)| (path.clone().key(key), value))
+                .chain(runtime)
         });
         for (at, value) in runtime.chain(options) {
             if let Some((inner, f)) = limits::non_finite(value) {
@@ -419,6 +428,12 @@ impl PipelineFile {
             }
             interpolate(value, env)
                 .map_err(|(inner, message)| source.error_at(&at.join(&inner), message))?;
+        }
+        // Each stage's `runtime`, typed now that its `${VAR}`s are replaced: a mistake is a parse error.
+        for (path, table) in doc.plugin_tables() {
+            table
+                .runtime_config()
+                .map_err(|e| source.error_at(&path.key("runtime").join(&e.path), e.message()))?;
         }
         let routes = route::take_routes(&mut doc.sinks, &source)?;
         Ok(Self {
@@ -441,12 +456,54 @@ impl PipelineFile {
 }
 
 impl PipelineDoc {
+    /// Every plugin table with its path: the sources, transforms, sinks and the dead-letter sink.
+    pub fn plugin_tables(&self) -> Vec<(FieldPath, &PluginTable)> {
+        let root = FieldPath::root;
+        let transforms = (self.transforms.iter().enumerate())
+            .map(|(i, t)| (root().key("transforms").index(i), t));
+        let sinks = (self.sinks.iter().enumerate()).map(|(i, t)| (root().key("sinks").index(i), t));
+        let dead_letter = (self.dead_letter.iter()).map(|t| (root().key("dead_letter"), t));
+        let mut tables = self.source_tables();
+        tables.extend(transforms.chain(sinks).chain(dead_letter));
+        tables
+    }
+
     /// The source tables with their paths: `[source]`, or each of `[[sources]]`.
     pub fn source_tables(&self) -> Vec<(FieldPath, &PluginTable)> {
         let one = (self.source.iter()).map(|t| (FieldPath::root().key("source"), t));
         let many = (self.sources.iter().enumerate())
             .map(|(i, t)| (FieldPath::root().key("sources").index(i), t));
         one.chain(many).collect()
+    }
+}
+
+impl PluginTable {
+    /// The stage's `runtime` table as a [`PipeConfig`]; the defaults when the table has none.
+    ///
+    /// # Errors
+    ///
+    /// The [`OptionError`] of the first option that does not fit, its path inside the `runtime` table.
+    /// [`PipelineFile::parse`] has already checked every table, so on a parsed file this does not fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::spec::{PipelineFile, SourceText};
+    ///
+    /// let text = "[source]\nplugin = \"generator\"\n[[sinks]]\nplugin = \"stdout\"\n\
+    ///             runtime = { timeout = \"${T}\" }\n";
+    /// let env = |name: &str| (name == "T").then(|| "2s".to_owned());
+    /// let file = PipelineFile::parse("p.toml".as_ref(), SourceText::new("p.toml", text), &env).unwrap();
+    /// let runtime = file.doc.sinks[0].runtime_config().unwrap();
+    /// assert_eq!(runtime.timeout, Some(std::time::Duration::from_secs(2)));
+    /// ```
+    pub fn runtime_config(&self) -> Result<PipeConfig, OptionError> {
+        let Some(table) = &self.runtime else {
+            return Ok(PipeConfig::default());
+        };
+        let value = serde_json::to_value(table)
+            .map_err(|e| OptionError::invalid_at(FieldPath::root(), e.to_string()))?;
+        crate::registry::from_value(value)
     }
 }
 
@@ -507,9 +564,9 @@ expect = [{ status = "paid" }]
         );
         assert_eq!(
             file.doc.transforms[0]
-                .runtime
-                .as_ref()
-                .map(|r| r.concurrency.get()),
+                .runtime_config()
+                .map(|r| r.concurrency.get())
+                .ok(),
             Some(2)
         );
         assert_eq!(
@@ -517,6 +574,27 @@ expect = [{ status = "paid" }]
             Some(16)
         );
         assert_eq!(file.doc.tests[0].input.len(), 1);
+    }
+
+    #[test]
+    fn a_stage_runtime_takes_typed_env_values() {
+        let text = GOOD.replace("concurrency = 2", "concurrency = \"${N}\"");
+        let env = |name: &str| match name {
+            "DIR" => Some("/data".to_owned()),
+            "N" => Some("3".to_owned()),
+            _ => None,
+        };
+        let file = PipelineFile::parse(Path::new("p.toml"), SourceText::new("p.toml", &text), &env)
+            .unwrap();
+        let runtime = file.doc.transforms[0].runtime_config().unwrap();
+        assert_eq!(runtime.concurrency.get(), 3);
+
+        let env = |name: &str| Some(if name == "N" { "three" } else { "/data" }.to_owned());
+        let err = PipelineFile::parse(Path::new("p.toml"), SourceText::new("p.toml", &text), &env)
+            .err()
+            .unwrap();
+        assert_eq!(err.line, 13, "{err}");
+        assert!(err.path.starts_with("transforms[0].runtime"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -186,6 +186,7 @@ impl Wiring {
                 on_error,
                 retry: cfg.map(PipeConfig::retry_policy).unwrap_or_default(),
                 timeout: cfg.and_then(|c| c.timeout),
+                skips_logged: AtomicU64::new(0),
             }),
             index,
             self.dead_letters.clone(),

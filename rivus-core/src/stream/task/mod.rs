@@ -14,6 +14,7 @@ pub(crate) mod window;
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -46,7 +47,13 @@ pub(crate) struct StagePolicy {
     pub(crate) on_error: ErrorPolicy,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
+    /// How many skipped errors were logged as warnings: the first few are, so that `skipped 3` in a summary
+    /// comes with its reasons, then only at debug level (a bad file must not flood the log).
+    pub(crate) skips_logged: AtomicU64,
 }
+
+/// How many errors the skip policy logs as warnings, per stage.
+const SKIPS_LOGGED: u64 = 10;
 
 /// What the error policy made of a failed item.
 #[derive(Debug)]
@@ -109,7 +116,19 @@ impl StagePolicy {
         tracing::debug!(error = %err, policy = ?self.on_error, "item failed");
         match self.on_error {
             ErrorPolicy::FailFast => Judged::Fatal(err),
-            ErrorPolicy::Skip => Judged::Skipped,
+            ErrorPolicy::Skip => {
+                // A skipped item leaves no other trace than its count: its reason goes to the log.
+                let logged = self.skips_logged.fetch_add(1, Ordering::Relaxed);
+                if logged < SKIPS_LOGGED {
+                    tracing::warn!(error = %err, "skipped");
+                } else if logged == SKIPS_LOGGED {
+                    tracing::warn!(
+                        stage = %self.name,
+                        "more items skipped: their errors are logged at debug level (RUST_LOG=debug)"
+                    );
+                }
+                Judged::Skipped
+            }
             ErrorPolicy::DeadLetter => Judged::Letter(DeadLetter::new(err, copy)),
         }
     }
