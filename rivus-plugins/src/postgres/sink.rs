@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
@@ -19,6 +20,10 @@ use super::{NAME, quote_ident};
 /// The temporary table an upsert goes through (one per connection, dropped at commit).
 const STAGE: &str = "rivus_upsert_stage";
 
+/// How many bytes of rows wait before `write` sends them into the flush's `COPY`, started at the first of them:
+/// the server parses and stores a flush's rows while the next ones are encoded, instead of after them all.
+const STREAM_BYTES: usize = 16 * 1024;
+
 /// Loads records into a PostgreSQL table: `COPY … FROM STDIN` (text format), or an upsert with `key`.
 ///
 /// # Columns and types
@@ -35,7 +40,10 @@ const STAGE: &str = "rivus_upsert_stage";
 /// `write` encodes the record and keeps it; [`flush_each`](AsyncSink::flush_each) loads everything written
 /// since the last flush at once, so an item counts as written only once its rows committed: one `COPY`
 /// (atomic on its own) while the server takes every row; when it refuses one, the flush starts again in **one
-/// transaction** in which each load runs under a savepoint:
+/// transaction** in which each load runs under a savepoint. Without `key`, that `COPY` starts as soon as 16 KiB
+/// of rows wait, and `write` sends the rows into it as they come, so the server's work on them overlaps the
+/// encoding of the next ones; it commits only at the flush (and a dropped or failed one commits nothing: the
+/// flush then loads every row as below).
 ///
 /// * A row the server refuses — a constraint (unique, check, not null, foreign key), a value the column's
 ///   type does not read — is refused alone: when the server's error names the row (`COPY people, line 3`,
@@ -70,6 +78,28 @@ pub struct PostgresSink {
     rows: Vec<u8>,
     /// Where each row ends in `rows`.
     ends: Vec<usize>,
+    /// The flush's `COPY`, when `write` started it; see [Delivery](PostgresSink#delivery).
+    stream: Stream,
+    /// How many bytes of `rows` went into `stream`.
+    sent: usize,
+}
+
+/// The `COPY` that `write` feeds before the flush ends it.
+#[derive(Default)]
+enum Stream {
+    /// None started since the last flush.
+    #[default]
+    Idle,
+    /// Started; `rows[..sent]` went into it.
+    Copying(Copying),
+    /// Could not start, or a send failed or was dropped half way: the flush loads every row afresh.
+    Failed,
+}
+
+/// A started `COPY … FROM STDIN` and the connection it runs on (kept out of the pool until it ends).
+struct Copying {
+    copy: Pin<Box<tokio_postgres::CopyInSink<Bytes>>>,
+    client: deadpool_postgres::Object,
 }
 
 /// The target table, as the server describes it.
@@ -117,6 +147,8 @@ impl TryFrom<PostgresSinkConfig> for PostgresSink {
             table: None,
             rows: Vec::new(),
             ends: Vec::new(),
+            stream: Stream::Idle,
+            sent: 0,
         })
     }
 }
@@ -243,6 +275,40 @@ impl PostgresSink {
         })
     }
 
+    /// Sends the rows not sent yet into the flush's `COPY`, starting it first (not with upsert, whose loads
+    /// run in a transaction). Never fails: a `COPY` that cannot start or take the rows is dropped (the server
+    /// rolls it back) and the flush loads every row afresh, with its own errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped half way, it leaves the stream failed (and so the flush loading every row): nothing is lost.
+    async fn stream(&mut self) {
+        let Some(table) = self.table.as_ref().filter(|t| t.upsert.is_none()) else {
+            return;
+        };
+        let mut copying = match std::mem::replace(&mut self.stream, Stream::Failed) {
+            Stream::Failed => return,
+            Stream::Copying(copying) => copying,
+            Stream::Idle => {
+                let Ok(client) = get(&self.pool, &self.config.url).await else {
+                    return;
+                };
+                match client.copy_in(&table.copy).await {
+                    Ok(copy) => Copying {
+                        copy: Box::pin(copy),
+                        client,
+                    },
+                    Err(_) => return,
+                }
+            }
+        };
+        let chunk = Bytes::copy_from_slice(&self.rows[self.sent..]);
+        if copying.copy.send(chunk).await.is_ok() {
+            self.sent = self.rows.len();
+            self.stream = Stream::Copying(copying);
+        }
+    }
+
     /// The COPY text of the rows `piece` (indices since the last flush).
     fn body(&self, piece: &[usize]) -> Bytes {
         let mut body = Vec::new();
@@ -310,6 +376,11 @@ impl AsyncSink for PostgresSink {
     /// None for a record (the server judges its values at the flush); a permanent error when the sink was not
     /// opened.
     async fn write(&mut self, record: Record) -> Result<(), PipeError> {
+        if self.rows.len() - self.sent >= STREAM_BYTES {
+            // Before this record is encoded: a write dropped during the send (a timeout) and tried again must
+            // not add its row twice.
+            self.stream().await;
+        }
         let Some(table) = &self.table else {
             return Err(PipeError::permanent(NAME, "the sink was not opened"));
         };
@@ -358,19 +429,32 @@ impl AsyncSink for PostgresSink {
         };
         let url = &self.config.url;
         let fail = |doing: &str, e: &tokio_postgres::Error| pg_error(url, doing, e);
-        let mut client = get(&self.pool, url).await?;
+        // The connection of the stream `write` started, if any: a second one could wait forever on a pool of one.
+        let (mut client, stream) = match std::mem::take(&mut self.stream) {
+            Stream::Copying(Copying { copy, client }) => (client, Some(copy)),
+            Stream::Idle | Stream::Failed => (get(&self.pool, url).await?, None),
+        };
         // The fast path, without upsert: one COPY, atomic on its own (two round trips). Only when the server
         // refuses a row does the flush take the careful path below, in a transaction with savepoints.
         if table.upsert.is_none() {
-            let all: Vec<usize> = (0..self.ends.len()).collect();
-            let copied = match client.copy_in(&table.copy).await {
-                Ok(copy) => send_copy(copy, self.body(&all)).await,
-                Err(e) => Err(e),
+            let copied = match stream {
+                Some(mut copy) => {
+                    let rest = Bytes::copy_from_slice(&self.rows[self.sent..]);
+                    match copy.send(rest).await {
+                        Ok(()) => copy.as_mut().finish().await.map(|_| ()),
+                        Err(e) => Err(e),
+                    }
+                }
+                None => match client.copy_in(&table.copy).await {
+                    Ok(copy) => send_copy(copy, Bytes::copy_from_slice(&self.rows)).await,
+                    Err(e) => Err(e),
+                },
             };
             match copied {
                 Ok(()) => {
                     self.rows.clear();
                     self.ends.clear();
+                    self.sent = 0;
                     return Ok(Vec::new());
                 }
                 Err(e) if refuses_rows(&e) => {}
@@ -444,6 +528,7 @@ impl AsyncSink for PostgresSink {
         tx.commit().await.map_err(|e| fail("cannot commit", &e))?;
         self.rows.clear();
         self.ends.clear();
+        self.sent = 0;
         refused.sort_by_key(|r| r.index);
         Ok(refused)
     }

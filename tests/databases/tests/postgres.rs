@@ -53,21 +53,22 @@ async fn refused_rows_go_to_the_dead_letter_sink_with_the_servers_text_and_the_r
          CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL, age int CHECK (age >= 0), \
          team int REFERENCES teams (id)); INSERT INTO people VALUES (5, 'existing', 1, 1)",
     );
-    // 200 rows; bad ones: a duplicate of an existing key, a duplicate within the batch, a negative age, an
-    // age that is not a number, a NULL name, and an unknown team (a foreign key: no line in the error).
-    let mut records: Vec<Record> = (0..200)
+    // 1,000 rows (about 45 KB: the sink streams them into its COPY as they are written); bad ones: a duplicate
+    // of an existing key, a duplicate within the batch, a negative age, an age that is not a number, a NULL
+    // name, and an unknown team (a foreign key: no line in the error), some before the first 16 KiB sent and
+    // some after.
+    let name = |i: i64| format!("person {i} of the refusal test");
+    let mut records: Vec<Record> = (0..1000)
         .map(|i| {
-            record(
-                json!({ "id": 100 + i, "name": format!("p{i}"), "age": i % 90, "team": 1 + i % 2 }),
-            )
+            record(json!({ "id": 100 + i, "name": name(i), "age": i % 90, "team": 1 + i % 2 }))
         })
         .collect();
     records[3] = record(json!({ "id": 5, "name": "dup of existing", "age": 1, "team": 1 }));
     records[50] = record(json!({ "id": 149, "name": "dup in batch", "age": 1, "team": 1 }));
     records[77] = record(json!({ "id": 177, "name": "negative", "age": -4, "team": 1 }));
-    records[120] = record(json!({ "id": 220, "name": "nan", "age": "old", "team": 1 }));
-    records[150] = record(json!({ "id": 250, "name": null, "age": 3, "team": 1 }));
-    records[190] = record(json!({ "id": 290, "name": "no team", "age": 3, "team": 9 }));
+    records[520] = record(json!({ "id": 620, "name": "nan", "age": "old", "team": 1 }));
+    records[650] = record(json!({ "id": 750, "name": null, "age": 3, "team": 1 }));
+    records[990] = record(json!({ "id": 1090, "name": "no team", "age": 3, "team": 9 }));
     let cfg = PostgresSinkConfig::new(pg.url(), "people");
     let (report, letters) = load(records, PostgresSink::try_from(cfg).unwrap(), 0).await;
     let ledger = report.ledger();
@@ -95,9 +96,9 @@ async fn refused_rows_go_to_the_dead_letter_sink_with_the_servers_text_and_the_r
             "duplicate key value violates unique constraint \"people_pkey\"",
         ),
         (177, "violates check constraint \"people_age_check\""),
-        (220, "invalid input syntax for type integer: \"old\""),
-        (250, "null value in column \"name\""),
-        (290, "violates foreign key constraint \"people_team_fkey\""),
+        (620, "invalid input syntax for type integer: \"old\""),
+        (750, "null value in column \"name\""),
+        (1090, "violates foreign key constraint \"people_team_fkey\""),
     ];
     for (id, text) in expect {
         let got = texts
@@ -108,12 +109,12 @@ async fn refused_rows_go_to_the_dead_letter_sink_with_the_servers_text_and_the_r
     assert!(texts.is_empty(), "refused too: {texts:?}");
     assert_eq!(
         (ledger.written, ledger.dead_lettered),
-        (194, 6),
+        (994, 6),
         "{ledger:?}"
     );
-    // 194 new rows, and the one that was there; the first row with key 149 (the 50th) landed.
-    assert_eq!(pg.psql("SELECT count(*) FROM people"), "195");
-    assert_eq!(pg.psql("SELECT name FROM people WHERE id = 149"), "p49");
+    // 994 new rows, and the one that was there; the first row with key 149 (the 50th) landed.
+    assert_eq!(pg.psql("SELECT count(*) FROM people"), "995");
+    assert_eq!(pg.psql("SELECT name FROM people WHERE id = 149"), name(49));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
