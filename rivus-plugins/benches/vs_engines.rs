@@ -17,7 +17,8 @@
 //! Run: `cargo bench -p rivus-plugins --bench vs_engines`. `RIVUS_BENCH_MB` sets the file's size (default
 //! 100 MB), `RIVUS_BENCH_RECORDS` the generator's records for (C) (default 2,000,000), `RIVUS_BENCH_ROUNDS`
 //! the interleaved rounds (default 3; the best round of each is reported), `RIVUS_BENCH_ONLY` a subset of the
-//! work (`A`, `AB`, `C`, …).
+//! work (`A`, `AB`, `C`, …), `RIVUS_BENCH_WAYS` a subset of the ways by the first word of their names
+//! (`rivus,duckdb`; `rivus` alone to profile Rivus under `valgrind --tool=callgrind`).
 
 #![allow(
     clippy::expect_used,
@@ -278,6 +279,19 @@ fn main() {
                 }),
             });
         }
+    }
+
+    if let Ok(names) = std::env::var("RIVUS_BENCH_WAYS") {
+        let names: Vec<String> = names.split(',').map(|n| n.trim().to_lowercase()).collect();
+        ways.retain(|w| {
+            let first = w
+                .name
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_lowercase();
+            names.contains(&first)
+        });
     }
 
     // Interleaved rounds, best of each way, so that a busy moment of the shared machine favours no one.
