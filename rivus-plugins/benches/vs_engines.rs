@@ -12,7 +12,8 @@
 //! --ojsonl`) for (A) and (B); Bytewax (Python package `bytewax`, one worker, the same three steps on dicts) for
 //! (C). A missing engine is skipped with a note. DuckDB's and Bytewax's times are taken inside Python around the
 //! query or the run (the interpreter's start and the imports are not counted); Miller's is the whole process.
-//! Every output is checked for its number of lines.
+//! Every output is checked for its number of lines. Beside the wall time, each way's CPU time (user + system,
+//! its threads and its child processes; best round) is printed: on a shared machine it moves less.
 //!
 //! Run: `cargo bench -p rivus-plugins --bench vs_engines`. `RIVUS_BENCH_MB` sets the file's size (default
 //! 100 MB), `RIVUS_BENCH_RECORDS` the generator's records for (C) (default 2,000,000), `RIVUS_BENCH_ROUNDS`
@@ -148,6 +149,23 @@ struct Way {
     work: Work,
     name: &'static str,
     run: Box<dyn Fn(&Path) -> (f64, u64)>,
+}
+
+/// CPU seconds (user + system) used so far by this process and by its children that were waited for, from
+/// `/proc/self/stat` (0 where there is none). On a shared machine the CPU time of a run moves less than its
+/// wall time, which waits for the cores the others use.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (in parentheses, which may hold spaces): utime is the 14th field of
+    // the line, stime, cutime and cstime follow it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }
 
 fn main() {
@@ -296,10 +314,13 @@ fn main() {
 
     // Interleaved rounds, best of each way, so that a busy moment of the shared machine favours no one.
     let mut best = vec![f64::MAX; ways.len()];
+    let mut best_cpu = vec![f64::MAX; ways.len()];
     for round in 0..rounds {
         for (i, way) in ways.iter().enumerate() {
             let out = dir.join(format!("out{i}.jsonl"));
+            let cpu = cpu_seconds();
             let (secs, wrote) = (way.run)(&out);
+            best_cpu[i] = best_cpu[i].min(cpu_seconds() - cpu);
             let expected = match way.work {
                 Work::A => rows,
                 Work::B => paid,
@@ -335,9 +356,14 @@ fn main() {
             continue;
         }
         println!("{title}, {count} records in, best of {rounds}:");
-        for (way, secs) in ways.iter().zip(&best).filter(|(w, _)| w.work == work) {
+        for ((way, secs), cpu) in ways
+            .iter()
+            .zip(&best)
+            .zip(&best_cpu)
+            .filter(|((w, _), _)| w.work == work)
+        {
             println!(
-                "  {:34} {secs:7.3} s  {:11.0} records/s",
+                "  {:34} {secs:7.3} s  {:11.0} records/s  {cpu:6.2} s CPU",
                 way.name,
                 count as f64 / secs
             );
