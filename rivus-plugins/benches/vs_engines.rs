@@ -144,11 +144,17 @@ enum Work {
     C,
 }
 
-/// One way to do one piece of work: returns its seconds and the records it wrote.
+/// Runs a way with its output path; returns its seconds and the records it wrote.
+type RunWay = Box<dyn Fn(&Path) -> (f64, u64)>;
+
+/// A conversion of the orders file: input, output, records written.
+type Convert = fn(&Path, &Path) -> u64;
+
+/// One way to do one piece of work.
 struct Way {
     work: Work,
     name: &'static str,
-    run: Box<dyn Fn(&Path) -> (f64, u64)>,
+    run: RunWay,
 }
 
 /// CPU seconds (user + system) used so far by this process and by its children that were waited for, from
@@ -208,15 +214,15 @@ fn main() {
     };
 
     let mut ways: Vec<Way> = Vec::new();
-    let file = |f: fn(&Path, &Path) -> u64| {
+    let file = |f: Convert| {
         let input = input.clone();
-        Box::new(move |out: &Path| timed(|| f(&input, out))) as Box<dyn Fn(&Path) -> (f64, u64)>
+        Box::new(move |out: &Path| timed(|| f(&input, out))) as RunWay
     };
     for (work, letter) in [(Work::A, "A"), (Work::B, "B")] {
         if !wants(letter) {
             continue;
         }
-        let (rivus, hand): (fn(&Path, &Path) -> u64, fn(&Path, &Path) -> u64) = match work {
+        let (rivus, hand): (Convert, Convert) = match work {
             Work::A => (rivus_copy, hand_copy),
             _ => (rivus_filter, hand_filter),
         };
