@@ -159,6 +159,7 @@ impl Record {
     }
 
     /// An empty record with room for `n` fields.
+    #[inline]
     pub fn with_capacity(n: usize) -> Self {
         Self {
             fields: Vec::with_capacity(n),
@@ -282,6 +283,7 @@ impl Record {
 
     /// Appends `field` without checking whether it exists: for sources that know their fields are distinct
     /// (the columns of a CSV header). A duplicate name would shadow nothing: [`get`](Self::get) finds the first.
+    #[inline]
     pub fn push(&mut self, field: FieldName, value: Value) {
         self.fields.push((field, value));
     }

@@ -14,6 +14,9 @@
     reason = "a bench fails loudly"
 )]
 
+#[path = "support/orders.rs"]
+mod orders;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -38,40 +41,6 @@ struct Order {
     amount: f64,
     quantity: i64,
     created_at: String,
-}
-
-fn generate(path: &Path, megabytes: u64) -> u64 {
-    let mut out = BufWriter::new(File::create(path).unwrap());
-    writeln!(
-        out,
-        "order_id,customer,country,status,amount,quantity,created_at"
-    )
-    .unwrap();
-    let customers = [
-        "Ada Lovelace",
-        "Grace Hopper",
-        "Linus Torvalds",
-        "Barbara Liskov",
-    ];
-    let statuses = ["paid", "pending", "refunded"];
-    let mut written = 0u64;
-    let mut rows = 0u64;
-    while written < megabytes * 1_000_000 {
-        let line = format!(
-            "{rows},\"{}\",DE,{},{}.{:02},{},2026-01-{:02}T10:00:00Z\n",
-            customers[(rows % 4) as usize],
-            statuses[(rows % 3) as usize],
-            rows % 900,
-            rows % 100,
-            1 + rows % 12,
-            1 + rows % 28
-        );
-        out.write_all(line.as_bytes()).unwrap();
-        written += line.len() as u64;
-        rows += 1;
-    }
-    out.flush().unwrap();
-    rows
 }
 
 fn hand_written(input: &Path, output: &Path) -> u64 {
@@ -146,14 +115,11 @@ fn run_pipeline_file(input: &Path, output: &Path, source: &str, sink: &str) -> u
 type Run = fn(&Path, &Path) -> u64;
 
 fn main() {
-    let megabytes = std::env::var("RIVUS_BENCH_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let megabytes = orders::megabytes();
     let dir: PathBuf = std::env::temp_dir().join(format!("rivus-bench-csv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("orders.csv");
-    let rows = generate(&input, megabytes);
+    let rows = orders::generate(&input, megabytes);
     let bytes = std::fs::metadata(&input).unwrap().len() as f64;
     println!("input: {rows} rows, {:.1} MB", bytes / 1e6);
 
@@ -166,10 +132,7 @@ fn main() {
     ];
     // Best of `RIVUS_BENCH_ROUNDS` (default 3), interleaved, so that a busy moment of the machine does not favour
     // one side.
-    let rounds = std::env::var("RIVUS_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let rounds = orders::rounds();
     let mut best = [f64::MAX; 4];
     for _ in 0..rounds {
         for (i, (_, run)) in runs.iter().enumerate() {

@@ -31,25 +31,32 @@ impl FieldType {
         }
         match self {
             Self::String => Ok(Value::String(text.to_owned())),
-            Self::Int => text
-                .trim()
-                .parse::<i64>()
-                .map(Value::from)
-                .map_err(|e| format!("{text:?} is not an integer ({e})")),
+            Self::Int => match plain_int(text.as_bytes()) {
+                Some(int) => Ok(Value::from(int)),
+                None => trimmed(text)
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .map_err(|e| format!("{text:?} is not an integer ({e})")),
+            },
             Self::Float => {
-                let parsed = text
-                    .trim()
+                let parsed = trimmed(text)
                     .parse::<f64>()
                     .map_err(|e| format!("{text:?} is not a number ({e})"))?;
                 serde_json::Number::from_f64(parsed)
                     .map(Value::Number)
                     .ok_or_else(|| format!("{text:?} is not a finite number"))
             }
-            Self::Bool => match text.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(Value::Bool(true)),
-                "false" | "0" | "no" => Ok(Value::Bool(false)),
-                _ => Err(format!("{text:?} is not a boolean")),
-            },
+            Self::Bool => {
+                let word = trimmed(text);
+                let is = |words: [&str; 3]| words.iter().any(|w| w.eq_ignore_ascii_case(word));
+                if is(["true", "1", "yes"]) {
+                    Ok(Value::Bool(true))
+                } else if is(["false", "0", "no"]) {
+                    Ok(Value::Bool(false))
+                } else {
+                    Err(format!("{text:?} is not a boolean"))
+                }
+            }
         }
     }
 
@@ -89,6 +96,37 @@ impl FieldType {
     }
 }
 
+/// `text` without the whitespace around it; text that starts and ends with a printable ASCII character is
+/// returned as it is without looking further (`str::trim` decodes characters from both ends).
+fn trimmed(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
+/// The integer of `bytes` when they are only ASCII digits (1 to 18 of them, which always fit an `i64`) with an
+/// optional leading `-`: what CSV integers mostly look like, read without `str::parse`'s general path. `None`
+/// for anything else, which `str::parse` then reads (or rejects with its message).
+fn plain_int(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut int: i64 = 0;
+    for &b in digits {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        int = int * 10 + i64::from(digit);
+    }
+    Some(if negative { -int } else { int })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +152,66 @@ mod tests {
         );
         assert_eq!(FieldType::Float.parse(""), Ok(Value::Null));
         assert!(FieldType::Float.convert(&Value::Array(vec![])).is_err());
+    }
+
+    #[test]
+    fn integers_read_as_str_parse_reads_them() {
+        for text in [
+            "0",
+            "7",
+            "-7",
+            "007",
+            "-0",
+            "+5",
+            " 42 ",
+            "\t-3",
+            "123456789012345678",
+            "-123456789012345678",
+            "999999999999999999",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "12345678901234567890",
+            "-",
+            "--1",
+            "1-",
+            "1 2",
+            "1.0",
+            "1e3",
+            "١٢",
+            "\u{a0}5",
+        ] {
+            let expected = text
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|e| format!("{text:?} is not an integer ({e})"));
+            assert_eq!(FieldType::Int.parse(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn floats_and_booleans_around_whitespace() {
+        assert_eq!(FieldType::Float.parse(" 1.5 "), Ok(Value::from(1.5)));
+        assert_eq!(FieldType::Float.parse("\u{a0}2.5"), Ok(Value::from(2.5)));
+        assert_eq!(FieldType::Float.parse("1.10"), Ok(Value::from(1.1)));
+        assert!(FieldType::Float.parse("x1").is_err());
+        assert!(FieldType::Float.parse("inf").is_err());
+        for (text, expected) in [
+            ("TRUE", Some(true)),
+            (" yes", Some(true)),
+            ("1", Some(true)),
+            ("No", Some(false)),
+            ("0 ", Some(false)),
+            ("False", Some(false)),
+            ("maybe", None),
+            ("truex", None),
+        ] {
+            assert_eq!(
+                FieldType::Bool.parse(text).ok(),
+                expected.map(Value::Bool),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -4,7 +4,9 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use rivus_core::registry::OptionError;
-use rivus_core::value::{Fields, Record, Value};
+use std::fmt::Write as _;
+
+use rivus_core::value::{FieldName, Fields, Record, Value};
 use rivus_core::{AsyncSource, PipeError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -35,7 +37,8 @@ pub struct GeneratorConfig {
 /// `next` is cancel safe: a record is numbered only when it is returned.
 pub struct GeneratorSource {
     count: Option<u64>,
-    template: Fields,
+    /// The template's fields, read once: their names interned, their values split at `{i}`.
+    template: Vec<(FieldName, Part)>,
     interval: Option<tokio::time::Interval>,
     period: Option<Duration>,
     next: u64,
@@ -56,7 +59,10 @@ impl TryFrom<GeneratorConfig> for GeneratorSource {
         };
         let template = config
             .template
-            .unwrap_or_else(|| Fields::from_iter([("i".to_owned(), Value::from("{i}"))]));
+            .unwrap_or_else(|| Fields::from_iter([("i".to_owned(), Value::from("{i}"))]))
+            .into_iter()
+            .map(|(name, value)| (FieldName::interned(&name), Part::of(value)))
+            .collect();
         Ok(Self {
             count: config.count,
             template,
@@ -87,18 +93,55 @@ fn period_of(rate: f64) -> Result<Duration, OptionError> {
         .ok_or_else(bad)
 }
 
+/// One field of the template.
+#[derive(Debug)]
+enum Part {
+    /// `"{i}"`: the record's number.
+    Number,
+    /// A string holding `{i}`: the text around each `{i}`, in order (one more piece than there are `{i}`).
+    Text(Vec<String>),
+    /// Any other value, as it is.
+    Fixed(Value),
+}
+
+impl Part {
+    fn of(value: Value) -> Self {
+        match value {
+            Value::String(s) if s == "{i}" => Self::Number,
+            Value::String(s) if s.contains("{i}") => {
+                Self::Text(s.split("{i}").map(str::to_owned).collect())
+            }
+            other => Self::Fixed(other),
+        }
+    }
+}
+
 impl GeneratorSource {
+    /// Record number `i`. The template's names are distinct (it is a map), so fields are pushed unchecked.
     fn render(&self, i: u64) -> Record {
-        let mut record = Record::new();
-        for (name, value) in &self.template {
-            let value = match value {
-                Value::String(s) if s == "{i}" => Value::from(i),
-                Value::String(s) if s.contains("{i}") => {
-                    Value::from(s.replace("{i}", &i.to_string()))
+        let mut record = Record::with_capacity(self.template.len());
+        let mut digits = String::new();
+        for (name, part) in &self.template {
+            let value = match part {
+                Part::Number => Value::from(i),
+                Part::Text(pieces) => {
+                    if digits.is_empty() {
+                        let _ = write!(digits, "{i}");
+                    }
+                    let len = pieces.iter().map(String::len).sum::<usize>()
+                        + digits.len() * (pieces.len() - 1);
+                    let mut text = String::with_capacity(len);
+                    for (n, piece) in pieces.iter().enumerate() {
+                        if n > 0 {
+                            text.push_str(&digits);
+                        }
+                        text.push_str(piece);
+                    }
+                    Value::String(text)
                 }
-                other => other.clone(),
+                Part::Fixed(value) => value.clone(),
             };
-            record.insert(name.clone(), value);
+            record.push(FieldName::clone(name), value);
         }
         record
     }
@@ -164,6 +207,27 @@ mod tests {
             ..GeneratorConfig::default()
         };
         assert!(GeneratorSource::try_from(bad).is_err());
+    }
+
+    #[test]
+    fn renders_every_placeholder_in_the_templates_order() {
+        let config: GeneratorConfig = serde_json::from_value(serde_json::json!({
+            "template": { "z": "{i}-{i}", "a": "{i}", "m": "no number", "n": 1.5, "e": "{i}{i}x" }
+        }))
+        .unwrap();
+        let g = GeneratorSource::try_from(config).unwrap();
+        let r = g.render(42);
+        assert_eq!(
+            r.field_names().collect::<Vec<_>>(),
+            ["z", "a", "m", "n", "e"]
+        );
+        assert_eq!(r.get("z"), Some(&Value::from("42-42")));
+        assert_eq!(r.get("a"), Some(&Value::from(42)));
+        assert_eq!(r.get("m"), Some(&Value::from("no number")));
+        assert_eq!(r.get("n"), Some(&Value::from(1.5)));
+        assert_eq!(r.get("e"), Some(&Value::from("4242x")));
+        let default = GeneratorSource::try_from(GeneratorConfig::default()).unwrap();
+        assert_eq!(default.render(7).get("i"), Some(&Value::from(7)));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub(crate) fn write_record(out: &mut Vec<u8>, record: &Record) -> serde_json::Re
 
 /// Appends `s` as a JSON string; one that needs escaping goes through serde_json.
 fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if needs_no_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -97,6 +97,57 @@ fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
     } else {
         serde_json::to_writer(out, s)
     }
+}
+
+/// Whether `bytes` go between quotes as they are: no control character, quote or backslash (what serde_json
+/// escapes).
+///
+/// Checked eight bytes at a time in a `u64` (the last word overlapping the one before it; a string of four to
+/// seven bytes as its first and last four; a shorter one padded with a plain byte): a byte at a time it cost about 14 instructions per byte, a third
+/// of the JSON lines sink's time on a CSV copy (callgrind, issue 18).
+fn needs_no_escape(bytes: &[u8]) -> bool {
+    let word = |eight: &[u8]| {
+        let mut word = [0; 8];
+        word.copy_from_slice(eight);
+        u64::from_le_bytes(word)
+    };
+    if bytes.len() < 8 {
+        if bytes.len() >= 4 {
+            // The first four bytes and the last four (overlapping) in one word.
+            let half = |four: &[u8]| {
+                let mut half = [0; 4];
+                half.copy_from_slice(four);
+                u64::from(u32::from_le_bytes(half))
+            };
+            return !has_special(half(&bytes[..4]) | half(&bytes[bytes.len() - 4..]) << 32);
+        }
+        let mut padded = u64::from_le_bytes([b'a'; 8]);
+        for (i, &b) in bytes.iter().enumerate() {
+            padded = padded & !(0xff << (8 * i)) | u64::from(b) << (8 * i);
+        }
+        return !has_special(padded);
+    }
+    let mut words = bytes.chunks_exact(8);
+    if words.any(|eight| has_special(word(eight))) {
+        return false;
+    }
+    !has_special(word(&bytes[bytes.len() - 8..]))
+}
+
+/// Whether one of the eight bytes of `word` is below 0x20, a quote or a backslash.
+///
+/// `(x - 0x01…01 * n) & !x & 0x80…80` is non-zero exactly when some byte of `x` is below `n` (for `n` up to
+/// 0x80); a byte equal to `c` is a zero byte of `x ^ (0x01…01 * c)`, that is below 1.
+const fn has_special(word: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    const fn below(x: u64, n: u64) -> u64 {
+        x.wrapping_sub(ONES * n) & !x & HIGHS
+    }
+    (below(word, 0x20)
+        | below(word ^ (ONES * b'"' as u64), 1)
+        | below(word ^ (ONES * b'\\' as u64), 1))
+        != 0
 }
 
 /// Deserializes a record from a JSON object.
@@ -323,6 +374,72 @@ mod tests {
         let mut empty = Vec::new();
         write_record(&mut empty, &Record::new()).unwrap();
         assert_eq!(empty, b"{}");
+    }
+
+    #[test]
+    fn the_word_check_finds_every_byte_that_needs_escaping_at_every_position() {
+        let naive = |bytes: &[u8]| !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        for len in 0..=20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[at] = b;
+                    assert_eq!(
+                        needs_no_escape(&bytes),
+                        naive(&bytes),
+                        "byte {b:#x} at {at} of {len}"
+                    );
+                    // Beside bytes that borrow in the subtraction (0x00, 0x80, 0xff).
+                    for neighbour in [0x00, 0x20, 0x7f, 0x80, 0xff] {
+                        let mut bytes = vec![neighbour; len];
+                        bytes[at] = b;
+                        assert_eq!(needs_no_escape(&bytes), naive(&bytes));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writes_what_serde_json_writes_byte_for_byte() {
+        let long = "a plain value longer than sixteen bytes, with ünïcödé and 😀 in it";
+        let mut record = Record::new();
+        for (name, value) in [
+            ("", Value::from("")),
+            ("plain", Value::from("abc")),
+            ("long", Value::from(long)),
+            ("escape at 15", Value::from("0123456789abcde\"\\f")),
+            ("escape at 16", Value::from("0123456789abcdef\n")),
+            ("control", Value::from("\u{1}\u{1f}\t\r\u{7f}")),
+            ("quote\"in key", Value::from(1)),
+            (
+                "big",
+                serde_json::from_str("123456789012345678901234567890").unwrap(),
+            ),
+            (
+                "negative big",
+                serde_json::from_str("-98765432109876543210").unwrap(),
+            ),
+            ("float", Value::from(0.1)),
+            ("kept digits", serde_json::from_str("1.10").unwrap()),
+            ("exponent", serde_json::from_str("-1.5e-300").unwrap()),
+            ("int", Value::from(i64::MIN)),
+            ("true", Value::Bool(true)),
+            ("null", Value::Null),
+            (
+                "nested",
+                serde_json::from_str(r#"{"z":[1,{"y":"\u00e9\n","a":null}],"a":{"b":2.50}}"#)
+                    .unwrap(),
+            ),
+        ] {
+            record.push(name.into(), value);
+        }
+        let mut ours = Vec::new();
+        write_record(&mut ours, &record).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(&record).unwrap()
+        );
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl SyncPipe for Set {
     fn process(&self, mut record: Record) -> Result<Record, PipeError> {
         for (field, value) in &self.fields {
             if self.overwrite || record.get(field).is_none_or(Value::is_null) {
-                record.insert(field.clone(), value.clone());
+                record.insert(field.as_str(), value.clone());
             }
         }
         Ok(record)
