@@ -112,10 +112,18 @@ fn a_filter_and_a_select_give_the_same_output_ledger_and_dead_letters_with_and_w
     for pushdown in [true, false] {
         let file = pipeline(dir, pushdown, "", "");
         let stderr = run(dir, &file, 0);
+        // The source's and the filter's dead letters come from two tasks: their interleaving is not fixed, so
+        // they are compared in row order.
+        let mut dead = jsonl(&dir.join(format!("dead-{pushdown}.jsonl")));
+        dead.sort_by_key(|d| {
+            d["line"]
+                .as_u64()
+                .unwrap_or_else(|| d["record"]["id"].as_u64().unwrap() + 2)
+        });
         runs.push((
             ledger_line(&stderr),
             jsonl(&dir.join(format!("out-{pushdown}.jsonl"))),
-            jsonl(&dir.join(format!("dead-{pushdown}.jsonl"))),
+            dead,
         ));
     }
     let (on, off) = (&runs[0], &runs[1]);
@@ -237,13 +245,15 @@ fn a_checkpointed_run_stopped_and_resumed_is_exact_with_and_without_pushdown() {
     assert_eq!(on, off, "pushdown on and off differ");
     assert!(on.0.contains("+ failed 1 +"), "{}", on.0);
     let ids: Vec<i64> = on.2.iter().map(|r| r["id"].as_i64().unwrap()).collect();
-    let mut unique = ids.clone();
-    unique.dedup();
-    assert_eq!(ids, unique, "a record written twice");
     assert!(
         ids.windows(2).all(|w| w[0] < w[1]),
-        "the output is in file order"
+        "the output is in file order, each record once"
     );
+    let good = |i: u64| i % 101 != 100 && i % 103 != 102 && i % 89 != 88;
+    let expected = (0..ROWS)
+        .filter(|&i| good(i) && i % 3 == 0 && i % 500 != 498)
+        .count();
+    assert_eq!(ids.len(), expected, "every record written");
 }
 
 #[test]
