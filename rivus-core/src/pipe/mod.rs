@@ -299,8 +299,9 @@ pub trait SyncSource {
     /// record. Returns whether it does. Called at most once, before [`open`](Self::open); ignored by default.
     ///
     /// The filter stays in the pipeline, and the source still yields one item per row, so that counts,
-    /// positions and dead letters do not change: for a row the condition rejects, the source may yield a
-    /// record of only the condition's fields (on which the filter, evaluating it again, drops the row and
+    /// positions and dead letters do not change: for a row the condition rejects, the source may yield any
+    /// record on which the condition is false too, such as a record of only the condition's fields, or an
+    /// empty record when the condition is false on one (the filter, evaluating it again, drops the row and
     /// counts it `filtered`); for a row it keeps, or on which the condition is an error, the whole record. A
     /// row that is bad (a located error) is the same error as without the condition.
     ///

@@ -23,10 +23,11 @@
 //! A `filter` that is the first `[[transforms]]` table is also given to each source, with
 //! [`SyncSource::prefilter`](crate::SyncSource::prefilter), unless its condition reads `_source` (which the
 //! source does not make). The filter stays in the pipeline: the source yields one item per row as before, a
-//! rejected row as a record of only the condition's fields, which the filter drops and counts `filtered`. So
+//! rejected row as a record on which the condition is false too (its condition's fields, or an empty record when
+//! the condition is false on one), which the filter drops and counts `filtered`. So
 //! counts, positions, checkpoints and dead letters are those of the pipeline without pushdown.
 //!
-//! Pushdown changes one thing a user can see: a value nobody reads is not checked, so a type error in such a
+//! What a user can see of pushdown: a value nobody reads is not checked, so a type error in such a
 //! column is not an error any more, and a transform's dead letter holds the fields the pipeline reads rather
 //! than every field of the input (a source's dead letter keeps the raw input). `[pipeline] pushdown = false`
 //! turns it off.

@@ -122,9 +122,14 @@ pub struct CsvSource {
     projection: Option<Vec<String>>,
     /// The condition of the `filter` right after the source ([`SyncSource::prefilter`]).
     prefilter: Option<Arc<Condition>>,
+    /// Whether the prefilter's condition is false on an empty record: a rejected row is then an empty record
+    /// (no allocation), which the filter drops as surely.
+    rejects_empty: bool,
     /// What each column is for, with a projection or a prefilter (per file, as `columns`); empty without
     /// them: every column is built.
     plan: Vec<Use>,
+    /// How many columns a prefiltered record and a whole (projected) record hold: their capacities.
+    widths: (usize, usize),
 }
 
 /// What a column of the file is for, given the projection and the prefilter.
@@ -156,7 +161,9 @@ impl CsvSource {
             files: None,
             projection: None,
             prefilter: None,
+            rejects_empty: false,
             plan: Vec::new(),
+            widths: (0, 0),
         }
     }
 
@@ -176,7 +183,9 @@ impl CsvSource {
             files: None,
             projection: None,
             prefilter: None,
+            rejects_empty: false,
             plan: Vec::new(),
+            widths: (0, 0),
         }
     }
 
@@ -324,9 +333,10 @@ impl CsvSource {
     }
 
     /// The record of the last row read under a projection or a prefilter (see [`Use`]): with a prefilter,
-    /// the condition's columns first; a row the condition rejects gives a record of those columns only (the
-    /// filter after the source drops it, counted `filtered`), once the columns read later are checked, so
-    /// that a bad row is the same error as without the prefilter. Otherwise the columns read, in file order.
+    /// the condition's columns first; a row the condition rejects gives a record of those columns only, or an
+    /// empty one when the condition is false on that too (the filter after the source drops it, counted
+    /// `filtered`), once the columns read later are checked, so that a bad row is the same error as without the
+    /// prefilter. Otherwise the columns read, in file order.
     fn planned_record(
         &self,
         reader: &RecordReader,
@@ -343,7 +353,11 @@ impl CsvSource {
                     self.value(i, bytes, false, line, start, end)?;
                 }
             }
-            return Ok(partial);
+            return Ok(if self.rejects_empty {
+                Record::new()
+            } else {
+                partial
+            });
         }
         // A row the condition keeps, or cannot decide (the filter then fails it, whole, for the error policy).
         self.build(reader, Use::Read, line, start, end)
@@ -522,6 +536,7 @@ impl SyncSource for CsvSource {
         {
             return false;
         }
+        self.rejects_empty = matches!(condition.eval(&Record::new()), Ok(false));
         self.prefilter = Some(Arc::clone(condition));
         true
     }
@@ -566,6 +581,8 @@ impl CsvSource {
             }
         }
         self.plan = self.plan_for(&names);
+        let used = |at_least: Use| self.plan.iter().filter(|u| **u >= at_least).count();
+        self.widths = (used(Use::Filter), used(Use::Read));
         self.columns = names
             .into_iter()
             .map(|n| {
@@ -888,8 +905,8 @@ mod tests {
             pushed,
             [
                 r#"{"id":"1","amount":2.5,"status":"paid"}"#.to_owned(),
-                // Rejected: its condition's field only (the filter after the source drops it).
-                r#"{"status":"new"}"#.to_owned(),
+                // Rejected: an empty record, on which the condition is false too (the filter drops it).
+                "{}".to_owned(),
                 // Rejected, but its `amount` is read later and bad: the same error as without the prefilter.
                 format!(
                     "pipe `csv` failed (permanent): {}:4:2, field `amount`: \"x\" is not a number (invalid float literal)",
@@ -919,6 +936,14 @@ mod tests {
                 assert_eq!(a, b, "row {i}");
             }
         }
+        // A condition that holds on an empty record: a rejected row is its condition's fields.
+        let rows = shown(&read_pushed(
+            CsvSourceConfig::new(&path),
+            Some(&["id"]),
+            Some("not (status == 'new')"),
+        ));
+        assert_eq!(rows[1], r#"{"status":"new"}"#);
+        assert_eq!(rows[0], r#"{"id":"1","status":"paid"}"#);
         // A condition that reads the file field is declined: the field comes after the row.
         let mut config = CsvSourceConfig::new(&path);
         config.file_field = Some("_file".into());
