@@ -53,7 +53,11 @@ fn jsonl(path: &Path) -> Vec<Value> {
 fn orders(path: &Path, rows: u64) {
     let mut text = String::from("id,status,amount,note,code\n");
     for i in 0..rows {
-        let status = if i % 3 == 0 { "paid" } else { "pending" };
+        let status = if i.is_multiple_of(3) {
+            "paid"
+        } else {
+            "pending"
+        };
         let amount = if i % 89 == 88 {
             "lots".to_owned()
         } else {
@@ -136,7 +140,7 @@ fn a_filter_and_a_select_give_the_same_output_ledger_and_dead_letters_with_and_w
     let long = |i: u64| i % 103 == 102 && !short(i);
     let bad_amount = |i: u64| i % 89 == 88;
     let source_error = |i: u64| short(i) || long(i) || bad_amount(i);
-    let paid = |i: u64| i % 3 == 0;
+    let paid = |i: u64| i.is_multiple_of(3);
     let filter_error = |i: u64| !source_error(i) && paid(i) && i % 500 == 498;
     let written = (0..ROWS)
         .filter(|&i| !source_error(i) && paid(i) && i % 500 != 498)
@@ -251,7 +255,7 @@ fn a_checkpointed_run_stopped_and_resumed_is_exact_with_and_without_pushdown() {
     );
     let good = |i: u64| i % 101 != 100 && i % 103 != 102 && i % 89 != 88;
     let expected = (0..ROWS)
-        .filter(|&i| good(i) && i % 3 == 0 && i % 500 != 498)
+        .filter(|&i| good(i) && i.is_multiple_of(3) && i % 500 != 498)
         .count();
     assert_eq!(ids.len(), expected, "every record written");
 }

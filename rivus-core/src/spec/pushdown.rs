@@ -372,7 +372,7 @@ mod tests {
         // A plugin named `select` that is not the reference one is unknown too.
         let file = PipelineFile::parse(
             Path::new("p.toml"),
-            SourceText::new("p.toml", &file(select, BLACKHOLE)),
+            SourceText::new("p.toml", file(select, BLACKHOLE)),
             &|_| None,
         )
         .unwrap();
