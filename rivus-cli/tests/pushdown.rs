@@ -284,6 +284,16 @@ fn a_type_error_in_a_column_nobody_reads_is_an_error_only_without_pushdown() {
         )
         .unwrap();
         lines.push(ledger_line(&run(dir, &file, 0)));
+        let validate = rivus()
+            .current_dir(dir)
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let out = String::from_utf8(validate.stdout).unwrap();
+        let shown = "  pushdown: csv builds only fields `id`, `status`, tests the filter's condition \
+                     (status == 'paid') before building the rest of a row\n";
+        assert_eq!(out.contains(shown), pushdown, "{out}");
     }
     assert_eq!(
         lines,

@@ -2,7 +2,7 @@
 //! neighbours agree on their item types, then build each plugin straight into its type-erased form.
 
 use super::locate::FieldPath;
-use super::pushdown::{self, Pushdown};
+use super::pushdown::{self, Pushdown, Taken};
 use super::{ConfigError, PipelineFile, PluginTable, SinkRoute};
 use crate::config::{ErrorPolicy, PipeConfig, Role as PartRole, StreamConfig};
 use crate::dynamic::{
@@ -74,22 +74,24 @@ pub struct BuiltPipeline {
     /// What the sources were told to leave out (see [`pushdown`](super::pushdown)); nothing with
     /// `[pipeline] pushdown = false`.
     pub pushdown: Pushdown,
+    /// What each source took of `pushdown`, in the order of `sources`.
+    pub pushed: Vec<Taken>,
 }
 
 impl SourceStage {
-    /// Tells the source what the pipeline reads and the filter right after it; whether it takes each.
-    pub fn push_down(&mut self, pushdown: &Pushdown) -> (bool, bool) {
+    /// Tells the source what the pipeline reads and the filter right after it; what it takes.
+    pub fn push_down(&mut self, pushdown: &Pushdown) -> Taken {
         use crate::pipe::{AsyncSource, SyncSource};
         let fields = pushdown.needs.fields();
         match self {
-            Self::Sync(s) => (
-                fields.is_some_and(|f| s.project(&f)),
-                pushdown.filter.as_ref().is_some_and(|c| s.prefilter(c)),
-            ),
-            Self::Async(s) => (
-                fields.is_some_and(|f| s.project(&f)),
-                pushdown.filter.as_ref().is_some_and(|c| s.prefilter(c)),
-            ),
+            Self::Sync(s) => Taken {
+                fields: fields.is_some_and(|f| s.project(&f)),
+                filter: pushdown.filter.as_ref().is_some_and(|c| s.prefilter(c)),
+            },
+            Self::Async(s) => Taken {
+                fields: fields.is_some_and(|f| s.project(&f)),
+                filter: pushdown.filter.as_ref().is_some_and(|c| s.prefilter(c)),
+            },
         }
     }
 }
@@ -228,16 +230,18 @@ impl PipelineFile {
         let mut built_sources: Vec<Built<SourceStage>> = (sources.into_iter())
             .map(|s| self.build_one(s))
             .collect::<Result<_, _>>()?;
+        let mut pushed = Vec::with_capacity(built_sources.len());
         for source in &mut built_sources {
-            let (projected, filtered) = source.stage.push_down(&pushdown);
+            let taken = source.stage.push_down(&pushdown);
             tracing::debug!(
                 source = %source.name,
-                "pushdown: the pipeline reads {}{}; the source {} the projection{}",
+                fields = taken.fields,
+                filter = taken.filter,
+                "pushdown: the pipeline reads {}{}",
                 pushdown.needs,
-                pushdown.filter.as_ref().map(|c| format!(", filter `{c}` first")).unwrap_or_default(),
-                if projected { "takes" } else { "ignores" },
-                if pushdown.filter.is_none() { "" } else if filtered { " and the filter" } else { ", not the filter" },
+                (pushdown.filter.as_ref()).map(|c| format!(", filter `{c}` first")).unwrap_or_default(),
             );
+            pushed.push(taken);
         }
         let built = BuiltPipeline {
             name: config.name.clone(),
@@ -254,6 +258,7 @@ impl PipelineFile {
             routes: self.routes.clone(),
             stages,
             pushdown,
+            pushed,
         };
         self.check_runtime_options(&built)?;
         Ok(built)

@@ -122,6 +122,15 @@ impl Pushdown {
     }
 }
 
+/// What one source took of a [`Pushdown`]: each is `false` for a source that builds whole records anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Taken {
+    /// It builds only the fields read ([`SyncSource::project`](crate::SyncSource::project)).
+    pub fields: bool,
+    /// It tests the filter first ([`SyncSource::prefilter`](crate::SyncSource::prefilter)).
+    pub filter: bool,
+}
+
 /// What the stages of `doc` read, from the sinks (and their `routes`) back to the sources.
 ///
 /// `reference` says whether a table's plugin is the reference one of that name (`rivus-plugins`'s `select`,
