@@ -56,6 +56,20 @@ pub(crate) fn validate(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
     if let Some(dl) = &built.dead_letter {
         outln!("  dead letters -> {} ({})", dl.name, dl.plugin.kind());
     }
+    for (source, taken) in built.sources.iter().zip(&built.pushed) {
+        let mut what = Vec::new();
+        if taken.fields {
+            what.push(format!("builds only {}", built.pushdown.needs));
+        }
+        if let (true, Some(filter)) = (taken.filter, &built.pushdown.filter) {
+            what.push(format!(
+                "tests the filter's condition ({filter}) before building the rest of a row"
+            ));
+        }
+        if !what.is_empty() {
+            outln!("  pushdown: {} {}", source.name, redact(&what.join(", ")));
+        }
+    }
     if !file.doc.tests.is_empty() {
         outln!(
             "  {} test(s): run them with `rivus test {}`",

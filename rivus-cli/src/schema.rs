@@ -174,6 +174,16 @@ pub(crate) fn pipeline_schema() -> Value {
                                 `${VAR}` value is shown as `***` in errors, logs and summaries."
             }),
         );
+        props.insert(
+            "pushdown".into(),
+            json!({
+                "type": "boolean",
+                "default": true,
+                "description": "Tell the sources which fields the pipeline reads, and the condition of a `filter` \
+                                right after them, so that they build no more than that. A value nobody reads is \
+                                then not checked."
+            }),
+        );
     }
     let pipe = serde_json::to_value(schemars::schema_for!(PipeConfig)).unwrap_or_default();
     let sources = one_of(&[PluginKind::AsyncSource, PluginKind::SyncSource]);

@@ -251,10 +251,11 @@ fn bad_csv_rows_are_located_and_follow_the_policy() {
 fn each_bad_row_is_a_located_error() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path();
+    // `pushdown = false`: the blackhole reads no field, so with pushdown no column would be typed or checked.
     std::fs::write(
         dir.join("p.toml"),
         format!(
-            "[pipeline]\non_error = \"dead_letter\"\n[source]\nplugin = \"csv\"\npath = \"{}\"\ntypes = {{ id = \"int\", amount = \"int\" }}\n[[sinks]]\nplugin = \"blackhole\"\n[dead_letter]\nplugin = \"jsonl\"\npath = \"{}\"\n",
+            "[pipeline]\non_error = \"dead_letter\"\npushdown = false\n[source]\nplugin = \"csv\"\npath = \"{}\"\ntypes = {{ id = \"int\", amount = \"int\" }}\n[[sinks]]\nplugin = \"blackhole\"\n[dead_letter]\nplugin = \"jsonl\"\npath = \"{}\"\n",
             root().join("rivus-cli/tests/fixtures/bad.csv").display(),
             dir.join("dead.jsonl").display()
         ),

@@ -170,7 +170,9 @@ fn merged_sources_carry_their_names_and_keep_the_ledger() {
         0,
     );
     let [read, written, filtered, dead, unrouted, expanded] = balanced(&summary);
-    assert_eq!((read, dead, unrouted), (5006, 44, 0), "{summary}");
+    // 44 malformed rows, of which 5 are bad only in columns the pipeline does not read: with pushdown (the
+    // default) those are not checked, and are written or filtered like any other row.
+    assert_eq!((read, dead, unrouted), (5006, 39, 0), "{summary}");
     let merged = jsonl(&dir.path().join("orders.merged.jsonl"));
     let archive = jsonl(&dir.path().join("orders.archive.jsonl"));
     let from = |name: &str| merged.iter().filter(|r| r["_source"] == name).count();

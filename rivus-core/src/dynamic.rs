@@ -12,9 +12,11 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::ack::Position;
 use crate::compose::{AsyncMode, Composable};
+use crate::condition::Condition;
 use crate::error::PipeError;
 use crate::pipe::{
     AsyncPipe, AsyncSink, AsyncSource, Emit, Outputs, Rejected, SyncPipe, SyncSink, SyncSource,
@@ -218,6 +220,12 @@ impl<S: SyncSource + ?Sized> SyncSource for Box<S> {
     fn position(&self) -> Option<Position> {
         (**self).position()
     }
+    fn project(&mut self, fields: &[String]) -> bool {
+        (**self).project(fields)
+    }
+    fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
+        (**self).prefilter(condition)
+    }
     fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
         (**self).commit(upto)
     }
@@ -267,6 +275,10 @@ pub trait DynAsyncSource<O>: Send {
     fn dyn_next(&mut self) -> BoxFuture<'_, Option<Result<O, PipeError>>>;
     /// [`AsyncSource::position`].
     fn dyn_position(&self) -> Option<Position>;
+    /// [`AsyncSource::project`].
+    fn dyn_project(&mut self, fields: &[String]) -> bool;
+    /// [`AsyncSource::prefilter`].
+    fn dyn_prefilter(&mut self, condition: &Arc<Condition>) -> bool;
     /// [`AsyncSource::commit`].
     fn dyn_commit(&mut self, upto: Position) -> BoxFuture<'_, Result<(), PipeError>>;
     /// [`AsyncSource::name`].
@@ -283,6 +295,12 @@ impl<T: AsyncSource> DynAsyncSource<T::Out> for T {
     }
     fn dyn_position(&self) -> Option<Position> {
         self.position()
+    }
+    fn dyn_project(&mut self, fields: &[String]) -> bool {
+        self.project(fields)
+    }
+    fn dyn_prefilter(&mut self, condition: &Arc<Condition>) -> bool {
+        self.prefilter(condition)
     }
     fn dyn_commit(&mut self, upto: Position) -> BoxFuture<'_, Result<(), PipeError>> {
         Box::pin(self.commit(upto))
@@ -315,6 +333,12 @@ impl<O: Send> AsyncSource for BoxAsyncSource<O> {
     }
     fn position(&self) -> Option<Position> {
         self.0.dyn_position()
+    }
+    fn project(&mut self, fields: &[String]) -> bool {
+        self.0.dyn_project(fields)
+    }
+    fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
+        self.0.dyn_prefilter(condition)
     }
     fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.dyn_commit(upto)

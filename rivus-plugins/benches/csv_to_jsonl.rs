@@ -5,6 +5,13 @@
 //! (source and sink on their own threads, records in chunks between them), (d) the same with a `checkpoint` on
 //! the source and an appending sink (positions tracked and committed, as a resumable run does).
 //!
+//! Then the first pipeline most users write: (e) a pipeline file with `filter` `status == 'paid'` and a
+//! `select` of 3 fields, with pushdown (the CSV source tests the filter's column first and builds only the 3
+//! columns read, see `rivus_core::spec::pushdown`), and (f) the same with `[pipeline] pushdown = false`; the
+//! ratio (f)/(e) is what pushdown saves; (g) and (h) the same without the runtime (the CSV source told the
+//! projection and the filter, or not, with the filter and the select in a plain loop). These four print the
+//! process's CPU time too, steadier than wall time on a shared machine.
+//!
 //! Run: `cargo bench -p rivus-plugins --bench csv_to_jsonl` (set `RIVUS_BENCH_MB` to change the size; the
 //! default is 100 MB; `RIVUS_BENCH_ROUNDS` the number of interleaved rounds, default 3). Prints MB/s and rows/s for each, and the ratios to (a).
 
@@ -26,6 +33,9 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::sync::Arc;
+
+use rivus_core::condition::Condition;
 use rivus_core::spec::{PipelineFile, SourceText};
 use rivus_core::{SyncSink, SyncSource};
 use rivus_plugins::csv::{CsvSource, CsvSourceConfig, FieldType};
@@ -90,11 +100,97 @@ fn rivus_checkpointed(input: &Path, output: &Path) -> u64 {
     )
 }
 
+/// The transforms of (e) and (f).
+const PAID_AMOUNTS: &str = "[[transforms]]\nplugin = \"filter\"\nwhen = \"status == 'paid'\"\n\
+                            [[transforms]]\nplugin = \"select\"\nfields = [\"order_id\", \"status\", \"amount\"]\n";
+
+fn rivus_filtered(input: &Path, output: &Path) -> u64 {
+    run_file(input, output, "", "", PAID_AMOUNTS, "")
+}
+
+fn rivus_filtered_no_pushdown(input: &Path, output: &Path) -> u64 {
+    run_file(
+        input,
+        output,
+        "[pipeline]\npushdown = false\n",
+        "",
+        PAID_AMOUNTS,
+        "",
+    )
+}
+
+/// The CSV source alone, told the projection and the filter as a pipeline file tells it, with the filter and
+/// the select after it in a plain loop: the source's own saving.
+fn source_pushed(input: &Path, output: &Path) -> u64 {
+    source_loop(input, output, true)
+}
+
+/// (g) with whole records.
+fn source_whole(input: &Path, output: &Path) -> u64 {
+    source_loop(input, output, false)
+}
+
+fn source_loop(input: &Path, output: &Path, pushdown: bool) -> u64 {
+    let mut config = CsvSourceConfig::new(input);
+    config.types.insert("order_id".into(), FieldType::Int);
+    config.types.insert("amount".into(), FieldType::Float);
+    config.types.insert("quantity".into(), FieldType::Int);
+    let mut source = CsvSource::new(config);
+    let condition = Condition::parse("status == 'paid'").unwrap();
+    if pushdown {
+        let fields = ["order_id", "status", "amount"].map(str::to_owned);
+        assert!(source.project(&fields));
+        assert!(source.prefilter(&Arc::new(condition.clone())));
+    }
+    let mut sink = JsonlSink::new(JsonlSinkConfig::new(output));
+    source.open().unwrap();
+    sink.open().unwrap();
+    let mut rows = 0;
+    while let Some(record) = source.next() {
+        let mut record = record.unwrap();
+        if condition.eval(&record).unwrap() {
+            record.select(["order_id", "status", "amount"]);
+            sink.write(record).unwrap();
+            rows += 1;
+        }
+    }
+    sink.close().unwrap();
+    rows
+}
+
+/// The CPU time of this process so far (user + system, every thread), from `/proc/self/stat` (in clock ticks
+/// of 10 ms); 0 where there is no `/proc`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Runs a pipeline file from `input` to `output`, with extra lines for the source and the sink.
 fn run_pipeline_file(input: &Path, output: &Path, source: &str, sink: &str) -> u64 {
+    run_file(input, output, "", source, "", sink)
+}
+
+/// Runs a pipeline file from `input` to `output`: `[pipeline]` lines, the source's extra lines, the
+/// transforms, the sink's extra lines.
+fn run_file(
+    input: &Path,
+    output: &Path,
+    pipeline: &str,
+    source: &str,
+    transforms: &str,
+    sink: &str,
+) -> u64 {
     let text = format!(
-        "[source]\nplugin = \"csv\"\npath = {input:?}\ntypes = {{ order_id = \"int\", amount = \"float\", quantity = \"int\" }}\n\
-         {source}[[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n{sink}"
+        "{pipeline}[source]\nplugin = \"csv\"\npath = {input:?}\ntypes = {{ order_id = \"int\", amount = \"float\", quantity = \"int\" }}\n\
+         {source}{transforms}[[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n{sink}"
     );
     let file = PipelineFile::parse(
         Path::new("bench.toml"),
@@ -155,6 +251,41 @@ fn main() {
             bytes / 1e6 / secs,
             rows as f64 / secs,
             best[0] / secs
+        );
+    }
+
+    // Filter and select: a third of the rows are paid (`generate` cycles the statuses). Wall time and the
+    // process's CPU time (user + system, all threads): on a shared machine the CPU time is the steadier figure.
+    let filtered: [(&str, Run); 4] = [
+        ("(e) filter + select, pushdown", rivus_filtered),
+        ("(f) (e) with pushdown = false", rivus_filtered_no_pushdown),
+        ("(g) csv source alone, pushdown", source_pushed),
+        ("(h) (g) without pushdown", source_whole),
+    ];
+    let mut best = [(f64::MAX, f64::MAX); 4];
+    for _ in 0..rounds {
+        for (i, (_, run)) in filtered.iter().enumerate() {
+            let (start, cpu) = (Instant::now(), cpu_seconds());
+            let n = run(&input, &dir.join(format!("filtered{i}.jsonl")));
+            let secs = start.elapsed().as_secs_f64();
+            let cpu = cpu_seconds() - cpu;
+            assert_eq!(n, rows.div_ceil(3));
+            best[i] = (best[i].0.min(secs), best[i].1.min(cpu));
+        }
+    }
+    let e = std::fs::read(dir.join("filtered0.jsonl")).unwrap();
+    let f = std::fs::read(dir.join("filtered1.jsonl")).unwrap();
+    assert!(e == f, "pushdown on and off write the same JSON lines");
+    for (i, (name, _)) in filtered.iter().enumerate() {
+        let (secs, cpu) = best[i];
+        let pair = i - i % 2;
+        println!(
+            "{name:34} {secs:7.3} s  {:7.1} MB/s  {:10.0} rows/s  CPU {cpu:6.3} s  {:.2}x of {} (CPU {:.2}x)",
+            bytes / 1e6 / secs,
+            rows as f64 / secs,
+            best[pair].0 / secs,
+            filtered[pair].0.split(' ').next().unwrap_or_default(),
+            best[pair].1 / cpu,
         );
     }
     std::fs::remove_dir_all(&dir).ok();

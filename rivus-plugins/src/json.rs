@@ -2,6 +2,7 @@
 //! written (serde_json's `arbitrary_precision`: a 30-digit integer stays those 30 digits), and a repeated key an
 //! error unless the caller keeps the last one.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -37,6 +38,23 @@ const LINEAR_KEYS: usize = 32;
 pub(crate) fn parse_record(text: &[u8], duplicates: DuplicateKeys) -> serde_json::Result<Record> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let record = RecordSeed(duplicates).deserialize(&mut de)?;
+    de.end()?;
+    Ok(record)
+}
+
+/// Parses one JSON object into a record of only the keys `read` holds: the values of the other keys are
+/// checked as JSON (the line is still one object) but not built, and not checked for repeated keys.
+///
+/// # Errors
+///
+/// As [`parse_record`], for the keys read.
+pub(crate) fn parse_projected(
+    text: &[u8],
+    duplicates: DuplicateKeys,
+    read: &HashSet<String>,
+) -> serde_json::Result<Record> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let record = ProjectedSeed { duplicates, read }.deserialize(&mut de)?;
     de.end()?;
     Ok(record)
 }
@@ -192,6 +210,78 @@ impl<'de> Visitor<'de> for RecordSeed {
             }
         }
         Ok(record)
+    }
+}
+
+/// Deserializes a record of some keys of a JSON object (see [`parse_projected`]).
+struct ProjectedSeed<'a> {
+    duplicates: DuplicateKeys,
+    read: &'a HashSet<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for ProjectedSeed<'_> {
+    type Value = Record;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Record, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ProjectedSeed<'_> {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let mut record = Record::with_capacity(self.read.len());
+        // A key is borrowed from the line when it has no escapes: a key nobody reads costs no allocation.
+        while let Some(key) = map.next_key_seed(KeyText)? {
+            if !self.read.contains(key.as_ref()) {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            let value = map.next_value_seed(ValueSeed(self.duplicates))?;
+            if record.get(&key).is_none() {
+                record.push(FieldName::from(key.as_ref()), value);
+            } else if self.duplicates == DuplicateKeys::Last {
+                record.insert(FieldName::from(key.as_ref()), value);
+            } else {
+                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+        }
+        Ok(record)
+    }
+}
+
+/// A key as text, borrowed from the input when it can be (no escapes).
+struct KeyText;
+
+impl<'de> DeserializeSeed<'de> for KeyText {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyText {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
     }
 }
 
@@ -440,6 +530,22 @@ mod tests {
             String::from_utf8(ours).unwrap(),
             serde_json::to_string(&record).unwrap()
         );
+    }
+
+    #[test]
+    fn a_projection_builds_only_the_keys_read() {
+        let read: HashSet<String> = ["b", "d"].iter().map(|s| (*s).to_owned()).collect();
+        let record = parse_projected(
+            br#"{"a":[1,{"x":2}],"b":1.10,"c\u0041":"y","d":{"z":1},"a":0}"#,
+            DuplicateKeys::Error,
+            &read,
+        )
+        .unwrap();
+        assert_eq!(text(&record), r#"{"b":1.10,"d":{"z":1}}"#);
+        let err = parse_projected(br#"{"b":1,"b":2}"#, DuplicateKeys::Error, &read).unwrap_err();
+        assert!(err.to_string().contains("duplicate key `b`"), "{err}");
+        assert!(parse_projected(br#"{"a":tru}"#, DuplicateKeys::Error, &read).is_err());
+        assert!(parse_projected(b"[1]", DuplicateKeys::Error, &read).is_err());
     }
 
     #[test]

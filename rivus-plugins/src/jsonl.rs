@@ -20,6 +20,7 @@
 //! See [`JsonlSinkConfig`] for what happens to an existing file (`append`) and when records count as written
 //! (`fsync`), and the [crate docs](crate#file-sinks-and-crashes) for what a crash can and cannot do to it.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::compression::Compression;
 use crate::files::FileSet;
 pub use crate::json::DuplicateKeys;
-use crate::json::parse_record;
+use crate::json::{parse_projected, parse_record};
 use crate::output::{Destination, Framing, Output};
 use crate::text::TextFile;
 
@@ -114,6 +115,8 @@ pub struct JsonlSource {
     text: TextFile,
     /// The files after this one (a glob or a directory); set by `open`, none for a stream.
     files: Option<FileSet>,
+    /// The keys the pipeline reads, when it said ([`SyncSource::project`]); `None`: every key.
+    projection: Option<HashSet<String>>,
 }
 
 impl JsonlSource {
@@ -130,6 +133,7 @@ impl JsonlSource {
             config,
             text,
             files: None,
+            projection: None,
         }
     }
 
@@ -145,6 +149,7 @@ impl JsonlSource {
             config,
             text,
             files: Some(FileSet::none()),
+            projection: None,
         }
     }
 
@@ -248,6 +253,12 @@ impl SyncSource for JsonlSource {
         self.text.position()
     }
 
+    /// Keys nobody reads are checked as JSON but not built (nor checked for repeats).
+    fn project(&mut self, fields: &[String]) -> bool {
+        self.projection = Some(fields.iter().cloned().collect());
+        true
+    }
+
     fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
         self.text.commit(&upto)
     }
@@ -285,10 +296,11 @@ impl JsonlSource {
                     bytes,
                 )));
             }
-            return Some(
-                parse_record(bytes, self.config.duplicate_keys)
-                    .map_err(|e| self.not_an_object(line.number, bytes, &e)),
-            );
+            let record = match &self.projection {
+                None => parse_record(bytes, self.config.duplicate_keys),
+                Some(read) => parse_projected(bytes, self.config.duplicate_keys, read),
+            };
+            return Some(record.map_err(|e| self.not_an_object(line.number, bytes, &e)));
         }
     }
 }

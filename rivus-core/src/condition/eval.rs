@@ -31,6 +31,11 @@ impl Field {
     fn name(&self) -> String {
         self.path.join(".")
     }
+
+    /// The top-level field the path starts at: the one a record must hold for the path to resolve.
+    fn top(&self) -> Option<&str> {
+        self.path.first().map(String::as_str)
+    }
 }
 
 /// One side of a comparison.
@@ -157,7 +162,43 @@ fn mismatch(left: &Operand, l: Val<'_>, r: Val<'_>) -> EvalError {
     ))
 }
 
+impl Operand {
+    fn field(&self) -> Option<&Field> {
+        match self {
+            Self::Field(f) => Some(f),
+            Self::Number(..) | Self::Literal(_) => None,
+        }
+    }
+}
+
 impl Node {
+    /// Adds the top-level fields the node reads to `out`, each once.
+    pub(crate) fn top_fields<'a>(&'a self, out: &mut Vec<&'a str>) {
+        let mut add = |field: Option<&'a Field>| {
+            if let Some(name) = field.and_then(Field::top)
+                && !out.contains(&name)
+            {
+                out.push(name);
+            }
+        };
+        match self {
+            Self::And(items) | Self::Or(items) => {
+                for item in items {
+                    item.top_fields(out);
+                }
+            }
+            Self::Not(inner) => inner.top_fields(out),
+            Self::Compare { left, right, .. } => {
+                add(left.field());
+                add(right.field());
+            }
+            Self::In { operand, .. } | Self::Regex { operand, .. } | Self::Truthy(operand) => {
+                add(operand.field());
+            }
+            Self::Exists(field) => add(Some(field)),
+        }
+    }
+
     /// Whether the node holds for `record`.
     pub(crate) fn eval(&self, record: &Record) -> Result<bool, EvalError> {
         match self {

@@ -167,6 +167,25 @@ impl Condition {
         self.root.eval(record)
     }
 
+    /// The top-level fields the condition reads, each once, in the order written: `customer` for
+    /// `customer.country`. A record that holds these fields with the same values gives the same result (or the
+    /// same error) as the whole record: what lets a source evaluate a condition before it builds the rest of a
+    /// record (see [`spec::pushdown`](crate::spec::pushdown)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::condition::Condition;
+    ///
+    /// let c = Condition::parse("status == 'paid' and (customer.tier != 'gold' or exists(status))").unwrap();
+    /// assert_eq!(c.fields(), ["status", "customer"]);
+    /// ```
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.root.top_fields(&mut out);
+        out
+    }
+
     /// The text the condition was parsed from.
     pub fn as_str(&self) -> &str {
         &self.text

@@ -114,3 +114,23 @@ fn serde_round_trip() {
         "{err}"
     );
 }
+
+#[test]
+fn fields_are_the_top_level_names_read() {
+    let fields = |text: &str| {
+        Condition::parse(text)
+            .unwrap()
+            .fields()
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        fields("not (a == b) or c in [1] and d =~ 'x' or exists(e.f) or g or 1 < h"),
+        ["a", "b", "c", "d", "e", "g", "h"]
+    );
+    assert_eq!(fields("`x.y` contains 'z' and x.y != 1"), ["x.y", "x"]);
+    assert!(fields("1 == 1").is_empty());
+    let test = Condition::field_test("a.b", FieldTest::Exists, Value::Null);
+    assert_eq!(test.fields(), ["a.b"]);
+}

@@ -20,6 +20,7 @@ mod fns;
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::sync::Arc;
 
 pub use fns::{
     AsyncFilter, AsyncFilterMap, AsyncFlatMap, AsyncMap, AsyncTryMap, Filter, FilterMap, FlatMap,
@@ -30,6 +31,7 @@ pub use fns::{
 pub use crate::compose::{blocking, from_async, lift};
 
 use crate::ack::Position;
+use crate::condition::Condition;
 use crate::error::PipeError;
 
 /// A synchronous pipe: turns one input into one output.
@@ -244,6 +246,71 @@ pub trait SyncSource {
     /// source that cannot go on at all returns its error and then `None`.
     fn next(&mut self) -> Option<Result<Self::Out, PipeError>>;
 
+    /// Tells the source which top-level fields the rest of the pipeline reads (projection pushdown). The
+    /// source may leave every other field out of its records, and need not check or convert them; it returns
+    /// whether it does. Called at most once, before [`open`](Self::open), by a pipeline built from a file (see
+    /// [`spec::pushdown`](crate::spec::pushdown)); a source that keeps every field ignores it, the default.
+    ///
+    /// A source that adds fields of its own (a file name, a source tag) keeps adding them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::prelude::*;
+    /// use rivus_core::value::{Record, Value};
+    ///
+    /// /// Rows of three columns; with a projection, only the columns read are built.
+    /// struct Rows {
+    ///     left: u32,
+    ///     keep: Option<Vec<String>>,
+    /// }
+    ///
+    /// impl SyncSource for Rows {
+    ///     type Out = Record;
+    ///     fn next(&mut self) -> Option<Result<Record, PipeError>> {
+    ///         self.left = self.left.checked_sub(1)?;
+    ///         let read = |name: &str| self.keep.as_ref().is_none_or(|k| k.iter().any(|f| f == name));
+    ///         let mut record = Record::new();
+    ///         for name in ["id", "name", "note"] {
+    ///             if read(name) {
+    ///                 record.insert(name, Value::from(format!("{name}{}", self.left)));
+    ///             }
+    ///         }
+    ///         Some(Ok(record))
+    ///     }
+    ///     fn project(&mut self, fields: &[String]) -> bool {
+    ///         self.keep = Some(fields.to_vec());
+    ///         true
+    ///     }
+    /// }
+    ///
+    /// let mut rows = Rows { left: 1, keep: None };
+    /// assert!(rows.project(&["id".to_owned()]));
+    /// let record = rows.next().unwrap().unwrap();
+    /// assert_eq!(record.field_names().collect::<Vec<_>>(), ["id"]);
+    /// ```
+    fn project(&mut self, fields: &[String]) -> bool {
+        let _ = fields;
+        false
+    }
+
+    /// Tells the source the condition of the `filter` that comes right after it (filter pushdown), so that it
+    /// can test a row on the condition's fields (see [`Condition::fields`]) before it builds the rest of the
+    /// record. Returns whether it does. Called at most once, before [`open`](Self::open); ignored by default.
+    ///
+    /// The filter stays in the pipeline, and the source still yields one item per row, so that counts,
+    /// positions and dead letters do not change: for a row the condition rejects, the source may yield any
+    /// record on which the condition is false too, such as a record of only the condition's fields, or an
+    /// empty record when the condition is false on one (the filter, evaluating it again, drops the row and
+    /// counts it `filtered`); for a row it keeps, or on which the condition is an error, the whole record. A
+    /// row that is bad (a located error) is the same error as without the condition.
+    ///
+    /// [`Condition::fields`]: crate::condition::Condition::fields
+    fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
+        let _ = condition;
+        false
+    }
+
     /// The position of the item [`next`](Self::next) returned last (also of an `Err` item), for a source that
     /// can resume where it stopped: a line in a file, an offset, a cursor value. See [`crate::ack`].
     ///
@@ -306,6 +373,19 @@ pub trait AsyncSource: Send {
 
     /// The next item; `None` once the source is exhausted. See [`SyncSource::next`] for `Err`.
     fn next(&mut self) -> impl Future<Output = Option<Result<Self::Out, PipeError>>> + Send;
+
+    /// See [`SyncSource::project`]: the fields the rest of the pipeline reads. Ignored by default.
+    fn project(&mut self, fields: &[String]) -> bool {
+        let _ = fields;
+        false
+    }
+
+    /// See [`SyncSource::prefilter`]: the condition of the `filter` right after the source. Ignored by
+    /// default.
+    fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
+        let _ = condition;
+        false
+    }
 
     /// The position of the item [`next`](Self::next) returned last; see [`SyncSource::position`]. `None` by
     /// default: no positions.

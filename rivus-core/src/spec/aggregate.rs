@@ -67,6 +67,20 @@ impl Func {
         })
     }
 
+    /// The field the function reads; `None` for `count`.
+    fn input_field(&self) -> Option<&str> {
+        match self {
+            Self::Count => None,
+            Self::Sum(f)
+            | Self::Min(f)
+            | Self::Max(f)
+            | Self::Mean(f)
+            | Self::First(f)
+            | Self::Last(f)
+            | Self::Collect(f) => Some(f),
+        }
+    }
+
     /// The field a numeric function reads.
     fn numeric_field(&self) -> Option<&str> {
         match self {
@@ -79,6 +93,13 @@ impl Func {
 /// `aggregates = { name = "func(field)", … }`, in the order written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Aggregates(Vec<(String, Func)>);
+
+impl Aggregates {
+    /// The fields the aggregates read; `None` for the default aggregates, which keep the whole records.
+    pub(crate) fn input_fields(&self) -> Option<Vec<&str>> {
+        (!self.0.is_empty()).then(|| self.0.iter().filter_map(|(_, f)| f.input_field()).collect())
+    }
+}
 
 impl<'de> Deserialize<'de> for Aggregates {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

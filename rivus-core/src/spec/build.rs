@@ -2,6 +2,7 @@
 //! neighbours agree on their item types, then build each plugin straight into its type-erased form.
 
 use super::locate::FieldPath;
+use super::pushdown::{self, Pushdown, Taken};
 use super::{ConfigError, PipelineFile, PluginTable, SinkRoute};
 use crate::config::{ErrorPolicy, PipeConfig, Role as PartRole, StreamConfig};
 use crate::dynamic::{
@@ -70,6 +71,29 @@ pub struct BuiltPipeline {
     pub routes: Vec<SinkRoute>,
     /// `[dead_letter]`.
     pub dead_letter: Option<Built<SinkStage>>,
+    /// What the sources were told to leave out (see [`pushdown`](super::pushdown)); nothing with
+    /// `[pipeline] pushdown = false`.
+    pub pushdown: Pushdown,
+    /// What each source took of `pushdown`, in the order of `sources`.
+    pub pushed: Vec<Taken>,
+}
+
+impl SourceStage {
+    /// Tells the source what the pipeline reads and the filter right after it; what it takes.
+    pub fn push_down(&mut self, pushdown: &Pushdown) -> Taken {
+        use crate::pipe::{AsyncSource, SyncSource};
+        let fields = pushdown.needs.fields();
+        match self {
+            Self::Sync(s) => Taken {
+                fields: fields.is_some_and(|f| s.project(&f)),
+                filter: pushdown.filter.as_ref().is_some_and(|c| s.prefilter(c)),
+            },
+            Self::Async(s) => Taken {
+                fields: fields.is_some_and(|f| s.project(&f)),
+                filter: pushdown.filter.as_ref().is_some_and(|c| s.prefilter(c)),
+            },
+        }
+    }
 }
 
 /// Which of a role's two kinds to look a name up in: the first is preferred when a plugin is registered under
@@ -192,12 +216,38 @@ impl PipelineFile {
         }
         self.check_dead_letter(&config)?;
         super::resume::check(self)?;
+        let pushdown = if doc.pipeline.pushdown {
+            // The reference plugins' options mean what the analysis assumes; another crate's plugin of the same
+            // name may read anything.
+            let reference = |table: &super::PluginTable| {
+                (transforms.iter().chain(&sinks))
+                    .find(|r| std::ptr::eq(r.table, table))
+                    .is_some_and(|r| r.plugin.crate_name() == "rivus_plugins")
+            };
+            pushdown::analyze(doc, &self.routes, &reference)
+        } else {
+            Pushdown::off()
+        };
+        let mut built_sources: Vec<Built<SourceStage>> = (sources.into_iter())
+            .map(|s| self.build_one(s))
+            .collect::<Result<_, _>>()?;
+        let mut pushed = Vec::with_capacity(built_sources.len());
+        for source in &mut built_sources {
+            let taken = source.stage.push_down(&pushdown);
+            tracing::debug!(
+                source = %source.name,
+                fields = taken.fields,
+                filter = taken.filter,
+                "pushdown: the pipeline reads {}{}",
+                pushdown.needs,
+                (pushdown.filter.as_ref()).map(|c| format!(", filter `{c}` first")).unwrap_or_default(),
+            );
+            pushed.push(taken);
+        }
         let built = BuiltPipeline {
             name: config.name.clone(),
             config,
-            sources: (sources.into_iter())
-                .map(|s| self.build_one(s))
-                .collect::<Result<_, _>>()?,
+            sources: built_sources,
             named_sources: !doc.sources.is_empty(),
             transforms: (transforms.into_iter())
                 .map(|t| self.build_one(t))
@@ -208,6 +258,8 @@ impl PipelineFile {
             dead_letter: dead_letter.map(|d| self.build_one(d)).transpose()?,
             routes: self.routes.clone(),
             stages,
+            pushdown,
+            pushed,
         };
         self.check_runtime_options(&built)?;
         Ok(built)

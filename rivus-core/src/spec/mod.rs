@@ -38,6 +38,7 @@ mod env;
 mod limits;
 mod locate;
 mod origin;
+pub mod pushdown;
 mod resume;
 mod route;
 mod run;
@@ -237,7 +238,7 @@ pub struct PluginTable {
 
 /// The `[pipeline]` table. Keys other than `name` are the runtime's options, checked by the runtime's own
 /// configuration type (which rejects unknown ones).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PipelineOptions {
     /// The pipeline's name. Default: the file's stem.
     #[serde(default)]
@@ -246,9 +247,28 @@ pub struct PipelineOptions {
     /// The value of every other `${VAR}` is shown as `***` (see [`secrets`](crate::secrets)).
     #[serde(default)]
     pub public_env: Vec<String>,
+    /// Whether the sources are told which fields the pipeline reads and the condition of a `filter` right
+    /// after them, so that they build no more than that (see [`pushdown`]). Default: `true`.
+    #[serde(default = "pushdown_default")]
+    pub pushdown: bool,
     /// Runtime options (buffer, batching, windows, retry, error policy), read by the runtime.
     #[serde(flatten)]
     pub runtime: toml::Table,
+}
+
+const fn pushdown_default() -> bool {
+    true
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self {
+            name: None,
+            public_env: Vec::new(),
+            pushdown: pushdown_default(),
+            runtime: toml::Table::new(),
+        }
+    }
 }
 
 /// A config unit test: `[[tests]]` feeds `input` records through the transforms and expects `expect`, and

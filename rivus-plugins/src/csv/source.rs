@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rivus_core::ack::Position;
+use rivus_core::condition::Condition;
 use rivus_core::registry::OptionError;
 use rivus_core::value::{FieldName, Record};
 use rivus_core::{PipeError, SyncSource};
@@ -116,6 +118,29 @@ pub struct CsvSource {
     columns: Vec<(FieldName, FieldType)>,
     /// The files after this one (a glob or a directory); set by `open`.
     files: Option<FileSet>,
+    /// The fields the pipeline reads, when it said ([`SyncSource::project`]); `None`: every column.
+    projection: Option<Vec<String>>,
+    /// The condition of the `filter` right after the source ([`SyncSource::prefilter`]).
+    prefilter: Option<Arc<Condition>>,
+    /// Whether the prefilter's condition is false on an empty record: a rejected row is then an empty record
+    /// (no allocation), which the filter drops as surely.
+    rejects_empty: bool,
+    /// What each column is for, with a projection or a prefilter (per file, as `columns`); empty without
+    /// them: every column is built.
+    plan: Vec<Use>,
+    /// How many columns a prefiltered record and a whole (projected) record hold: their capacities.
+    widths: (usize, usize),
+}
+
+/// What a column of the file is for, given the projection and the prefilter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Use {
+    /// Nobody reads it: not checked, not built.
+    Skip,
+    /// Read by a later stage: built for the rows the prefilter keeps, checked for the others.
+    Read,
+    /// Read by the prefilter's condition: built first, for every row.
+    Filter,
 }
 
 impl CsvSource {
@@ -134,6 +159,11 @@ impl CsvSource {
             reader: None,
             columns: Vec::new(),
             files: None,
+            projection: None,
+            prefilter: None,
+            rejects_empty: false,
+            plan: Vec::new(),
+            widths: (0, 0),
         }
     }
 
@@ -151,6 +181,11 @@ impl CsvSource {
             reader: None,
             columns: Vec::new(),
             files: None,
+            projection: None,
+            prefilter: None,
+            rejects_empty: false,
+            plan: Vec::new(),
+            widths: (0, 0),
         }
     }
 
@@ -270,6 +305,9 @@ impl CsvSource {
                 .text
                 .bad(self.text.at(line), message, &self.raw(start, end)));
         }
+        if !self.plan.is_empty() {
+            return self.planned_record(reader, line, start, end);
+        }
         let mut record = Record::with_capacity(self.columns.len());
         for (i, (text, (name, ty))) in reader.texts().zip(&self.columns).enumerate() {
             let at = || {
@@ -292,6 +330,93 @@ impl CsvSource {
             record.push(FieldName::clone(name), value);
         }
         Ok(record)
+    }
+
+    /// The record of the last row read under a projection or a prefilter (see [`Use`]): with a prefilter,
+    /// the condition's columns first; a row the condition rejects gives a record of those columns only, or an
+    /// empty one when the condition is false on that too (the filter after the source drops it, counted
+    /// `filtered`), once the columns read later are checked, so that a bad row is the same error as without the
+    /// prefilter. Otherwise the columns read, in file order.
+    fn planned_record(
+        &self,
+        reader: &RecordReader,
+        line: u64,
+        start: usize,
+        end: usize,
+    ) -> Result<Record, PipeError> {
+        if let Some(condition) = &self.prefilter
+            && let Ok(partial) = self.build(reader, Use::Filter, line, start, end)
+            && matches!(condition.eval(&partial), Ok(false))
+        {
+            for (i, bytes) in reader.fields().enumerate() {
+                if self.plan.get(i) == Some(&Use::Read) {
+                    self.value(i, bytes, false, line, start, end)?;
+                }
+            }
+            return Ok(if self.rejects_empty {
+                Record::new()
+            } else {
+                partial
+            });
+        }
+        // A row the condition keeps, or cannot decide (the filter then fails it, whole, for the error policy).
+        self.build(reader, Use::Read, line, start, end)
+    }
+
+    /// The record of the columns used at least as `at_least`, in file order; the first bad one's error.
+    fn build(
+        &self,
+        reader: &RecordReader,
+        at_least: Use,
+        line: u64,
+        start: usize,
+        end: usize,
+    ) -> Result<Record, PipeError> {
+        let wanted = |i: usize| self.plan.get(i).is_some_and(|u| *u >= at_least);
+        let mut record =
+            Record::with_capacity(self.plan.iter().filter(|u| **u >= at_least).count());
+        for (i, bytes) in reader.fields().enumerate() {
+            if wanted(i)
+                && let Some((name, _)) = self.columns.get(i)
+            {
+                let value = self.value(i, bytes, true, line, start, end)?;
+                record.push(FieldName::clone(name), value);
+            }
+        }
+        Ok(record)
+    }
+
+    /// Column `i`'s value, typed; with `build = false` only checked (a string is not copied), `Null`.
+    fn value(
+        &self,
+        i: usize,
+        bytes: &[u8],
+        build: bool,
+        line: u64,
+        start: usize,
+        end: usize,
+    ) -> Result<rivus_core::value::Value, PipeError> {
+        let Some((name, ty)) = self.columns.get(i) else {
+            return Ok(rivus_core::value::Value::Null);
+        };
+        let at = || {
+            self.text
+                .at(line)
+                .column(i as u64 + 1)
+                .field(name.to_string())
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            self.text.bad(
+                at(),
+                format!("not valid UTF-8 ({e})"),
+                &self.raw(start, end),
+            )
+        })?;
+        if !build && *ty == FieldType::String {
+            return Ok(rivus_core::value::Value::Null);
+        }
+        ty.parse(text)
+            .map_err(|message| self.text.bad(at(), message, &self.raw(start, end)))
     }
 }
 
@@ -397,6 +522,25 @@ impl SyncSource for CsvSource {
         self.text.position()
     }
 
+    /// Columns nobody reads are neither checked nor built.
+    fn project(&mut self, fields: &[String]) -> bool {
+        self.projection = Some(fields.to_vec());
+        true
+    }
+
+    /// Rows the condition rejects cost their condition's columns (and a check of the columns read later),
+    /// not a record. Not taken when the condition reads `file_field`, which is added after the row is read.
+    fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
+        if let Some(file_field) = &self.config.file_field
+            && condition.fields().contains(&file_field.as_str())
+        {
+            return false;
+        }
+        self.rejects_empty = matches!(condition.eval(&Record::new()), Ok(false));
+        self.prefilter = Some(Arc::clone(condition));
+        true
+    }
+
     fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
         self.text.commit(&upto)
     }
@@ -436,6 +580,9 @@ impl CsvSource {
                 }
             }
         }
+        self.plan = self.plan_for(&names);
+        let used = |at_least: Use| self.plan.iter().filter(|u| **u >= at_least).count();
+        self.widths = (used(Use::Filter), used(Use::Read));
         self.columns = names
             .into_iter()
             .map(|n| {
@@ -444,6 +591,30 @@ impl CsvSource {
             })
             .collect();
         self.text.resume()
+    }
+
+    /// What each of `names` is for (see [`Use`]); empty without a projection or a prefilter.
+    fn plan_for(&self, names: &[String]) -> Vec<Use> {
+        if self.projection.is_none() && self.prefilter.is_none() {
+            return Vec::new();
+        }
+        let filter = self
+            .prefilter
+            .as_ref()
+            .map(|c| c.fields())
+            .unwrap_or_default();
+        names
+            .iter()
+            .map(|name| {
+                if filter.contains(&name.as_str()) {
+                    Use::Filter
+                } else if (self.projection.as_ref()).is_none_or(|p| p.contains(name)) {
+                    Use::Read
+                } else {
+                    Use::Skip
+                }
+            })
+            .collect()
     }
 
     /// The next row's record, or its error.
@@ -666,6 +837,118 @@ mod tests {
         src.open().unwrap();
         assert!(src.next().unwrap().is_ok());
         assert!(src.position().is_none());
+    }
+
+    /// Each row as its field names and values (or its error's text).
+    fn shown(rows: &[Result<Record, PipeError>]) -> Vec<String> {
+        rows.iter()
+            .map(|r| match r {
+                Ok(r) => serde_json::to_string(&r.to_json()).unwrap(),
+                Err(e) => e.to_string(),
+            })
+            .collect()
+    }
+
+    fn read_pushed(
+        config: CsvSourceConfig,
+        fields: Option<&[&str]>,
+        condition: Option<&str>,
+    ) -> Vec<Result<Record, PipeError>> {
+        let mut src = CsvSource::new(config);
+        if let Some(fields) = fields {
+            let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+            assert!(src.project(&fields));
+        }
+        if let Some(condition) = condition {
+            assert!(src.prefilter(&Arc::new(Condition::parse(condition).unwrap())));
+        }
+        src.open().unwrap();
+        std::iter::from_fn(|| src.next()).collect()
+    }
+
+    #[test]
+    fn a_projection_builds_only_the_columns_read_in_file_order() {
+        let path = temp(
+            "projected.csv",
+            b"id,note,amount,status\n1,x,2.5,paid\n2,\xff,oops,paid\n3,y\n4,z,zz,new\n",
+        );
+        let mut config = CsvSourceConfig::new(&path);
+        config.types.insert("amount".into(), FieldType::Float);
+        config.types.insert("id".into(), FieldType::Int);
+        let rows = read_pushed(config, Some(&["status", "id", "gone"]), None);
+        let rows = shown(&rows);
+        assert_eq!(rows[0], r#"{"id":1,"status":"paid"}"#);
+        // The bad note and amount are not read: no error.
+        assert_eq!(rows[1], r#"{"id":2,"status":"paid"}"#);
+        // The field count is still checked, located.
+        assert!(
+            rows[2].contains("projected.csv:4: expected 4 fields, found 2"),
+            "{}",
+            rows[2]
+        );
+        assert_eq!(rows[3], r#"{"id":4,"status":"new"}"#);
+    }
+
+    #[test]
+    fn a_prefilter_gives_the_rejected_rows_as_their_condition_fields_and_keeps_errors() {
+        let text = b"id,amount,status,note\n1,2.5,paid,a\n2,3,new,b\n3,x,new,c\n4,5,paid\n5,6,\xff,d\n6,7,paid,e\n";
+        let path = temp("prefilter.csv", text);
+        let mut config = CsvSourceConfig::new(&path);
+        config.types.insert("amount".into(), FieldType::Float);
+        let condition = "status == 'paid'";
+        let pushed = shown(&read_pushed(
+            config.clone(),
+            Some(&["id", "amount", "status"]),
+            Some(condition),
+        ));
+        assert_eq!(
+            pushed,
+            [
+                r#"{"id":"1","amount":2.5,"status":"paid"}"#.to_owned(),
+                // Rejected: an empty record, on which the condition is false too (the filter drops it).
+                "{}".to_owned(),
+                // Rejected, but its `amount` is read later and bad: the same error as without the prefilter.
+                format!(
+                    "pipe `csv` failed (permanent): {}:4:2, field `amount`: \"x\" is not a number (invalid float literal)",
+                    path.display()
+                ),
+                format!(
+                    "pipe `csv` failed (permanent): {}:5: expected 4 fields, found 3 (a missing delimiter, an extra one, or a quote in the wrong place)",
+                    path.display()
+                ),
+                format!(
+                    "pipe `csv` failed (permanent): {}:6:3, field `status`: not valid UTF-8 (invalid utf-8 sequence of 1 bytes from index 0)",
+                    path.display()
+                ),
+                r#"{"id":"6","amount":7.0,"status":"paid"}"#.to_owned(),
+            ]
+        );
+        // Without pushdown, the rows the filter keeps and the errors are the same.
+        let plain = shown(&read_all(config));
+        for (i, (a, b)) in pushed.iter().zip(&plain).enumerate() {
+            if i == 1 {
+                assert_eq!(b, r#"{"id":"2","amount":3.0,"status":"new","note":"b"}"#);
+            } else if a.starts_with('{') {
+                let mut whole: serde_json::Value = serde_json::from_str(b).unwrap();
+                whole.as_object_mut().unwrap().remove("note");
+                assert_eq!(whole, serde_json::from_str::<serde_json::Value>(a).unwrap());
+            } else {
+                assert_eq!(a, b, "row {i}");
+            }
+        }
+        // A condition that holds on an empty record: a rejected row is its condition's fields.
+        let rows = shown(&read_pushed(
+            CsvSourceConfig::new(&path),
+            Some(&["id"]),
+            Some("not (status == 'new')"),
+        ));
+        assert_eq!(rows[1], r#"{"status":"new"}"#);
+        assert_eq!(rows[0], r#"{"id":"1","status":"paid"}"#);
+        // A condition that reads the file field is declined: the field comes after the row.
+        let mut config = CsvSourceConfig::new(&path);
+        config.file_field = Some("_file".into());
+        let mut src = CsvSource::new(config);
+        assert!(!src.prefilter(&Arc::new(Condition::parse("_file == 'x'").unwrap())));
     }
 
     #[test]
