@@ -91,7 +91,7 @@ enum Stream {
     #[default]
     Idle,
     /// Started; `rows[..sent]` went into it.
-    Copying(Copying),
+    Copying(Box<Copying>),
     /// Could not start, or a send failed or was dropped half way: the flush loads every row afresh.
     Failed,
 }
@@ -288,7 +288,7 @@ impl PostgresSink {
         };
         let mut copying = match std::mem::replace(&mut self.stream, Stream::Failed) {
             Stream::Failed => return,
-            Stream::Copying(copying) => copying,
+            Stream::Copying(copying) => *copying,
             Stream::Idle => {
                 let Ok(client) = get(&self.pool, &self.config.url).await else {
                     return;
@@ -305,7 +305,7 @@ impl PostgresSink {
         let chunk = Bytes::copy_from_slice(&self.rows[self.sent..]);
         if copying.copy.send(chunk).await.is_ok() {
             self.sent = self.rows.len();
-            self.stream = Stream::Copying(copying);
+            self.stream = Stream::Copying(Box::new(copying));
         }
     }
 
@@ -431,7 +431,10 @@ impl AsyncSink for PostgresSink {
         let fail = |doing: &str, e: &tokio_postgres::Error| pg_error(url, doing, e);
         // The connection of the stream `write` started, if any: a second one could wait forever on a pool of one.
         let (mut client, stream) = match std::mem::take(&mut self.stream) {
-            Stream::Copying(Copying { copy, client }) => (client, Some(copy)),
+            Stream::Copying(copying) => {
+                let Copying { copy, client } = *copying;
+                (client, Some(copy))
+            }
             Stream::Idle | Stream::Failed => (get(&self.pool, url).await?, None),
         };
         // The fast path, without upsert: one COPY, atomic on its own (two round trips). Only when the server
