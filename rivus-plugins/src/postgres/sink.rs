@@ -38,8 +38,8 @@ const STREAM_BYTES: usize = 16 * 1024;
 /// # Delivery
 ///
 /// `write` encodes the record and keeps it; [`flush_each`](AsyncSink::flush_each) loads everything written
-/// since the last flush at once, so an item counts as written only once its rows committed: one `COPY`
-/// (atomic on its own) while the server takes every row; when it refuses one, the flush starts again in **one
+/// since the last flush at once, so an item counts as written only once its rows committed: one `COPY` in a
+/// transaction, written once the server answers its `COMMIT`, while the server takes every row; when it refuses one, the flush starts again in **one
 /// transaction** in which each load runs under a savepoint. Without `key`, that `COPY` starts as soon as 16 KiB
 /// of rows wait, and `write` sends the rows into it as they come, so the server's work on them overlaps the
 /// encoding of the next ones; it commits only at the flush (and a dropped or failed one commits nothing: the
@@ -96,10 +96,71 @@ enum Stream {
     Failed,
 }
 
-/// A started `COPY … FROM STDIN` and the connection it runs on (kept out of the pool until it ends).
+/// A `COPY … FROM STDIN` in a transaction of its own, and the connection it runs on.
+///
+/// The transaction is explicit because the `COPY`'s own completion is not its commit: in the extended protocol
+/// the server reports the rows copied, then commits the implicit transaction when it reads the `Sync` that
+/// follows, so a connection lost between the two (measured: a terminated backend) lost rows the client had
+/// seen copied. `COMMIT`'s answer is the commit.
 struct Copying {
     copy: Pin<Box<tokio_postgres::CopyInSink<Bytes>>>,
-    client: deadpool_postgres::Object,
+    /// The connection, inside the transaction; `None` once it committed.
+    client: Option<deadpool_postgres::Object>,
+}
+
+impl Copying {
+    /// Begins a transaction on `client` and starts `copy` (`COPY … FROM STDIN`) in it.
+    async fn begin(
+        client: deadpool_postgres::Object,
+        copy: &str,
+    ) -> Result<Self, tokio_postgres::Error> {
+        match Self::start(&client, copy).await {
+            Ok(copy) => Ok(Self {
+                copy: Box::pin(copy),
+                client: Some(client),
+            }),
+            Err(e) => {
+                // Perhaps inside the transaction: taken out of the pool, closed.
+                drop(deadpool_postgres::Object::take(client));
+                Err(e)
+            }
+        }
+    }
+
+    async fn start(
+        client: &deadpool_postgres::Object,
+        copy: &str,
+    ) -> Result<tokio_postgres::CopyInSink<Bytes>, tokio_postgres::Error> {
+        client.batch_execute("BEGIN").await?;
+        client.copy_in(copy).await
+    }
+
+    /// Sends `rows` into the `COPY`.
+    async fn send(&mut self, rows: Bytes) -> Result<(), tokio_postgres::Error> {
+        self.copy.send(rows).await
+    }
+
+    /// Sends the last `rows`, ends the `COPY` and commits; the connection goes back to the pool.
+    async fn commit(mut self, rows: Bytes) -> Result<(), tokio_postgres::Error> {
+        self.copy.send(rows).await?;
+        self.copy.as_mut().finish().await?;
+        if let Some(client) = &self.client {
+            client.batch_execute("COMMIT").await?;
+        }
+        // Committed: the connection may serve again.
+        self.client = None;
+        Ok(())
+    }
+}
+
+impl Drop for Copying {
+    /// A `COPY` dropped before its commit (a failure, a cancelled write) closes its connection, which rolls the
+    /// transaction back, rather than hand the pool a connection inside a failed transaction.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
 }
 
 /// The target table, as the server describes it.
@@ -288,24 +349,21 @@ impl PostgresSink {
         };
         let mut copying = match std::mem::replace(&mut self.stream, Stream::Failed) {
             Stream::Failed => return,
-            Stream::Copying(copying) => *copying,
+            Stream::Copying(copying) => copying,
             Stream::Idle => {
                 let Ok(client) = get(&self.pool, &self.config.url).await else {
                     return;
                 };
-                match client.copy_in(&table.copy).await {
-                    Ok(copy) => Copying {
-                        copy: Box::pin(copy),
-                        client,
-                    },
+                match Copying::begin(client, &table.copy).await {
+                    Ok(copying) => Box::new(copying),
                     Err(_) => return,
                 }
             }
         };
         let chunk = Bytes::copy_from_slice(&self.rows[self.sent..]);
-        if copying.copy.send(chunk).await.is_ok() {
+        if copying.send(chunk).await.is_ok() {
             self.sent = self.rows.len();
-            self.stream = Stream::Copying(Box::new(copying));
+            self.stream = Stream::Copying(copying);
         }
     }
 
@@ -429,29 +487,24 @@ impl AsyncSink for PostgresSink {
         };
         let url = &self.config.url;
         let fail = |doing: &str, e: &tokio_postgres::Error| pg_error(url, doing, e);
-        // The connection of the stream `write` started, if any: a second one could wait forever on a pool of one.
-        let (mut client, stream) = match std::mem::take(&mut self.stream) {
-            Stream::Copying(copying) => {
-                let Copying { copy, client } = *copying;
-                (client, Some(copy))
-            }
-            Stream::Idle | Stream::Failed => (get(&self.pool, url).await?, None),
-        };
-        // The fast path, without upsert: one COPY, atomic on its own (two round trips). Only when the server
-        // refuses a row does the flush take the careful path below, in a transaction with savepoints.
+        // The fast path, without upsert: one COPY in a transaction, committed when the server answers COMMIT
+        // (see `Copying`). Only when the server refuses a row does the flush take the careful path below, in a
+        // transaction with savepoints. The stream `write` started, if any, comes first: its connection is out
+        // of the pool, and another `get` could wait forever on a pool of one.
+        let stream = std::mem::take(&mut self.stream);
         if table.upsert.is_none() {
             let copied = match stream {
-                Some(mut copy) => {
+                Stream::Copying(copying) => {
                     let rest = Bytes::copy_from_slice(&self.rows[self.sent..]);
-                    match copy.send(rest).await {
-                        Ok(()) => copy.as_mut().finish().await.map(|_| ()),
+                    copying.commit(rest).await
+                }
+                Stream::Idle | Stream::Failed => {
+                    let client = get(&self.pool, url).await?;
+                    match Copying::begin(client, &table.copy).await {
+                        Ok(copying) => copying.commit(Bytes::copy_from_slice(&self.rows)).await,
                         Err(e) => Err(e),
                     }
                 }
-                None => match client.copy_in(&table.copy).await {
-                    Ok(copy) => send_copy(copy, Bytes::copy_from_slice(&self.rows)).await,
-                    Err(e) => Err(e),
-                },
             };
             match copied {
                 Ok(()) => {
@@ -464,6 +517,7 @@ impl AsyncSink for PostgresSink {
                 Err(e) => return Err(fail(&format!("cannot load into {}", table.name), &e)),
             }
         }
+        let mut client = get(&self.pool, url).await?;
         let mut tx = client
             .transaction()
             .await
