@@ -228,7 +228,12 @@ impl Cluster {
         let exe = self.bin.join(tool);
         let mut cmd = match &self.user {
             Some(user) => {
-                let mut c = Command::new("runuser");
+                // In /usr/sbin, which a root shell has on PATH and a bare environment may not.
+                let runuser = ["/usr/sbin/runuser", "/sbin/runuser"]
+                    .into_iter()
+                    .find(|p| Path::new(p).is_file())
+                    .unwrap_or("runuser");
+                let mut c = Command::new(runuser);
                 c.args(["-u", user, "--"]).arg(exe);
                 c
             }
