@@ -289,6 +289,11 @@ impl<T> ChunkTx<T> {
         self.max
     }
 
+    /// Most items the channel holds (in full chunks).
+    pub(crate) fn items_max(&self) -> usize {
+        self.max * self.inner.max_capacity()
+    }
+
     /// Sends a chunk; gives it back when the receiver is gone (its stage stopped). Empty chunks are not sent.
     ///
     /// # Cancel safety

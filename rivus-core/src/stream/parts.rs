@@ -93,7 +93,9 @@ where
                 Role::Source,
                 Arc::default(),
             );
-            let driver = ThreadSource::new(self, tx.chunk_max(), Arc::clone(&ctx.stats));
+            // The thread hands over a channel's worth at a time when it can: one wake-up of the task (and,
+            // down the line, one trip to a sink's thread) per batch, not per chunk.
+            let driver = ThreadSource::new(self, tx.items_max(), Arc::clone(&ctx.stats));
             w.spawn(ctx, |ctx| source::source_task(driver, tx, ctx));
         })
     }

@@ -65,6 +65,9 @@ pub(crate) struct Written<T> {
     pub(crate) failure: Option<(Fault, Vec<T>)>,
 }
 
+/// What a flush gives: the items the destination refused, or why it failed.
+pub(crate) type Flush = Result<Vec<Rejected>, Fault>;
+
 /// A sink as the sink task sees it. Every call takes the stage's time limit.
 pub(crate) trait SinkDriver: Send + 'static {
     type In: Send + 'static;
@@ -79,6 +82,22 @@ pub(crate) trait SinkDriver: Send + 'static {
         &mut self,
         limit: Option<Duration>,
     ) -> impl Future<Output = Result<Vec<Rejected>, Fault>> + Send;
+    /// [`write_many`](Self::write_many), then, when every write succeeded, [`flush`](Self::flush) (`None`
+    /// when a write failed): for a sink on a thread, one trip to the thread instead of two.
+    fn write_and_flush(
+        &mut self,
+        items: Vec<Self::In>,
+        limit: Option<Duration>,
+    ) -> impl Future<Output = (Written<Self::In>, Option<Flush>)> + Send {
+        async move {
+            let written = self.write_many(items, limit).await;
+            if written.failure.is_some() {
+                return (written, None);
+            }
+            let flushed = self.flush(limit).await;
+            (written, Some(flushed))
+        }
+    }
     fn close(&mut self, limit: Option<Duration>) -> impl Future<Output = Result<(), Fault>> + Send;
 }
 
@@ -225,12 +244,13 @@ pub(crate) struct ThreadSource<S: SyncSource> {
 }
 
 impl<S: SyncSource> ThreadSource<S> {
-    pub(crate) fn new(source: S, buffer: usize, stats: Arc<StageStats>) -> Self {
+    /// A source whose items the task takes `batch` at a time when it can (see [`Handoff`]).
+    pub(crate) fn new(source: S, batch: usize, stats: Arc<StageStats>) -> Self {
         Self {
             name: source.name(),
             source: Some(source),
             thread: None,
-            handoff: Arc::new(Handoff::new(buffer)),
+            handoff: Arc::new(Handoff::new(batch)),
             taken: VecDeque::new(),
             position: None,
             commit_slot: Arc::new(Mutex::new(None)),
@@ -366,6 +386,24 @@ impl<S: SyncSource> Drop for ThreadSource<S> {
     }
 }
 
+/// Writes `items` on the sink's thread: how many were written, and the first error with the items not tried.
+#[allow(clippy::type_complexity, reason = "a private helper's plain tuple")]
+fn write_on_thread<S: SyncSink>(
+    s: &mut S,
+    p: &Progress,
+    items: Vec<S::In>,
+) -> (usize, Option<(PipeError, Vec<S::In>)>) {
+    let mut items = items.into_iter();
+    let mut count = 0;
+    while let Some(item) = items.next() {
+        if let Err(e) = p.call(|| caught(|| s.write(item))) {
+            return (count, Some((e, items.collect())));
+        }
+        count += 1;
+    }
+    (count, None)
+}
+
 /// A [`SyncSink`] on a thread of its own: the task hands it whole runs of items, and gives it up when one call
 /// outlives the stage's limit.
 pub(crate) struct ThreadSink<S: SyncSink> {
@@ -427,17 +465,7 @@ where
     async fn write_many(&mut self, items: Vec<S::In>, limit: Option<Duration>) -> Written<S::In> {
         let n = items.len();
         let result = self
-            .call("write", limit, move |s, p| {
-                let mut items = items.into_iter();
-                let mut count = 0;
-                while let Some(item) = items.next() {
-                    if let Err(e) = p.call(|| caught(|| s.write(item))) {
-                        return (count, Some((e, items.collect::<Vec<_>>())));
-                    }
-                    count += 1;
-                }
-                (count, None)
-            })
+            .call("write", limit, move |s, p| write_on_thread(s, p, items))
             .await;
         match result {
             Ok((count, failure)) => Written {
@@ -456,6 +484,39 @@ where
         self.call("flush", limit, |s, p| p.call(|| caught(|| s.flush_each())))
             .await?
             .map_err(Fault::Failed)
+    }
+
+    async fn write_and_flush(
+        &mut self,
+        items: Vec<S::In>,
+        limit: Option<Duration>,
+    ) -> (Written<S::In>, Option<Flush>) {
+        let n = items.len();
+        let result = self
+            .call("write", limit, move |s, p| {
+                let (count, failure) = write_on_thread(s, p, items);
+                let flushed = failure
+                    .is_none()
+                    .then(|| p.call(|| caught(|| s.flush_each())));
+                (count, failure, flushed)
+            })
+            .await;
+        match result {
+            Ok((count, failure, flushed)) => (
+                Written {
+                    count,
+                    failure: failure.map(|(e, rest)| (Fault::Failed(e), rest)),
+                },
+                flushed.map(|f| f.map_err(Fault::Failed)),
+            ),
+            Err(fault) => (
+                Written {
+                    count: 0,
+                    failure: Some((fault, Vec::new())).filter(|_| n > 0),
+                },
+                None,
+            ),
+        }
     }
 
     async fn close(&mut self, limit: Option<Duration>) -> Result<(), Fault> {

@@ -252,6 +252,17 @@ impl StageCtx {
         c
     }
 
+    /// Appends the chunks already waiting to `chunk` while it holds fewer than `max` items, without waiting.
+    pub(crate) fn gather<T>(&self, rx: &mut ChunkRx<T>, chunk: &mut Chunk<T>, max: usize) {
+        while chunk.len() < max
+            && !self.halted()
+            && let Some(more) = rx.try_recv()
+        {
+            self.stats.add_in(more.weight());
+            chunk.append(more);
+        }
+    }
+
     /// Gives up the input: refuses what would come and counts what waits as taken and stopped with.
     pub(crate) async fn give_up<T>(&self, rx: &mut ChunkRx<T>) {
         let w = rx.close_and_receive_all().await;

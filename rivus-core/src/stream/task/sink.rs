@@ -23,7 +23,7 @@ use crate::metrics::Delta;
 use crate::pipe::Rejected;
 use crate::stream::Item;
 use crate::stream::channel::{ChunkRx, ItemMeta};
-use crate::stream::driver::{Fault, SinkDriver};
+use crate::stream::driver::{Fault, Flush, SinkDriver};
 use crate::stream::state::TerminalGuard;
 
 /// Items written since the last flush, with the copies the error policy may need if the flush refuses one.
@@ -73,10 +73,13 @@ enum Flushed {
 /// Flushes with the stage's retries; on success counts the unflushed items as written and acknowledges them
 /// (each item the destination refused goes to the error policy instead), on failure counts them as failed and
 /// fails the run.
+///
+/// `made` is the outcome of a first flush already made (by [`SinkDriver::write_and_flush`]).
 async fn flush<D: SinkDriver>(
     d: &mut D,
     ctx: &StageCtx,
     unflushed: &mut Unflushed<D::In>,
+    mut made: Option<Flush>,
 ) -> Flushed
 where
     D::In: Item,
@@ -85,7 +88,11 @@ where
     let mut backoff = ctx.policy.retry.backoff();
     let mut stuck = false;
     let result = loop {
-        match d.flush(limit).await {
+        let attempt = match made.take() {
+            Some(outcome) => outcome,
+            None => d.flush(limit).await,
+        };
+        match attempt {
             Ok(rejected) => break Ok(rejected),
             Err(Fault::Stuck(e)) => {
                 stuck = true;
@@ -211,7 +218,9 @@ pub(crate) async fn sink_task<D>(
     let mut unflushed = Unflushed::new();
     // Whether the sink can still be called (a stuck sync sink cannot).
     let mut usable = true;
-    'run: while let Some(chunk) = ctx.recv(&mut rx).await {
+    'run: while let Some(mut chunk) = ctx.recv(&mut rx).await {
+        // The chunks already waiting go with it: a sink on a thread costs one trip per gathering.
+        ctx.gather(&mut rx, &mut chunk, flush_every);
         let n = chunk.len();
         let started = Instant::now();
         let mut delta = Delta::default();
@@ -223,9 +232,19 @@ pub(crate) async fn sink_task<D>(
         };
         let mut batch = chunk.items;
         let mut stop = None;
+        // The flush that follows when the input ran dry (or enough waits unflushed) goes with the chunk's
+        // writes: a sink on a thread then costs one trip to it per chunk, not two.
+        let mut flush_with_writes = rx.is_empty() || unflushed.len() + n >= flush_every;
+        let mut made_flush = None;
         while !batch.is_empty() {
             let sent = batch.len();
-            let written = d.write_many(batch, limit).await;
+            let written = if std::mem::take(&mut flush_with_writes) {
+                let (written, flushed) = d.write_and_flush(batch, limit).await;
+                made_flush = flushed;
+                written
+            } else {
+                d.write_many(batch, limit).await
+            };
             for _ in 0..written.count {
                 if let Some(meta) = metas.next() {
                     unflushed.add(meta, copies.pop_front());
@@ -267,7 +286,7 @@ pub(crate) async fn sink_task<D>(
                     if let Judged::Fatal(_) = &judged {
                         // The items before the failing one are written before the run stops.
                         ctx.stats.apply(&std::mem::take(&mut delta));
-                        if flush(&mut d, &ctx, &mut unflushed).await == Flushed::Stuck {
+                        if flush(&mut d, &ctx, &mut unflushed, None).await == Flushed::Stuck {
                             usable = false;
                         }
                     }
@@ -297,11 +316,11 @@ pub(crate) async fn sink_task<D>(
             ctx.run.fail(ctx.index, ctx.policy.name_error(err));
             break 'run;
         }
-        if ctx.halted() {
+        if made_flush.is_none() && ctx.halted() {
             break;
         }
-        if rx.is_empty() || unflushed.len() >= flush_every {
-            match flush(&mut d, &ctx, &mut unflushed).await {
+        if made_flush.is_some() || rx.is_empty() || unflushed.len() >= flush_every {
+            match flush(&mut d, &ctx, &mut unflushed, made_flush).await {
                 Flushed::Done => {}
                 Flushed::Failed => break,
                 Flushed::Stuck => {
@@ -312,7 +331,9 @@ pub(crate) async fn sink_task<D>(
         }
     }
     // What was written before the run stopped (or the input ended) is flushed, if the sink can still be.
-    if usable && unflushed.len() > 0 && flush(&mut d, &ctx, &mut unflushed).await == Flushed::Stuck
+    if usable
+        && unflushed.len() > 0
+        && flush(&mut d, &ctx, &mut unflushed, None).await == Flushed::Stuck
     {
         usable = false;
     }
