@@ -4,6 +4,15 @@ use rivus_core::value::{Value, kind_of};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// A parsed value before it is built into a [`Value`].
+enum Scanned<'a> {
+    Null,
+    Text(&'a str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
 /// The type of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "lowercase")]
@@ -26,33 +35,59 @@ impl FieldType {
     ///
     /// A message saying what the text is not.
     pub fn parse(self, text: &str) -> Result<Value, String> {
+        Ok(match self.scan(text)? {
+            Scanned::Null => Value::Null,
+            Scanned::Text(text) => Value::String(text.to_owned()),
+            Scanned::Int(int) => Value::from(int),
+            // `scan` let only finite numbers through, which is all `from_f64` refuses.
+            Scanned::Float(float) => {
+                serde_json::Number::from_f64(float).map_or(Value::Null, Value::Number)
+            }
+            Scanned::Bool(b) => Value::Bool(b),
+        })
+    }
+
+    /// Checks that `text` parses, without building its value: what a source that must report a bad value
+    /// nobody reads uses (no allocation, and no number formatted into text).
+    ///
+    /// # Errors
+    ///
+    /// The message [`parse`](Self::parse) would give.
+    pub fn check(self, text: &str) -> Result<(), String> {
+        self.scan(text).map(drop)
+    }
+
+    /// The value of `text`, unbuilt.
+    fn scan(self, text: &str) -> Result<Scanned<'_>, String> {
         if text.is_empty() && self != Self::String {
-            return Ok(Value::Null);
+            return Ok(Scanned::Null);
         }
         match self {
-            Self::String => Ok(Value::String(text.to_owned())),
+            Self::String => Ok(Scanned::Text(text)),
             Self::Int => match plain_int(text.as_bytes()) {
-                Some(int) => Ok(Value::from(int)),
+                Some(int) => Ok(Scanned::Int(int)),
                 None => trimmed(text)
                     .parse::<i64>()
-                    .map(Value::from)
+                    .map(Scanned::Int)
                     .map_err(|e| format!("{text:?} is not an integer ({e})")),
             },
             Self::Float => {
                 let parsed = trimmed(text)
                     .parse::<f64>()
                     .map_err(|e| format!("{text:?} is not a number ({e})"))?;
-                serde_json::Number::from_f64(parsed)
-                    .map(Value::Number)
-                    .ok_or_else(|| format!("{text:?} is not a finite number"))
+                if parsed.is_finite() {
+                    Ok(Scanned::Float(parsed))
+                } else {
+                    Err(format!("{text:?} is not a finite number"))
+                }
             }
             Self::Bool => {
                 let word = trimmed(text);
                 let is = |words: [&str; 3]| words.iter().any(|w| w.eq_ignore_ascii_case(word));
                 if is(["true", "1", "yes"]) {
-                    Ok(Value::Bool(true))
+                    Ok(Scanned::Bool(true))
                 } else if is(["false", "0", "no"]) {
-                    Ok(Value::Bool(false))
+                    Ok(Scanned::Bool(false))
                 } else {
                     Err(format!("{text:?} is not a boolean"))
                 }
@@ -212,6 +247,39 @@ mod tests {
                 expected.map(Value::Bool),
                 "{text:?}"
             );
+        }
+    }
+
+    #[test]
+    fn check_says_what_parse_says() {
+        let types = [
+            FieldType::String,
+            FieldType::Int,
+            FieldType::Float,
+            FieldType::Bool,
+        ];
+        for text in [
+            "",
+            "1",
+            "-2",
+            " 3 ",
+            "1.5",
+            "1e400",
+            "NaN",
+            "inf",
+            "x",
+            "yes",
+            "No",
+            "007",
+            "9223372036854775808",
+        ] {
+            for ty in types {
+                assert_eq!(
+                    ty.check(text),
+                    ty.parse(text).map(drop),
+                    "{ty:?} on {text:?}"
+                );
+            }
         }
     }
 }

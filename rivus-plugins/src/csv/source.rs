@@ -386,7 +386,7 @@ impl CsvSource {
         Ok(record)
     }
 
-    /// Column `i`'s value, typed; with `build = false` only checked (a string is not copied), `Null`.
+    /// Column `i`'s value, typed; with `build = false` only checked (nothing is allocated), `Null`.
     fn value(
         &self,
         i: usize,
@@ -412,11 +412,14 @@ impl CsvSource {
                 &self.raw(start, end),
             )
         })?;
-        if !build && *ty == FieldType::String {
-            return Ok(rivus_core::value::Value::Null);
+        let bad = |message| self.text.bad(at(), message, &self.raw(start, end));
+        if !build {
+            return ty
+                .check(text)
+                .map(|()| rivus_core::value::Value::Null)
+                .map_err(bad);
         }
-        ty.parse(text)
-            .map_err(|message| self.text.bad(at(), message, &self.raw(start, end)))
+        ty.parse(text).map_err(bad)
     }
 }
 
