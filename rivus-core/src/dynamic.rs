@@ -11,6 +11,7 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -252,6 +253,9 @@ impl<S: SyncSink + ?Sized> SyncSink for Box<S> {
     fn flush_each(&mut self) -> Result<Vec<Rejected>, PipeError> {
         (**self).flush_each()
     }
+    fn flush_batch(&self) -> Option<NonZeroUsize> {
+        (**self).flush_batch()
+    }
     fn name(&self) -> Cow<'static, str> {
         (**self).name()
     }
@@ -364,6 +368,8 @@ pub trait DynAsyncSink<I>: Send {
     fn dyn_flush_each(&mut self) -> BoxFuture<'_, Result<Vec<Rejected>, PipeError>>;
     /// [`AsyncSink::name`].
     fn dyn_name(&self) -> Cow<'static, str>;
+    /// [`AsyncSink::flush_batch`].
+    fn dyn_flush_batch(&self) -> Option<NonZeroUsize>;
     /// [`AsyncSink::open`].
     fn dyn_open(&mut self) -> BoxFuture<'_, Result<(), PipeError>>;
     /// [`AsyncSink::close`].
@@ -385,6 +391,9 @@ where
     }
     fn dyn_name(&self) -> Cow<'static, str> {
         self.name()
+    }
+    fn dyn_flush_batch(&self) -> Option<NonZeroUsize> {
+        self.flush_batch()
     }
     fn dyn_open(&mut self) -> BoxFuture<'_, Result<(), PipeError>> {
         Box::pin(self.open())
@@ -414,6 +423,9 @@ impl<I: Send> AsyncSink for BoxAsyncSink<I> {
     }
     fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
         self.0.dyn_flush_each()
+    }
+    fn flush_batch(&self) -> Option<NonZeroUsize> {
+        self.0.dyn_flush_batch()
     }
     fn name(&self) -> Cow<'static, str> {
         self.0.dyn_name()

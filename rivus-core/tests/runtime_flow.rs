@@ -340,3 +340,114 @@ fn run_future_is_send() {
     let fut = Pipeline::from_iter(0..3u32).sink(sink::discard()).run();
     is_send(&fut);
 }
+
+/// A source that gives `count` items, `gap` apart, then waits `then` before it ends.
+struct Spaced {
+    next: u64,
+    count: u64,
+    gap: Duration,
+    then: Duration,
+}
+
+impl AsyncSource for Spaced {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        if self.next == self.count {
+            tokio::time::sleep(self.then).await;
+            return None;
+        }
+        if self.next > 0 {
+            tokio::time::sleep(self.gap).await;
+        }
+        self.next += 1;
+        Some(Ok(self.next))
+    }
+}
+
+/// What each flush covered, and when.
+type Flushed = Vec<(tokio::time::Instant, Vec<u64>)>;
+
+/// A sink that keeps what each flush covered, and when, and may ask for larger flushes.
+struct Flushes {
+    batch: Option<usize>,
+    pending: Vec<u64>,
+    flushed: Arc<Mutex<Flushed>>,
+}
+
+impl AsyncSink for Flushes {
+    type In = u64;
+    async fn write(&mut self, item: u64) -> Result<(), PipeError> {
+        self.pending.push(item);
+        Ok(())
+    }
+    async fn flush(&mut self) -> Result<(), PipeError> {
+        let items = std::mem::take(&mut self.pending);
+        if !items.is_empty() {
+            let mut flushed = self.flushed.lock().unwrap();
+            flushed.push((tokio::time::Instant::now(), items));
+        }
+        Ok(())
+    }
+    fn flush_batch(&self) -> Option<std::num::NonZeroUsize> {
+        self.batch.and_then(std::num::NonZeroUsize::new)
+    }
+}
+
+async fn flushes(batch: Option<usize>, source: Spaced) -> (tokio::time::Instant, Flushed) {
+    let flushed = Arc::new(Mutex::new(Vec::new()));
+    let start = tokio::time::Instant::now();
+    let report = Pipeline::from_source(source)
+        .sink(Flushes {
+            batch,
+            pending: Vec::new(),
+            flushed: Arc::clone(&flushed),
+        })
+        .run()
+        .await
+        .unwrap();
+    let flushed = std::mem::take(&mut *flushed.lock().unwrap());
+    let written: u64 = flushed.iter().map(|(_, items)| items.len() as u64).sum();
+    assert_eq!(report.items_written(), written);
+    (start, flushed)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sink_that_asks_for_larger_flushes_gets_them() {
+    let source = || Spaced {
+        next: 0,
+        count: 100,
+        gap: Duration::from_millis(1),
+        then: Duration::ZERO,
+    };
+    // By default a sink flushes whenever its input runs dry: here, after every item.
+    let (_, by_default) = flushes(None, source()).await;
+    assert_eq!(by_default.len(), 100);
+    // Asking for 40: flushes of 40, 40 and the last 20 at the end; the items keep coming faster than the
+    // linger, so a dry input is no reason to flush.
+    let (_, batched) = flushes(Some(40), source()).await;
+    let sizes: Vec<usize> = batched.iter().map(|(_, items)| items.len()).collect();
+    assert_eq!(sizes, [40, 40, 20]);
+    let items: Vec<u64> = batched.into_iter().flat_map(|(_, items)| items).collect();
+    assert_eq!(items, (1..=100).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_stream_is_flushed_after_the_linger() {
+    // Three items, then the source waits an hour: they are flushed once the input stayed dry for the linger,
+    // not at the end of the run.
+    let source = Spaced {
+        next: 0,
+        count: 3,
+        gap: Duration::from_millis(1),
+        then: Duration::from_secs(3600),
+    };
+    let (start, flushed) = flushes(Some(1000), source).await;
+    assert_eq!(flushed.len(), 1);
+    let (at, items) = &flushed[0];
+    assert_eq!(items, &[1, 2, 3]);
+    let after = *at - start;
+    assert!(
+        after >= rivus_core::stream::FLUSH_LINGER && after < Duration::from_millis(100),
+        "flushed after {after:?}"
+    );
+}

@@ -39,6 +39,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::num::NonZeroUsize;
 
 use super::{Composable, Feeds, Join, Lift};
 use crate::compose::{AsyncMode, SyncMode};
@@ -251,6 +252,10 @@ where
         self.sink.flush()
     }
 
+    fn flush_batch(&self) -> Option<NonZeroUsize> {
+        self.sink.flush_batch()
+    }
+
     fn name(&self) -> Cow<'static, str> {
         joined(self.pipe.name(), self.sink.name())
     }
@@ -304,6 +309,10 @@ where
         self.sink.flush().await
     }
 
+    fn flush_batch(&self) -> Option<NonZeroUsize> {
+        self.sink.flush_batch()
+    }
+
     fn name(&self) -> Cow<'static, str> {
         joined(self.pipe.name(), self.sink.name())
     }
@@ -345,6 +354,10 @@ where
 
     fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
         std::future::ready(self.0.flush_each())
+    }
+
+    fn flush_batch(&self) -> Option<NonZeroUsize> {
+        self.0.flush_batch()
     }
 
     fn name(&self) -> Cow<'static, str> {

@@ -20,6 +20,7 @@ mod fns;
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 pub use fns::{
@@ -487,6 +488,16 @@ pub trait SyncSink {
         self.flush().map(|()| Vec::new())
     }
 
+    /// How many written items this sink would like each flush to cover while items keep coming; `None` (the
+    /// default) lets the runtime flush whenever the stage's input runs dry, and at least every `buffer_size`
+    /// items. A sink whose flush is costly (a database transaction, an HTTP request) asks for more: the runtime
+    /// then flushes once this many items wait unflushed, once the input has been dry for
+    /// [`FLUSH_LINGER`](crate::stream::FLUSH_LINGER), and at the end. Items count as written (and their source
+    /// positions as committable) only at that flush, so a larger batch also holds acknowledgements longer.
+    fn flush_batch(&self) -> Option<NonZeroUsize> {
+        None
+    }
+
     /// The sink's name. Defaults to the type's name without its module path.
     fn name(&self) -> Cow<'static, str> {
         Cow::Borrowed(short_type_name::<Self>())
@@ -546,6 +557,12 @@ pub trait AsyncSink: Send {
     /// The flush failed as a whole.
     fn flush_each(&mut self) -> impl Future<Output = Result<Vec<Rejected>, PipeError>> + Send {
         async { self.flush().await.map(|()| Vec::new()) }
+    }
+
+    /// How many written items this sink would like each flush to cover while items keep coming; see
+    /// [`SyncSink::flush_batch`]. Defaults to `None`.
+    fn flush_batch(&self) -> Option<NonZeroUsize> {
+        None
     }
 
     /// The sink's name. Defaults to the type's name without its module path.

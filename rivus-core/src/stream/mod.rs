@@ -116,6 +116,11 @@ pub use endpoints::{sink, source};
 pub use parts::{AddPipe, Identity, IntoDeadLetterSink, IntoSink, IntoSource, IntoStage, SyncTail};
 pub use stream_form::{PipelineStream, StreamPipe, process};
 
+/// How long a sink stage whose sink asks for larger flushes ([`SyncSink::flush_batch`](crate::SyncSink::flush_batch))
+/// waits, once its input ran dry, for more items before it flushes what it has: the most latency such a sink
+/// adds to a quiet stream.
+pub const FLUSH_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// What can travel through a pipeline: `Clone + Send + 'static` (cloned only for retries, dead letters and
 /// extra sinks).
 pub trait Item: Clone + Send + 'static {}

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -419,6 +420,11 @@ impl AsyncSink for PostgresSink {
 
     fn name(&self) -> Cow<'static, str> {
         NAME.into()
+    }
+
+    /// [`flush_rows`](PostgresSinkConfig::flush_rows): a load is a transaction, whose commit waits for the disk.
+    fn flush_batch(&self) -> Option<NonZeroUsize> {
+        Some(self.config.flush_rows)
     }
 
     /// Connects, and checks the table and the configured columns.

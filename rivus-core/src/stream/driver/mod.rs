@@ -9,6 +9,7 @@ mod thread;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -71,6 +72,8 @@ pub(crate) type Flush = Result<Vec<Rejected>, Fault>;
 /// A sink as the sink task sees it. Every call takes the stage's time limit.
 pub(crate) trait SinkDriver: Send + 'static {
     type In: Send + 'static;
+    /// See [`SyncSink::flush_batch`].
+    fn flush_batch(&self) -> Option<usize>;
     fn open(&mut self, limit: Option<Duration>) -> impl Future<Output = Result<(), Fault>> + Send;
     fn write_many(
         &mut self,
@@ -188,6 +191,9 @@ pub(crate) struct AsyncSinkDriver<S>(pub(crate) S);
 
 impl<S: AsyncSink + 'static> SinkDriver for AsyncSinkDriver<S> {
     type In = S::In;
+    fn flush_batch(&self) -> Option<usize> {
+        self.0.flush_batch().map(NonZeroUsize::get)
+    }
     async fn open(&mut self, limit: Option<Duration>) -> Result<(), Fault> {
         guarded("open", limit, self.0.open())
             .await
@@ -408,6 +414,7 @@ fn write_on_thread<S: SyncSink>(
 /// outlives the stage's limit.
 pub(crate) struct ThreadSink<S: SyncSink> {
     name: Cow<'static, str>,
+    flush_batch: Option<usize>,
     sink: Option<S>,
     thread: Option<OnThread<S>>,
 }
@@ -416,6 +423,7 @@ impl<S: SyncSink> ThreadSink<S> {
     pub(crate) fn new(sink: S) -> Self {
         Self {
             name: sink.name(),
+            flush_batch: sink.flush_batch().map(NonZeroUsize::get),
             sink: Some(sink),
             thread: None,
         }
@@ -452,6 +460,10 @@ where
     S::In: Send + 'static,
 {
     type In = S::In;
+
+    fn flush_batch(&self) -> Option<usize> {
+        self.flush_batch
+    }
 
     async fn open(&mut self, limit: Option<Duration>) -> Result<(), Fault> {
         if let Some(sink) = self.sink.take() {

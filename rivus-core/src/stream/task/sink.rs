@@ -1,7 +1,8 @@
 //! The sink task: writes every item, flushes whenever its input runs dry (and at least every `buffer_size`
-//! items), and counts an item as written only once the flush after its write succeeded. That is what makes
-//! `written` a fact about the sink: a file sink's flush reaches the OS, and a write whose flush fails is not
-//! written (it is failed).
+//! items; a sink that asks for larger flushes, [`SyncSink::flush_batch`](crate::SyncSink::flush_batch), every
+//! that many items or once its input stayed dry for [`FLUSH_LINGER`]), and counts an item as written only once
+//! the flush after its write succeeded. That is what makes `written` a fact about the sink: a file sink's flush
+//! reaches the OS, and a write whose flush fails is not written (it is failed).
 //!
 //! Writes and flushes run under the stage's time limit and retry policy. A failed write goes to the stage's
 //! error policy; under fail fast, what was written before it is flushed first (so the items before the
@@ -21,10 +22,10 @@ use super::{Judged, Remains, StageCtx, open_or_return};
 use crate::error::PipeError;
 use crate::metrics::Delta;
 use crate::pipe::Rejected;
-use crate::stream::Item;
 use crate::stream::channel::{ChunkRx, ItemMeta};
 use crate::stream::driver::{Fault, Flush, SinkDriver};
 use crate::stream::state::TerminalGuard;
+use crate::stream::{FLUSH_LINGER, Item};
 
 /// Items written since the last flush, with the copies the error policy may need if the flush refuses one.
 #[derive(Debug)]
@@ -214,11 +215,34 @@ pub(crate) async fn sink_task<D>(
         d.close(limit).await.map_err(fault_error)
     );
     let keep = ctx.policy.keeps_copies();
-    let flush_every = ctx.run.cfg.buffer_size.get();
+    // A sink that asks for larger flushes gets them: a dry input is then no reason to flush until it has
+    // stayed dry for `FLUSH_LINGER`.
+    let batch = d.flush_batch();
+    let flush_every = batch.unwrap_or(ctx.run.cfg.buffer_size.get());
+    let flush_when_dry = batch.is_none();
     let mut unflushed = Unflushed::new();
     // Whether the sink can still be called (a stuck sync sink cannot).
     let mut usable = true;
-    'run: while let Some(mut chunk) = ctx.recv(&mut rx).await {
+    'run: loop {
+        let received = if !flush_when_dry && unflushed.len() > 0 {
+            match tokio::time::timeout(FLUSH_LINGER, ctx.recv(&mut rx)).await {
+                Ok(received) => received,
+                // Dry for the linger: what waits is flushed.
+                Err(_) => match flush(&mut d, &ctx, &mut unflushed, None).await {
+                    Flushed::Done => continue,
+                    Flushed::Failed => break,
+                    Flushed::Stuck => {
+                        usable = false;
+                        break;
+                    }
+                },
+            }
+        } else {
+            ctx.recv(&mut rx).await
+        };
+        let Some(mut chunk) = received else {
+            break;
+        };
         // The chunks already waiting go with it: a sink on a thread costs one trip per gathering.
         ctx.gather(&mut rx, &mut chunk, flush_every);
         let n = chunk.len();
@@ -234,7 +258,8 @@ pub(crate) async fn sink_task<D>(
         let mut stop = None;
         // The flush that follows when the input ran dry (or enough waits unflushed) goes with the chunk's
         // writes: a sink on a thread then costs one trip to it per chunk, not two.
-        let mut flush_with_writes = rx.is_empty() || unflushed.len() + n >= flush_every;
+        let mut flush_with_writes =
+            (flush_when_dry && rx.is_empty()) || unflushed.len() + n >= flush_every;
         let mut made_flush = None;
         while !batch.is_empty() {
             let sent = batch.len();
@@ -319,7 +344,10 @@ pub(crate) async fn sink_task<D>(
         if made_flush.is_none() && ctx.halted() {
             break;
         }
-        if made_flush.is_some() || rx.is_empty() || unflushed.len() >= flush_every {
+        if made_flush.is_some()
+            || (flush_when_dry && rx.is_empty())
+            || unflushed.len() >= flush_every
+        {
             match flush(&mut d, &ctx, &mut unflushed, made_flush).await {
                 Flushed::Done => {}
                 Flushed::Failed => break,
