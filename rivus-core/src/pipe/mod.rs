@@ -780,6 +780,20 @@ impl<T> Iterator for OutputsIter<T> {
             }
         }
     }
+
+    // Without a loop for the common cases (none or one output), so that a chain run by `process_iter` folds
+    // as the iterator chain it stands for.
+    #[inline]
+    fn fold<B, F>(self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, T) -> B,
+    {
+        match self.inner {
+            OutputsIterState::Done => init,
+            OutputsIterState::One(item) => f(init, item),
+            OutputsIterState::Many(it) => it.fold(init, f),
+        }
+    }
 }
 
 /// The type's name without module paths: `my_app::orders::Parse` → `Parse`, `rivus_core::pipe::Map<…>` → `Map`.
