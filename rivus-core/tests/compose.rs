@@ -146,6 +146,20 @@ fn filter_and_flat_map_change_counts() {
 }
 
 #[test]
+fn process_iter_gives_every_output_of_a_flat_map_in_order() {
+    let p = || pipe::flat_map(|n: u64| 0..n) >> Double;
+    // Inputs with no, one and several outputs, through `next` (`by_ref`) and through `fold` (`sum`).
+    let by_next: Vec<u64> = p()
+        .process_iter(0..4)
+        .by_ref()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(by_next, [0, 0, 2, 0, 2, 4]);
+    let sum: u64 = p().process_iter(0..4).map(Result::unwrap).sum();
+    assert_eq!(sum, 8);
+}
+
+#[test]
 fn filter_map_and_try_map() {
     let p = pipe::filter_map(|s: &str| s.parse::<u64>().ok()) >> pipe::map(|x: u64| x * 3);
     assert_eq!(run_each(&p, ["1", "two", "3"]), [3, 9]);

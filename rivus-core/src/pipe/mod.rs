@@ -727,6 +727,19 @@ impl<T> Default for Outputs<T> {
 impl<T> Emit<T> for Outputs<T> {
     #[inline]
     fn emit(&mut self, item: T) -> Result<(), PipeError> {
+        // The first output is stored in place; a second one (a flat-map) takes the cold path.
+        if matches!(self.state, OutputsState::Empty) {
+            self.state = OutputsState::One(item);
+        } else {
+            self.emit_more(item);
+        }
+        Ok(())
+    }
+}
+
+impl<T> Outputs<T> {
+    #[cold]
+    fn emit_more(&mut self, item: T) {
         self.state = match std::mem::replace(&mut self.state, OutputsState::Empty) {
             OutputsState::Empty => OutputsState::One(item),
             OutputsState::One(first) => OutputsState::Many(vec![first, item]),
@@ -735,7 +748,6 @@ impl<T> Emit<T> for Outputs<T> {
                 OutputsState::Many(v)
             }
         };
-        Ok(())
     }
 }
 
