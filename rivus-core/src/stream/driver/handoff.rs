@@ -154,7 +154,12 @@ impl<T> Handoff<T> {
     }
 
     fn take_locked(&self, mut s: MutexGuard<'_, Slots<T>>, into: &mut VecDeque<T>) {
-        into.append(&mut s.items);
+        if into.is_empty() {
+            // The buffers trade places: no copy of the items under the lock.
+            std::mem::swap(into, &mut s.items);
+        } else {
+            into.append(&mut s.items);
+        }
         let full = std::mem::take(&mut s.full);
         drop(s);
         // Only a thread that waits for room needs waking (a notify is a system call even with no waiter).
