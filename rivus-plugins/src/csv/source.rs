@@ -1,5 +1,6 @@
 //! [`CsvSource`] and its configuration.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use rivus_core::ack::Position;
 use rivus_core::condition::Condition;
 use rivus_core::registry::OptionError;
-use rivus_core::value::{FieldName, Record};
+use rivus_core::value::{FieldName, Record, Value};
 use rivus_core::{PipeError, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,9 @@ pub struct CsvSource {
     plan: Vec<Use>,
     /// How many columns a prefiltered record and a whole (projected) record hold: their capacities.
     widths: (usize, usize),
+    /// The record of the prefilter's columns, refilled in place for every row: a rejected row (most rows, for a
+    /// selective filter) then costs no allocation for a string column.
+    filtered: RefCell<Record>,
 }
 
 /// What a column of the file is for, given the projection and the prefilter.
@@ -164,6 +168,7 @@ impl CsvSource {
             rejects_empty: false,
             plan: Vec::new(),
             widths: (0, 0),
+            filtered: RefCell::new(Record::new()),
         }
     }
 
@@ -186,6 +191,7 @@ impl CsvSource {
             rejects_empty: false,
             plan: Vec::new(),
             widths: (0, 0),
+            filtered: RefCell::new(Record::new()),
         }
     }
 
@@ -345,7 +351,7 @@ impl CsvSource {
         end: usize,
     ) -> Result<Record, PipeError> {
         if let Some(condition) = &self.prefilter
-            && let Ok(partial) = self.build(reader, Use::Filter, line, start, end)
+            && let Ok(partial) = self.refill(reader, line, start, end)
             && matches!(condition.eval(&partial), Ok(false))
         {
             for (i, bytes) in reader.fields().enumerate() {
@@ -356,11 +362,62 @@ impl CsvSource {
             return Ok(if self.rejects_empty {
                 Record::new()
             } else {
-                partial
+                partial.clone()
             });
         }
         // A row the condition keeps, or cannot decide (the filter then fails it, whole, for the error policy).
         self.build(reader, Use::Read, line, start, end)
+    }
+
+    /// The prefilter's columns of this row, in the record kept for them (see [`refill_in_place`]).
+    ///
+    /// [`refill_in_place`]: Self::refill_in_place
+    fn refill(
+        &self,
+        reader: &RecordReader,
+        line: u64,
+        start: usize,
+        end: usize,
+    ) -> Result<std::cell::RefMut<'_, Record>, PipeError> {
+        let mut record = self.filtered.borrow_mut();
+        if record.is_empty() {
+            *record = self.build(reader, Use::Filter, line, start, end)?;
+        } else {
+            self.refill_in_place(&mut record, reader, line, start, end)?;
+        }
+        Ok(record)
+    }
+
+    /// Puts this row's values of the prefilter's columns into `record`, which holds the row before's (same
+    /// columns, same order, every row of a file): a string column's text goes into the string it held. On an
+    /// error the record is left half refilled; the next row refills it whole.
+    fn refill_in_place(
+        &self,
+        record: &mut Record,
+        reader: &RecordReader,
+        line: u64,
+        start: usize,
+        end: usize,
+    ) -> Result<(), PipeError> {
+        let mut slots = record.iter_mut().map(|(_, value)| value);
+        for (i, bytes) in reader.fields().enumerate() {
+            if self.plan.get(i) != Some(&Use::Filter) {
+                continue;
+            }
+            let Some(slot) = slots.next() else { break };
+            let string_column = matches!(self.columns.get(i), Some((_, FieldType::String)));
+            if string_column
+                && let Ok(text) = std::str::from_utf8(bytes)
+                && let Value::String(kept) = slot
+            {
+                kept.clear();
+                kept.push_str(text);
+            } else {
+                // Any other column, or a bad one (its located error).
+                *slot = self.value(i, bytes, true, line, start, end)?;
+            }
+        }
+        Ok(())
     }
 
     /// The record of the columns used at least as `at_least`, in file order; the first bad one's error.
@@ -584,6 +641,7 @@ impl CsvSource {
             }
         }
         self.plan = self.plan_for(&names);
+        *self.filtered.get_mut() = Record::new();
         let used = |at_least: Use| self.plan.iter().filter(|u| **u >= at_least).count();
         self.widths = (used(Use::Filter), used(Use::Read));
         self.columns = names
@@ -890,6 +948,43 @@ mod tests {
             rows[2]
         );
         assert_eq!(rows[3], r#"{"id":4,"status":"new"}"#);
+    }
+
+    #[test]
+    fn rejected_rows_give_their_own_values_row_after_row() {
+        // The prefilter's columns are refilled in place from row to row: strings longer and shorter than the
+        // row before's, an empty one, a typed column, a bad row between two good ones.
+        let text = "id,status,n,note\n1,new,7,a\n2,a much longer status than the others,1,b\n\
+                    3,x,7,c\n4,new,x,d\n5,,7,e\n6,new,8,f\n7,kept,1,g\n8,new,7,h\n";
+        let path = temp("refill.csv", text.as_bytes());
+        let mut config = CsvSourceConfig::new(&path);
+        config.types.insert("n".into(), FieldType::Int);
+        // True on an empty record, so a rejected row is its condition's fields, not an empty record.
+        let condition = "not (status == 'new' or n == 7)";
+        let pushed = shown(&read_pushed(config.clone(), Some(&["id"]), Some(condition)));
+        let parsed = Condition::parse(condition).unwrap();
+        let expected: Vec<String> = read_all(config)
+            .into_iter()
+            .map(|row| {
+                let row = row.map(|r| {
+                    let keep = parsed.eval(&r).unwrap();
+                    let fields: &[&str] = if keep {
+                        &["id", "status", "n"]
+                    } else {
+                        &["status", "n"]
+                    };
+                    fields
+                        .iter()
+                        .map(|f| (*f, r.get(f).cloned().unwrap()))
+                        .collect::<Record>()
+                });
+                shown(&[row]).remove(0)
+            })
+            .collect();
+        assert_eq!(pushed, expected);
+        assert_eq!(pushed[2], r#"{"status":"x","n":7}"#);
+        assert_eq!(pushed[4], r#"{"status":"","n":7}"#);
+        assert!(pushed[3].contains(":5:3, field `n`"), "{}", pushed[3]);
     }
 
     #[test]
