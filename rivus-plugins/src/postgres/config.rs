@@ -103,8 +103,8 @@ pub struct PostgresSinkConfig {
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub connect_timeout: Duration,
-    /// Rows per load (one `COPY` and one commit) while rows keep coming. Each commit waits for the server's
-    /// write-ahead log to reach the disk, so loads of a few rows are slow; a quiet stream's rows are loaded
+    /// Rows per load (one `COPY` and one commit) while rows keep coming. A load costs round trips and a commit
+    /// whatever its size (about 2 ms here), so loads of a few rows are slow; a quiet stream's rows are loaded
     /// once no new row came for 10 ms. Rows count as written, and a source's position as committable, only
     /// once their load committed. Default: 10,000.
     #[serde(default = "default_flush_rows")]

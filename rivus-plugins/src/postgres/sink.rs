@@ -422,7 +422,8 @@ impl AsyncSink for PostgresSink {
         NAME.into()
     }
 
-    /// [`flush_rows`](PostgresSinkConfig::flush_rows): a load is a transaction, whose commit waits for the disk.
+    /// [`flush_rows`](PostgresSinkConfig::flush_rows): a load is a transaction, which costs round trips and a
+    /// commit whatever its size.
     fn flush_batch(&self) -> Option<NonZeroUsize> {
         Some(self.config.flush_rows)
     }
