@@ -630,6 +630,11 @@ impl<T: Item> Sinks<T> {
     /// request or when the drain outlived the shutdown timeout; [`PipelineError::Config`] when the pipeline
     /// cannot run as built.
     ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime, or on one without timers: the runtime times drains, linger windows and
+    /// retries. `#[tokio::main]`, `#[tokio::test]` and `Builder::enable_all` (or `enable_time`) give them.
+    ///
     /// # Cancel safety
     ///
     /// Dropping the future aborts the run (as [`abort_on`](Pipeline::abort_on) does): items in flight are not
