@@ -21,11 +21,11 @@
     reason = "a bench fails loudly"
 )]
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "support/orders.rs"]
 mod orders;
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -35,36 +35,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 
+use measure::{cpu_seconds, run_pipeline};
+use orders::{TYPES, hand_copy};
 use rivus_core::condition::Condition;
-use rivus_core::spec::{PipelineFile, SourceText};
 use rivus_core::{SyncSink, SyncSource};
 use rivus_plugins::csv::{CsvSource, CsvSourceConfig, FieldType};
 use rivus_plugins::jsonl::{JsonlSink, JsonlSinkConfig};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Order {
-    order_id: i64,
-    customer: String,
-    country: String,
-    status: String,
-    amount: f64,
-    quantity: i64,
-    created_at: String,
-}
-
-fn hand_written(input: &Path, output: &Path) -> u64 {
-    let mut reader = csv::Reader::from_path(input).unwrap();
-    let mut out = BufWriter::with_capacity(64 * 1024, File::create(output).unwrap());
-    let mut rows = 0;
-    for order in reader.deserialize::<Order>() {
-        serde_json::to_writer(&mut out, &order.unwrap()).unwrap();
-        out.write_all(b"\n").unwrap();
-        rows += 1;
-    }
-    out.flush().unwrap();
-    rows
-}
 
 fn rivus_plugins(input: &Path, output: &Path) -> u64 {
     let mut config = CsvSourceConfig::new(input);
@@ -158,21 +134,6 @@ fn source_loop(input: &Path, output: &Path, pushdown: bool) -> u64 {
     rows
 }
 
-/// The CPU time of this process so far (user + system, every thread), from `/proc/self/stat` (in clock ticks
-/// of 10 ms); 0 where there is no `/proc`.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Runs a pipeline file from `input` to `output`, with extra lines for the source and the sink.
 fn run_pipeline_file(input: &Path, output: &Path, source: &str, sink: &str) -> u64 {
     run_file(input, output, "", source, "", sink)
@@ -188,23 +149,11 @@ fn run_file(
     transforms: &str,
     sink: &str,
 ) -> u64 {
-    let text = format!(
-        "{pipeline}[source]\nplugin = \"csv\"\npath = {input:?}\ntypes = {{ order_id = \"int\", amount = \"float\", quantity = \"int\" }}\n\
+    run_pipeline(format!(
+        "{pipeline}[source]\nplugin = \"csv\"\npath = {input:?}\n{TYPES}\n\
          {source}{transforms}[[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n{sink}"
-    );
-    let file = PipelineFile::parse(
-        Path::new("bench.toml"),
-        SourceText::new("bench.toml", text),
-        &|_| None,
-    )
-    .unwrap();
-    let pipeline = file.build().unwrap().into_pipeline();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let report = runtime.block_on(pipeline.run()).unwrap();
-    report.items_written()
+    ))
+    .items_written()
 }
 
 /// One way to convert the file: input, output, rows written.
@@ -221,7 +170,7 @@ fn main() {
 
     rivus_plugins::link();
     let runs: [(&str, Run); 4] = [
-        ("(a) hand-written csv+serde_json", hand_written),
+        ("(a) hand-written csv+serde_json", hand_copy),
         ("(b) rivus csv -> jsonl plugins", rivus_plugins),
         ("(c) rivus pipeline file, runtime", rivus_pipeline_file),
         ("(d) (c) with checkpoint, append", rivus_checkpointed),

@@ -27,6 +27,8 @@
     reason = "a bench fails loudly"
 )]
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "support/orders.rs"]
 mod orders;
 
@@ -36,29 +38,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use rivus_core::metrics::RunReport;
-use rivus_core::spec::{PipelineFile, SourceText};
-use serde::{Deserialize, Serialize};
+use measure::{cpu_seconds, run_pipeline};
+use orders::{Order, TYPES, hand_copy};
+use serde::Serialize;
 
 /// The allocator the `rivus` binary uses.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The types the pipeline files give the CSV's columns (the others are strings).
-const TYPES: &str = r#"types = { order_id = "int", amount = "float", quantity = "int" }"#;
 /// The fields (B) keeps.
 const SELECTED: [&str; 3] = ["order_id", "customer", "amount"];
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Order {
-    order_id: i64,
-    customer: String,
-    country: String,
-    status: String,
-    amount: f64,
-    quantity: i64,
-    created_at: String,
-}
 
 /// (B)'s output row in the hand-written loop.
 #[derive(Serialize)]
@@ -160,20 +149,6 @@ struct Way {
 /// CPU seconds (user + system) used so far by this process and by its children that were waited for, from
 /// `/proc/self/stat` (0 where there is none). On a shared machine the CPU time of a run moves less than its
 /// wall time, which waits for the cores the others use.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name (in parentheses, which may hold spaces): utime is the 14th field of
-    // the line, stime, cutime and cstime follow it.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .filter_map(|t| t.parse::<u64>().ok())
-        .sum();
-    ticks as f64 / 100.0
-}
-
 fn main() {
     rivus_plugins::link();
     let only = std::env::var("RIVUS_BENCH_ONLY").unwrap_or_else(|_| "ABC".to_owned());
@@ -409,22 +384,6 @@ fn timed(f: impl FnOnce() -> u64) -> (f64, u64) {
     (start.elapsed().as_secs_f64(), n)
 }
 
-/// Parses, builds and runs a pipeline file on a multi-thread runtime, as `rivus run` does.
-fn run_pipeline(text: String) -> RunReport {
-    let file = PipelineFile::parse(
-        Path::new("bench.toml"),
-        SourceText::new("bench.toml", text),
-        &|_| None,
-    )
-    .unwrap();
-    let pipeline = file.build().unwrap().into_pipeline();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(pipeline.run()).unwrap()
-}
-
 fn rivus_copy(input: &Path, output: &Path) -> u64 {
     run_pipeline(format!(
         "[source]\nplugin = \"csv\"\npath = {input:?}\n{TYPES}\n\
@@ -454,19 +413,6 @@ fn rivus_generated(records: u64) -> u64 {
     ));
     assert_eq!(report.filtered(), half);
     report.items_written()
-}
-
-fn hand_copy(input: &Path, output: &Path) -> u64 {
-    let mut reader = csv::Reader::from_path(input).unwrap();
-    let mut out = BufWriter::with_capacity(64 * 1024, File::create(output).unwrap());
-    let mut rows = 0;
-    for order in reader.deserialize::<Order>() {
-        serde_json::to_writer(&mut out, &order.unwrap()).unwrap();
-        out.write_all(b"\n").unwrap();
-        rows += 1;
-    }
-    out.flush().unwrap();
-    rows
 }
 
 fn hand_filter(input: &Path, output: &Path) -> u64 {

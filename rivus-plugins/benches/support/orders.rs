@@ -5,6 +5,38 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
+/// The types pipeline files give the orders' columns (the others are strings).
+pub(crate) const TYPES: &str =
+    r#"types = { order_id = "int", amount = "float", quantity = "int" }"#;
+
+/// An order, as the hand-written loops read it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Order {
+    pub(crate) order_id: i64,
+    pub(crate) customer: String,
+    pub(crate) country: String,
+    pub(crate) status: String,
+    pub(crate) amount: f64,
+    pub(crate) quantity: i64,
+    pub(crate) created_at: String,
+}
+
+/// The baseline: CSV -> JSON lines by hand, `csv` + serde into [`Order`] + `serde_json`; returns the rows.
+pub(crate) fn hand_copy(input: &Path, output: &Path) -> u64 {
+    let mut reader = csv::Reader::from_path(input).unwrap();
+    let mut out = BufWriter::with_capacity(64 * 1024, File::create(output).unwrap());
+    let mut rows = 0;
+    for order in reader.deserialize::<Order>() {
+        serde_json::to_writer(&mut out, &order.unwrap()).unwrap();
+        out.write_all(b"\n").unwrap();
+        rows += 1;
+    }
+    out.flush().unwrap();
+    rows
+}
+
 /// Writes about `megabytes` MB of orders to `path`; returns the number of rows (the header not counted).
 pub(crate) fn generate(path: &Path, megabytes: u64) -> u64 {
     let mut out = BufWriter::new(File::create(path).unwrap());
