@@ -452,6 +452,46 @@ impl<S: SyncSink> ThreadSink<S> {
             }
         }
     }
+
+    /// Writes `items` in one trip to the thread and, with `then_flush` and every write successful, flushes in the
+    /// same trip.
+    async fn write_run(
+        &mut self,
+        items: Vec<S::In>,
+        limit: Option<Duration>,
+        then_flush: bool,
+    ) -> (Written<S::In>, Option<Flush>)
+    where
+        S: Send + 'static,
+        S::In: Send + 'static,
+    {
+        let n = items.len();
+        let result = self
+            .call("write", limit, move |s, p| {
+                let (count, failure) = write_on_thread(s, p, items);
+                let flushed =
+                    (then_flush && failure.is_none()).then(|| p.call(|| caught(|| s.flush_each())));
+                (count, failure, flushed)
+            })
+            .await;
+        match result {
+            Ok((count, failure, flushed)) => (
+                Written {
+                    count,
+                    failure: failure.map(|(e, rest)| (Fault::Failed(e), rest)),
+                },
+                flushed.map(|f| f.map_err(Fault::Failed)),
+            ),
+            // The items went with the call and did not come back.
+            Err(fault) => (
+                Written {
+                    count: 0,
+                    failure: Some((fault, Vec::new())).filter(|_| n > 0),
+                },
+                None,
+            ),
+        }
+    }
 }
 
 impl<S> SinkDriver for ThreadSink<S>
@@ -475,21 +515,7 @@ where
     }
 
     async fn write_many(&mut self, items: Vec<S::In>, limit: Option<Duration>) -> Written<S::In> {
-        let n = items.len();
-        let result = self
-            .call("write", limit, move |s, p| write_on_thread(s, p, items))
-            .await;
-        match result {
-            Ok((count, failure)) => Written {
-                count,
-                failure: failure.map(|(e, rest)| (Fault::Failed(e), rest)),
-            },
-            // The items went with the call and did not come back.
-            Err(fault) => Written {
-                count: 0,
-                failure: Some((fault, Vec::new())).filter(|_| n > 0),
-            },
-        }
+        self.write_run(items, limit, false).await.0
     }
 
     async fn flush(&mut self, limit: Option<Duration>) -> Result<Vec<Rejected>, Fault> {
@@ -503,32 +529,7 @@ where
         items: Vec<S::In>,
         limit: Option<Duration>,
     ) -> (Written<S::In>, Option<Flush>) {
-        let n = items.len();
-        let result = self
-            .call("write", limit, move |s, p| {
-                let (count, failure) = write_on_thread(s, p, items);
-                let flushed = failure
-                    .is_none()
-                    .then(|| p.call(|| caught(|| s.flush_each())));
-                (count, failure, flushed)
-            })
-            .await;
-        match result {
-            Ok((count, failure, flushed)) => (
-                Written {
-                    count,
-                    failure: failure.map(|(e, rest)| (Fault::Failed(e), rest)),
-                },
-                flushed.map(|f| f.map_err(Fault::Failed)),
-            ),
-            Err(fault) => (
-                Written {
-                    count: 0,
-                    failure: Some((fault, Vec::new())).filter(|_| n > 0),
-                },
-                None,
-            ),
-        }
+        self.write_run(items, limit, true).await
     }
 
     async fn close(&mut self, limit: Option<Duration>) -> Result<(), Fault> {
