@@ -258,6 +258,7 @@ pub mod prelude {
     pub use crate::compose::{PipeExt, SyncPipeExt};
     pub use crate::config::{ErrorPolicy, PipeConfig, StreamConfig};
     pub use crate::error::{ErrorKind, PipeError, ResultExt};
+    pub use crate::json;
     pub use crate::message::{Message, MessageMetadata};
     pub use crate::metrics::{PipelineMonitor, RunReport};
     pub use crate::pipe::{
@@ -275,5 +276,4 @@ pub mod prelude {
     };
     pub use schemars::JsonSchema;
     pub use serde::Deserialize;
-    pub use serde_json::json;
 }

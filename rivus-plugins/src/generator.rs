@@ -137,7 +137,7 @@ impl GeneratorSource {
                         }
                         text.push_str(piece);
                     }
-                    Value::String(text)
+                    Value::from(text)
                 }
                 Part::Fixed(value) => value.clone(),
             };

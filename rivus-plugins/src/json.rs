@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-use rivus_core::value::{FieldName, Fields, Record, Value};
+use rivus_core::value::{FieldName, Fields, Number, Record, Value};
 use schemars::JsonSchema;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -92,8 +92,7 @@ pub(crate) fn write_record(out: &mut Vec<u8>, record: &Record) -> serde_json::Re
         out.push(b':');
         match value {
             Value::String(s) => write_str(out, s)?,
-            // A number is its JSON text (serde_json's `arbitrary_precision`, on for the workspace).
-            Value::Number(n) => out.extend_from_slice(n.as_str().as_bytes()),
+            Value::Number(n) => n.write_json(out),
             Value::Null => out.extend_from_slice(b"null"),
             Value::Bool(true) => out.extend_from_slice(b"true"),
             Value::Bool(false) => out.extend_from_slice(b"false"),
@@ -345,11 +344,11 @@ impl<'de> Visitor<'de> for ValueSeed {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+        Ok(Value::from(v))
     }
 
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+        Ok(Value::from(v))
     }
 
     fn visit_unit<E>(self) -> Result<Value, E> {
@@ -378,10 +377,9 @@ impl<'de> Visitor<'de> for ValueSeed {
         };
         if first == NUMBER_TOKEN {
             let text: String = map.next_value()?;
-            return text
-                .parse()
+            return Number::from_text(&text)
                 .map(Value::Number)
-                .map_err(|e| de::Error::custom(format_args!("number {text}: {e}")));
+                .ok_or_else(|| de::Error::custom(format_args!("`{text}` is not a number")));
         }
         let mut fields = Fields::new();
         let mut key = first;

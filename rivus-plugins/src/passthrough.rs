@@ -13,7 +13,7 @@ use rivus_core::prelude::*;
 /// use rivus_plugins::passthrough::Passthrough;
 ///
 /// let p = registry::find(PluginKind::SyncPipe, "passthrough").unwrap();
-/// let pipe: Passthrough = p.build(Default::default()).unwrap().downcast().unwrap();
+/// let pipe: Passthrough = p.build(Value::Null).unwrap().downcast().unwrap();
 /// let record = Record::new().with("a", 1);
 /// assert_eq!(pipe.process(record.clone()).unwrap(), record);
 /// ```

@@ -453,7 +453,7 @@ fn to_dynamic(value: &Value) -> Dynamic {
             (None, Some(f)) => Dynamic::from_float(f),
             (None, None) => Dynamic::from(n.to_string()),
         },
-        Value::String(s) => Dynamic::from(s.clone()),
+        Value::String(s) => Dynamic::from(s.to_string()),
         Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
         Value::Object(fields) => Dynamic::from_map(
             fields
@@ -474,7 +474,7 @@ fn restore(output: Value, input: &Value) -> Value {
         (Value::Object(mut out), Value::Object(inp)) => {
             let mut fields = rivus_core::value::Fields::new();
             for (key, before) in inp {
-                if let Some(after) = out.shift_remove(key) {
+                if let Some(after) = out.remove(key) {
                     fields.insert(key.clone(), restore(after, before));
                 }
             }

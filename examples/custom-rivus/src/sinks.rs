@@ -43,7 +43,7 @@ impl SyncSink for Tsv {
     fn write(&mut self, record: Record) -> Result<(), PipeError> {
         let cells: Vec<String> = (self.columns.iter())
             .map(|c| match record.get(c) {
-                Some(Value::String(s)) => s.clone(),
+                Some(Value::String(s)) => s.to_string(),
                 Some(Value::Null) | None => String::new(),
                 Some(other) => other.to_string(),
             })

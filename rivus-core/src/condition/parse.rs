@@ -17,7 +17,7 @@ use regex::Regex;
 use super::ConditionError;
 use super::eval::{Cmp, Field, Node, Operand};
 use super::lex::{Spanned, Tok};
-use crate::value::Value;
+use crate::value::{Number, Value};
 
 /// A recursive-descent parser over the tokens; `end` is the column just past the text (for "expected … at the
 /// end").
@@ -253,7 +253,7 @@ impl Parser {
                 self.at += 1;
                 return Ok(Operand::Field(field));
             }
-            Some(Tok::Str(s)) => Value::String(s.clone()),
+            Some(Tok::Str(s)) => Value::from(s.as_str()),
             Some(Tok::Num(n)) => {
                 let value = number(n).ok_or_else(|| {
                     ConditionError::new(self.column(), format!("`{n}` is not a number"))
@@ -273,12 +273,9 @@ impl Parser {
 
 /// A number literal as a JSON number (integers stay integers).
 fn number(text: &str) -> Option<Value> {
-    serde_json::from_str::<serde_json::Number>(text)
-        .ok()
-        .map(Value::Number)
-        .or_else(|| {
-            text.parse::<f64>()
-                .ok()
-                .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
-        })
+    Number::from_text(text).map(Value::Number).or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .and_then(|f| Number::from_f64(f).map(Value::Number))
+    })
 }

@@ -222,14 +222,19 @@ impl PluginDescriptor {
     /// The value is deserialized into the configuration type, which is turned into the plugin with `TryFrom`
     /// (see the [module's table](super#options-what-a-plugins-table-holds) for plugins without options). Use
     /// [`build_from`](Self::build_from) to pass a `toml::Table` or any other serializable value. `null`
-    /// (`Value::default()`) stands for "no configuration" and is read as an empty table.
+    /// (`Value::Null`) stands for "no configuration" and is read as an empty table. A record's
+    /// [`Value`](crate::value::Value) (what the prelude's `json!` writes) and a `serde_json::Value` are both
+    /// taken.
     ///
     /// # Errors
     ///
     /// [`RegistryError::Config`] names the plugin and the option at fault; [`RegistryError::Rejected`] carries
     /// the error of the plugin's `TryFrom`.
-    pub fn build(&'static self, config: serde_json::Value) -> Result<BuiltPlugin, RegistryError> {
-        let plugin = (self.build)(empty_if_null(config)).map_err(|f| self.failed(f))?;
+    pub fn build(
+        &'static self,
+        config: impl Into<serde_json::Value>,
+    ) -> Result<BuiltPlugin, RegistryError> {
+        let plugin = (self.build)(empty_if_null(config.into())).map_err(|f| self.failed(f))?;
         Ok(BuiltPlugin::new(self, plugin))
     }
 
@@ -290,7 +295,7 @@ impl PluginDescriptor {
     /// ```
     pub fn build_erased<T: 'static>(
         &self,
-        config: serde_json::Value,
+        config: impl Into<serde_json::Value>,
     ) -> Result<BoxPlugin<T>, RegistryError> {
         let fits = |t: Option<ItemType>| t.is_none_or(|t| t.is::<T>());
         let wrong_items = || RegistryError::ItemType {
@@ -303,7 +308,7 @@ impl PluginDescriptor {
         if !fits(self.input) || !fits(self.output) {
             return Err(wrong_items());
         }
-        let built = (self.build)(empty_if_null(config)).map_err(|f| self.failed(f))?;
+        let built = (self.build)(empty_if_null(config.into())).map_err(|f| self.failed(f))?;
         // The item types were checked above, so the box is the kind's box of `T`.
         (self.erase)(built)
             .and_then(|boxed| BoxPlugin::from_any(self.kind, boxed))

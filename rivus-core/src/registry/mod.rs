@@ -467,7 +467,7 @@ pub fn nearest(
 pub fn build(
     kind: PluginKind,
     name: &str,
-    config: serde_json::Value,
+    config: impl Into<serde_json::Value>,
 ) -> Result<BuiltPlugin, RegistryError> {
     lookup(kind, name)?.build(config)
 }

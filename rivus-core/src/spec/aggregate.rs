@@ -103,7 +103,7 @@ impl Aggregates {
 
 impl<'de> Deserialize<'de> for Aggregates {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        let map = crate::value::Map::deserialize(deserializer)?;
         let mut out = Vec::with_capacity(map.len());
         for (name, value) in map {
             let Value::String(text) = value else {
@@ -279,7 +279,7 @@ fn apply(func: &Func, members: &[Record]) -> Value {
 }
 
 fn number(x: f64) -> Value {
-    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+    Value::from(x)
 }
 
 /// Numbers as numbers, then strings, then the rest by their text.

@@ -262,7 +262,7 @@ fn filter_condition(table: &PluginTable) -> Option<Condition> {
             };
             let value = match options.get("value") {
                 None => Value::Null,
-                Some(v) => serde_json::to_value(v).ok()?,
+                Some(v) => serde::Deserialize::deserialize(v.clone()).ok()?,
             };
             Some(Condition::field_test(field, test, value))
         }

@@ -171,7 +171,7 @@ fn format_row<T: AsRef<[u8]>>(writer: &mut csv_core::Writer, fields: &[T], out: 
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.to_string(),
         other => other.to_string(),
     }
 }

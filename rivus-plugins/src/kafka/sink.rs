@@ -239,7 +239,7 @@ impl AsyncSink for KafkaSink {
     async fn write(&mut self, record: Record) -> Result<(), PipeError> {
         let field = |name: &Option<String>| name.as_deref().and_then(|f| record.get(f));
         let topic = match field(&self.config.topic_field) {
-            Some(Value::String(t)) => t.clone(),
+            Some(Value::String(t)) => t.to_string(),
             Some(other) => {
                 return Err(PipeError::permanent(
                     NAME,

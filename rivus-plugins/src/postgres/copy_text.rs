@@ -124,7 +124,7 @@ pub(crate) fn copy_line(context: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use rivus_core::json;
 
     fn field(v: Option<Value>, kind: ColumnKind) -> String {
         let mut out = Vec::new();

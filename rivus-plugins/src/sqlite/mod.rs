@@ -76,7 +76,7 @@ fn to_sql(value: Option<&Value>) -> SqlValue {
                 }
             }
         }
-        Some(Value::String(s)) => SqlValue::Text(s.clone()),
+        Some(Value::String(s)) => SqlValue::Text(s.to_string()),
         Some(v @ (Value::Array(_) | Value::Object(_))) => SqlValue::Text(v.to_string()),
     }
 }
@@ -86,9 +86,9 @@ fn from_sql(value: SqlValue) -> Value {
     match value {
         SqlValue::Null => Value::Null,
         SqlValue::Integer(i) => Value::from(i),
-        SqlValue::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
-        SqlValue::Text(s) => Value::String(s),
-        SqlValue::Blob(bytes) => Value::String(hex(&bytes)),
+        SqlValue::Real(f) => Value::from(f),
+        SqlValue::Text(s) => Value::from(s),
+        SqlValue::Blob(bytes) => Value::from(hex(&bytes)),
     }
 }
 
@@ -140,7 +140,7 @@ fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use rivus_core::json;
 
     #[test]
     fn values_map_both_ways() {

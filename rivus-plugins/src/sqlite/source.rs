@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rivus_core::ack::Position;
-use rivus_core::value::{FieldName, Record, Value};
+use rivus_core::value::{FieldName, Record};
 use rivus_core::{PipeError, SyncSource};
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
+use serde_json::Value as Json;
 
 use super::config::SqliteSourceConfig;
 use super::{NAME, connect, from_sql, hex, quote_ident, sql_error};
@@ -88,9 +89,9 @@ impl From<SqliteSourceConfig> for SqliteSource {
 }
 
 /// A cursor value as the state file keeps it: tagged with its SQLite type.
-fn cursor_to_json(value: &SqlValue) -> Value {
+fn cursor_to_json(value: &SqlValue) -> Json {
     match value {
-        SqlValue::Null => Value::Null,
+        SqlValue::Null => Json::Null,
         SqlValue::Integer(i) => serde_json::json!({ "integer": i }),
         SqlValue::Real(f) => serde_json::json!({ "real": f }),
         SqlValue::Text(s) => serde_json::json!({ "text": s }),
@@ -98,7 +99,7 @@ fn cursor_to_json(value: &SqlValue) -> Value {
     }
 }
 
-fn cursor_from_json(value: &Value) -> Option<SqlValue> {
+fn cursor_from_json(value: &Json) -> Option<SqlValue> {
     let obj = value.as_object()?;
     let (tag, v) = obj.iter().next()?;
     match tag.as_str() {
@@ -222,7 +223,7 @@ impl SyncSource for SqliteSource {
         if let Some(path) = self.config.state.clone() {
             let (state, saved) = StateFile::open(NAME, &path)?;
             if let Some(saved) = saved {
-                if saved.get("query").and_then(Value::as_str) != Some(self.signature.as_str()) {
+                if saved.get("query").and_then(Json::as_str) != Some(self.signature.as_str()) {
                     return Err(PipeError::permanent(
                         NAME,
                         format!(
@@ -234,7 +235,7 @@ impl SyncSource for SqliteSource {
                 }
                 let cursor: Option<Vec<SqlValue>> = saved
                     .get("cursor")
-                    .and_then(Value::as_array)
+                    .and_then(Json::as_array)
                     .and_then(|c| c.iter().map(cursor_from_json).collect());
                 match cursor {
                     Some(cursor) if cursor.len() == self.cursor_at.len() => {
@@ -299,7 +300,7 @@ impl SyncSource for SqliteSource {
         let (Some(state), Some(cursor)) = (&mut self.state, upto.get::<Cursor>()) else {
             return Ok(());
         };
-        let cursor: Vec<Value> = cursor.iter().map(cursor_to_json).collect();
+        let cursor: Vec<Json> = cursor.iter().map(cursor_to_json).collect();
         state.save(&serde_json::json!({ "query": self.signature, "cursor": cursor }))
     }
 

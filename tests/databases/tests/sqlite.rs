@@ -13,7 +13,6 @@ use rivus_core::value::{Record, Value};
 use rivus_databases_tests::{rivus_binary, temp_dir};
 use rivus_plugins::sqlite::{SqliteSink, SqliteSinkConfig, SqliteSource, SqliteSourceConfig};
 use rusqlite::Connection;
-use serde_json::json;
 
 fn record(v: Value) -> Record {
     Record::from_fields(v.as_object().unwrap().clone())

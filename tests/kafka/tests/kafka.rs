@@ -680,7 +680,7 @@ async fn sink_fields_and_raw_payloads_round_trip_through_the_source() {
         assert_eq!(
             r.get("kafka_headers"),
             Some(
-                &serde_json::json!({ "trace": format!("t{i}"), "n": i.to_string(), "none": null })
+                &rivus_core::json!({ "trace": format!("t{i}"), "n": i.to_string(), "none": null })
             ),
         );
     }

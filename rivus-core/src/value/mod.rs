@@ -1,15 +1,26 @@
-//! [`Record`], the dynamic item that config-built pipelines carry.
+//! [`Record`], the dynamic item that config-built pipelines carry, and its [`Value`]s.
 //!
 //! Library users keep their own types end to end. Pipelines built from a TOML file by plugin names need one item
-//! type that every source can produce and every sink can take: a `Record` is an ordered map of named fields
+//! type that every source can produce and every sink can take: a `Record` is an ordered list of named fields
 //! (JSON-like [`Value`]s, in the order the source gave them, so a CSV keeps its column order) plus, optionally,
 //! the raw bytes the system gave (a Kafka payload, a line of text) for sinks that pass bytes through untouched.
+//!
+//! A `Value` is lean for what records mostly hold: numbers unboxed (an `i64` or an `f64`, or the exact text of a
+//! number neither holds), strings of up to 24 bytes inline, field names shared; a record of scalars costs one
+//! allocation, its field list. It converts from and to `serde_json::Value` and compares equal to the `json!` of
+//! the same JSON.
 //!
 //! Conversions to and from serde types go through [`Record::from_serde`] and [`Record::to_serde`], so a typed
 //! pipe can sit in a dynamic pipeline.
 
+mod field_name;
+mod field_value;
+mod map;
+mod number;
+mod schema;
+mod serde_impls;
+
 use std::fmt;
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,101 +28,17 @@ use serde::ser::SerializeMap;
 
 use crate::error::PipeError;
 
-/// A field's value: null, bool, number, string, array or object (`serde_json::Value`).
-pub use serde_json::Value;
+pub use field_name::FieldName;
+pub use field_value::{Value, kind_of};
+pub use map::Map;
+pub use number::Number;
 
-/// A JSON object: what a nested value's fields, and [`Record::from_fields`], are made of.
-pub type Fields = serde_json::Map<String, Value>;
+/// A string value: inline up to 24 bytes, on the heap past that; derefs to `str` and converts from `&str` and
+/// `String` (`Text::from("x")`, `"x".into()`).
+pub type Text = compact_str::CompactString;
 
-/// A field's name: cheap to clone, so that a source that makes millions of records with the same columns does
-/// not copy a string per field.
-///
-/// Names a source knows up front (CSV columns, a schema) are [interned](FieldName::interned): cloning one is a
-/// pointer copy. Other names (keys of parsed JSON) are reference-counted.
-#[derive(Clone)]
-pub struct FieldName(NameRepr);
-
-#[derive(Clone)]
-enum NameRepr {
-    Static(&'static str),
-    Shared(Arc<str>),
-}
-
-impl FieldName {
-    /// The interned name `name`: the first call with a given name stores it for the life of the process, later
-    /// calls return the same copy. For the few names a source knows up front (its columns), not for data.
-    pub fn interned(name: &str) -> Self {
-        static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-        let mut names = NAMES
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(found) = names.iter().find(|n| **n == name) {
-            return Self(NameRepr::Static(found));
-        }
-        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        names.push(leaked);
-        Self(NameRepr::Static(leaked))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            NameRepr::Static(s) => s,
-            NameRepr::Shared(s) => s,
-        }
-    }
-}
-
-impl std::ops::Deref for FieldName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsRef<str> for FieldName {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq for FieldName {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for FieldName {}
-
-impl fmt::Debug for FieldName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for FieldName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<&str> for FieldName {
-    fn from(name: &str) -> Self {
-        Self(NameRepr::Shared(Arc::from(name)))
-    }
-}
-
-impl From<String> for FieldName {
-    fn from(name: String) -> Self {
-        Self(NameRepr::Shared(Arc::from(name)))
-    }
-}
-
-impl From<Arc<str>> for FieldName {
-    fn from(name: Arc<str>) -> Self {
-        Self(NameRepr::Shared(name))
-    }
-}
+/// A nested object's fields: what [`Value::Object`] and [`Record::from_fields`] take.
+pub type Fields = Map;
 
 /// A dynamic record: ordered named fields plus optional raw bytes.
 ///
@@ -210,13 +137,15 @@ impl Record {
     ///
     /// A permanent error naming the field that does not fit `T`.
     pub fn to_serde<T: DeserializeOwned>(&self) -> Result<T, PipeError> {
-        serde_path_to_error::deserialize(self.to_json()).map_err(|err| {
+        // Through a `serde_json::Value`, which is a deserializer (exact numbers, the fields' order).
+        let json = serde_json::Value::from(self.to_json());
+        serde_path_to_error::deserialize(json).map_err(|err| {
             let path = err.path().to_string();
             PipeError::msg(format!("field `{path}`: {}", err.into_inner()))
         })
     }
 
-    /// The fields as a JSON object.
+    /// The fields as one object value (compares equal to the `json!` of the same object).
     pub fn to_json(&self) -> Value {
         Value::Object(
             self.fields
@@ -416,16 +345,25 @@ impl<'de> serde::Deserialize<'de> for Record {
     }
 }
 
-/// "a number", "a string", … for error messages.
-pub fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
-    }
+/// A [`Value`] written as JSON, as `serde_json::json!` writes a `serde_json::Value`:
+/// `json!({ "id": 7, "tags": ["a"] })`. The prelude brings it; it is what a record's fields are compared with
+/// and what a plugin's configuration can be written as.
+///
+/// # Examples
+///
+/// ```
+/// use rivus_core::json;
+/// use rivus_core::value::Value;
+///
+/// let v = json!({ "id": 7, "tags": ["a", null] });
+/// assert_eq!(v["id"], Value::from(7));
+/// assert_eq!(v.to_string(), r#"{"id":7,"tags":["a",null]}"#);
+/// ```
+#[macro_export]
+macro_rules! json {
+    ($($json:tt)+) => {
+        $crate::value::Value::from($crate::serde_json::json!($($json)+))
+    };
 }
 
 #[cfg(test)]
