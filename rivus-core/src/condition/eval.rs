@@ -101,13 +101,8 @@ impl<'a> Val<'a> {
     fn of(value: Option<&'a Value>) -> Self {
         match value {
             None | Some(Value::Null) => Self::Missing,
-            // An integer's text parses faster as one, and converts to the same `f64` its text would parse to
-            // (both round to nearest): the common case without the float parser.
-            Some(v @ Value::Number(n)) => n
-                .as_i64()
-                .map(|i| i as f64)
-                .or_else(|| n.as_f64())
-                .map_or(Self::Other(v), |f| Self::Num(f, v)),
+            // An integer or a float is held unboxed: no text to parse.
+            Some(v @ Value::Number(n)) => n.as_f64().map_or(Self::Other(v), |f| Self::Num(f, v)),
             Some(Value::String(s)) => Self::Str(s),
             Some(Value::Bool(b)) => Self::Bool(*b),
             Some(other) => Self::Other(other),

@@ -45,6 +45,9 @@ pub enum Value {
 
 const _: () = assert!(std::mem::size_of::<Value>() == 32);
 
+/// Lawful: a number's float is always finite, never NaN.
+impl Eq for Value {}
+
 impl Value {
     /// `true` for `null`.
     pub fn is_null(&self) -> bool {
@@ -165,6 +168,31 @@ impl Value {
     /// The value of `key`, if the value is an object that has it.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.as_object().and_then(|m| m.get(key))
+    }
+
+    /// The value at a JSON pointer (RFC 6901: `""` is the whole value, `/a/0/b` a path of keys and list
+    /// indexes, `~1` a `/` and `~0` a `~` in a key); `None` when there is nothing there.
+    ///
+    /// ```
+    /// use rivus_core::json;
+    ///
+    /// let v = json!({ "a": [{ "b/c": 1 }] });
+    /// assert_eq!(v.pointer("/a/0/b~1c"), Some(&json!(1)));
+    /// assert_eq!(v.pointer("/a/1"), None);
+    /// ```
+    pub fn pointer(&self, pointer: &str) -> Option<&Value> {
+        if pointer.is_empty() {
+            return Some(self);
+        }
+        let path = pointer.strip_prefix('/')?;
+        path.split('/').try_fold(self, |value, token| {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            match value {
+                Self::Object(m) => m.get(&token),
+                Self::Array(a) => token.parse::<usize>().ok().and_then(|i| a.get(i)),
+                _ => None,
+            }
+        })
     }
 
     /// Takes the value, leaving `null`.

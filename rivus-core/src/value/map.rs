@@ -11,7 +11,7 @@ use super::Value;
 /// Boxed, so that a [`Value`] stays small for the scalars that records mostly hold; hashed, so that an object
 /// with many keys is not a quadratic build. Two maps are equal when they hold the same keys with equal values,
 /// in any order.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Map {
     entries: Box<IndexMap<String, Value>>,
 }

@@ -25,6 +25,9 @@ use std::fmt;
 #[derive(Clone, PartialEq)]
 pub struct Number(Repr);
 
+/// Lawful: the float is always finite, never NaN.
+impl Eq for Number {}
+
 #[derive(Clone, PartialEq)]
 enum Repr {
     Int(i64),
