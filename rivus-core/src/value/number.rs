@@ -22,13 +22,30 @@ use std::fmt;
 /// assert_eq!(big.as_i64(), None);
 /// assert!(Number::from_text("1.").is_none());
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Number(Repr);
+
+/// The same form and value; a float also equals the text of it with its exponent's `+` written out
+/// (`1e+21`, as serde_json's `Number::from_f64` writes it), so that `json!(1e21)` equals a record's `1e21`.
+impl PartialEq for Number {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Int(a), Repr::Int(b)) => a == b,
+            (Repr::Float(a), Repr::Float(b)) => a == b,
+            (Repr::Text(a), Repr::Text(b)) => a == b,
+            (Repr::Float(f), Repr::Text(t)) | (Repr::Text(t), Repr::Float(f)) => {
+                t.contains("e+")
+                    && zmij::Buffer::new().format_finite(*f) == t.replacen("e+", "e", 1)
+            }
+            _ => false,
+        }
+    }
+}
 
 /// Lawful: the float is always finite, never NaN.
 impl Eq for Number {}
 
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 enum Repr {
     Int(i64),
     /// Finite.
@@ -293,6 +310,10 @@ mod tests {
         assert!(Number::from_text("1e400").unwrap().as_f64().is_none());
         assert!(Number::from_text("1e3").unwrap().is_f64());
         assert_ne!(Number::from(1), Number::from_f64(1.0).unwrap());
+        // serde_json's `from_f64` writes `e+`: the same float.
+        let theirs = serde_json::Number::from_f64(1e21).unwrap().to_string();
+        assert_eq!(Number::from_text(&theirs), Number::from_f64(1e21));
+        assert_ne!(Number::from_text("1e+3"), Number::from_f64(1e3));
     }
 
     proptest::proptest! {
@@ -315,6 +336,7 @@ mod tests {
             let ours = Number::from_f64(f).unwrap();
             proptest::prop_assert_eq!(ours.to_string(), serde_json::to_string(&f).unwrap());
             proptest::prop_assert_eq!(Number::from_text(&ours.to_string()).and_then(|n| n.as_f64()), Some(f));
+            proptest::prop_assert!(super::super::Value::from(f) == serde_json::json!(f), "{f}");
         }
 
         /// An integer is held as one, and written as its digits.

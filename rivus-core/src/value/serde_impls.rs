@@ -181,6 +181,15 @@ mod tests {
     }
 
     #[test]
+    fn a_serde_json_value_deserializes_exactly() {
+        let json = serde_json::json!({ "big": 123456789012345678901234567890u128, "f": 1.5, "e": 1e21, "s": "x" });
+        let value: Value = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(value, json);
+        assert_eq!(value["big"].to_string(), "123456789012345678901234567890");
+        assert_eq!(serde_json::to_value(&value).unwrap(), json);
+    }
+
+    #[test]
     fn other_formats_give_their_own_numbers() {
         let value: Value = toml::from_str("a = 1\nb = 2.5\nc = 'x'").unwrap();
         assert_eq!(value["a"], Value::from(1));
