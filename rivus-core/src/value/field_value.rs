@@ -221,7 +221,12 @@ impl fmt::Display for Value {
         } else {
             serde_json::to_string(self)
         };
-        f.write_str(&text.map_err(|_| fmt::Error)?)
+        // serde_json fails only on a map key that is not a string or a serializer's own error, neither of which a
+        // `Value` has; a `Display` that returned an error would make `to_string` panic, so write what it gave.
+        match text {
+            Ok(text) => f.write_str(&text),
+            Err(err) => write!(f, "<{err}>"),
+        }
     }
 }
 
