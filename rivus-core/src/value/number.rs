@@ -336,7 +336,8 @@ mod tests {
             let ours = Number::from_f64(f).unwrap();
             proptest::prop_assert_eq!(ours.to_string(), serde_json::to_string(&f).unwrap());
             proptest::prop_assert_eq!(Number::from_text(&ours.to_string()).and_then(|n| n.as_f64()), Some(f));
-            proptest::prop_assert!(super::super::Value::from(f) == serde_json::json!(f), "{f}");
+            let value = super::super::Value::from(f);
+            proptest::prop_assert!(value == serde_json::json!(f), "{f}");
         }
 
         /// An integer is held as one, and written as its digits.
