@@ -989,7 +989,8 @@ mod tests {
 
     #[test]
     fn a_prefilter_gives_the_rejected_rows_as_their_condition_fields_and_keeps_errors() {
-        let text = b"id,amount,status,note\n1,2.5,paid,a\n2,3,new,b\n3,x,new,c\n4,5,paid\n5,6,\xff,d\n6,7,paid,e\n";
+        let text = b"id,amount,status,note\n1,2.5,paid,a\n2,3,new,b\n3,x,new,c\n4,5,paid\n5,6,\xff,d\n6,7,paid,e\n\
+                     7\xfe,8,new,f\n8\xfe,9,paid,g\n";
         let path = temp("prefilter.csv", text);
         let mut config = CsvSourceConfig::new(&path);
         config.types.insert("amount".into(), FieldType::Float);
@@ -1019,6 +1020,15 @@ mod tests {
                     path.display()
                 ),
                 r#"{"id":"6","amount":7.0,"status":"paid"}"#.to_owned(),
+                // Bad bytes in a column read later, of a row the condition rejects and of one it keeps.
+                format!(
+                    "pipe `csv` failed (permanent): {}:8:1, field `id`: not valid UTF-8 (invalid utf-8 sequence of 1 bytes from index 1)",
+                    path.display()
+                ),
+                format!(
+                    "pipe `csv` failed (permanent): {}:9:1, field `id`: not valid UTF-8 (invalid utf-8 sequence of 1 bytes from index 1)",
+                    path.display()
+                ),
             ]
         );
         // Without pushdown, the rows the filter keeps and the errors are the same.
