@@ -48,6 +48,29 @@ const _: () = assert!(std::mem::size_of::<Value>() == 32);
 /// Lawful: a number's float is always finite, never NaN.
 impl Eq for Value {}
 
+/// Consistent with `==`: equal values hash alike (a map's keys in any order).
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Self::Null => {}
+            Self::Bool(b) => b.hash(state),
+            Self::Number(n) => n.hash(state),
+            Self::String(s) => s.as_str().hash(state),
+            Self::Array(a) => a.hash(state),
+            Self::Object(m) => m.hash(state),
+        }
+    }
+}
+
+/// Parses JSON text, as `serde_json::from_str` does (exact numbers, key order).
+impl std::str::FromStr for Value {
+    type Err = serde_json::Error;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        serde_json::from_str(text)
+    }
+}
+
 impl Value {
     /// `true` for `null`.
     pub fn is_null(&self) -> bool {
@@ -521,6 +544,32 @@ mod tests {
         assert_eq!(value.to_string(), json.to_string());
         assert_eq!(value["a"][4]["y"], 2);
         assert_eq!(value["missing"], Value::Null);
+    }
+
+    #[test]
+    fn equal_values_hash_alike_and_text_parses() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = |v: &Value| {
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(v)
+        };
+        let pairs = [
+            (Value::from(1e21), Value::from(json!(1e21))),
+            (
+                "{\"a\":1,\"b\":[true,null]}".parse().unwrap(),
+                "{\"b\":[true,null],\"a\":1}".parse().unwrap(),
+            ),
+            (Value::from("x"), Value::from(String::from("x"))),
+            (
+                "123456789012345678901234567890".parse().unwrap(),
+                Value::from(json!(123456789012345678901234567890u128)),
+            ),
+        ];
+        for (a, b) in &pairs {
+            assert_eq!(a, b);
+            assert_eq!(hash(a), hash(b), "{a} {b}");
+        }
+        assert_ne!(hash(&Value::from(1)), hash(&Value::from(2)));
+        assert!("{".parse::<Value>().is_err());
     }
 
     #[test]

@@ -85,6 +85,21 @@ impl Map {
     }
 }
 
+/// Consistent with `==`, which ignores the keys' order: the entries' hashes are summed.
+impl std::hash::Hash for Map {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::hash::BuildHasher;
+        // A fixed hasher per entry, so that the sum does not depend on the order.
+        let each =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        let sum = self
+            .iter()
+            .fold(0u64, |sum, entry| sum.wrapping_add(each.hash_one(entry)));
+        state.write_usize(self.len());
+        state.write_u64(sum);
+    }
+}
+
 impl fmt::Debug for Map {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.entries.iter()).finish()

@@ -45,6 +45,21 @@ impl PartialEq for Number {
 /// Lawful: the float is always finite, never NaN.
 impl Eq for Number {}
 
+/// Consistent with `==`: a number hashes as its JSON text, a kept text with its exponent's `+` left out (the
+/// form a float that equals it writes).
+impl std::hash::Hash for Number {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match &self.0 {
+            Repr::Int(i) => state.write(itoa::Buffer::new().format(*i).as_bytes()),
+            Repr::Float(f) => state.write(zmij::Buffer::new().format_finite(*f).as_bytes()),
+            Repr::Text(text) if text.contains("e+") => {
+                state.write(text.replacen("e+", "e", 1).as_bytes());
+            }
+            Repr::Text(text) => state.write(text.as_bytes()),
+        }
+    }
+}
+
 #[derive(Clone)]
 enum Repr {
     Int(i64),
