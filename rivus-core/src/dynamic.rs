@@ -227,6 +227,9 @@ impl<S: SyncSource + ?Sized> SyncSource for Box<S> {
     fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
         (**self).prefilter(condition)
     }
+    fn take_filtered(&mut self) -> u64 {
+        (**self).take_filtered()
+    }
     fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
         (**self).commit(upto)
     }
@@ -283,6 +286,8 @@ pub trait DynAsyncSource<O>: Send {
     fn dyn_project(&mut self, fields: &[String]) -> bool;
     /// [`AsyncSource::prefilter`].
     fn dyn_prefilter(&mut self, condition: &Arc<Condition>) -> bool;
+    /// [`AsyncSource::take_filtered`].
+    fn dyn_take_filtered(&mut self) -> u64;
     /// [`AsyncSource::commit`].
     fn dyn_commit(&mut self, upto: Position) -> BoxFuture<'_, Result<(), PipeError>>;
     /// [`AsyncSource::name`].
@@ -305,6 +310,9 @@ impl<T: AsyncSource> DynAsyncSource<T::Out> for T {
     }
     fn dyn_prefilter(&mut self, condition: &Arc<Condition>) -> bool {
         self.prefilter(condition)
+    }
+    fn dyn_take_filtered(&mut self) -> u64 {
+        self.take_filtered()
     }
     fn dyn_commit(&mut self, upto: Position) -> BoxFuture<'_, Result<(), PipeError>> {
         Box::pin(self.commit(upto))
@@ -343,6 +351,9 @@ impl<O: Send> AsyncSource for BoxAsyncSource<O> {
     }
     fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
         self.0.dyn_prefilter(condition)
+    }
+    fn take_filtered(&mut self) -> u64 {
+        self.0.dyn_take_filtered()
     }
     fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.dyn_commit(upto)

@@ -458,3 +458,119 @@ async fn a_waiting_source_is_committed_without_its_next_item() {
     assert_eq!(out.items(), [0, 10, 20]);
     assert_eq!(report.ledger().written, 3);
 }
+
+/// Offsets `0..end`, leaving out the multiples of 3 as a prefilter would (counted, not yielded); remembers
+/// every commit. The position is the offset read last, yielded or left out.
+struct LeavesOut {
+    next: u64,
+    end: u64,
+    left_out: u64,
+    commits: Arc<Mutex<Vec<u64>>>,
+}
+
+impl LeavesOut {
+    fn new(end: u64, commits: &Arc<Mutex<Vec<u64>>>) -> Self {
+        Self {
+            next: 0,
+            end,
+            left_out: 0,
+            commits: Arc::clone(commits),
+        }
+    }
+
+    fn read(&mut self) -> Option<Result<u64, PipeError>> {
+        while self.next < self.end {
+            self.next += 1;
+            if !(self.next - 1).is_multiple_of(3) {
+                return Some(Ok(self.next - 1));
+            }
+            self.left_out += 1;
+        }
+        None
+    }
+}
+
+impl SyncSource for LeavesOut {
+    type Out = u64;
+    fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        self.read()
+    }
+    fn take_filtered(&mut self) -> u64 {
+        std::mem::take(&mut self.left_out)
+    }
+    fn position(&self) -> Option<Position> {
+        self.next.checked_sub(1).map(Position::from)
+    }
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.commits
+            .lock()
+            .unwrap()
+            .push(upto.get::<u64>().unwrap());
+        Ok(())
+    }
+}
+
+/// The same, as an async source (read on the source's task).
+struct AsyncLeavesOut(LeavesOut);
+
+impl AsyncSource for AsyncLeavesOut {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        tokio::task::yield_now().await;
+        self.0.read()
+    }
+    fn take_filtered(&mut self) -> u64 {
+        std::mem::take(&mut self.0.left_out)
+    }
+    fn position(&self) -> Option<Position> {
+        self.0.position()
+    }
+    async fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        self.0.commit(upto)
+    }
+}
+
+/// Rows a source leaves out under a prefilter are read and filtered at its stage, the ledger adds up, and the
+/// last commit covers the rows left out after the last item (offsets 9 and 12 here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_source_leaves_out_are_counted_filtered_and_committed() {
+    for (end, chunk) in [(10, 256), (13, 1), (3_001, 7)] {
+        for sync in [true, false] {
+            let commits = Arc::new(Mutex::new(Vec::new()));
+            let out = sink::collect();
+            let config = StreamConfig::default().with_chunk_size(chunk);
+            let source = LeavesOut::new(end, &commits);
+            let pipeline = if sync {
+                Pipeline::from_source(source)
+            } else {
+                Pipeline::from_source(AsyncLeavesOut(source))
+            };
+            let report = pipeline
+                .with_config(config)
+                .pipe(pipe::map(|x: u64| x * 2))
+                .sink(out.clone())
+                .run()
+                .await
+                .unwrap();
+            let left_out = (0..end).filter(|n| n.is_multiple_of(3)).count() as u64;
+            let ledger = report.ledger();
+            assert_eq!(
+                (ledger.read, ledger.written, ledger.filtered),
+                (end, end - left_out, left_out),
+                "end {end}, sync {sync}: {ledger:?}"
+            );
+            assert!(ledger.is_balanced());
+            let source = &report.stages[0];
+            assert_eq!((source.items_in, source.filtered), (end, left_out));
+            assert!(report.stages.iter().all(|s| s.is_balanced()), "{report:?}");
+            let expected: Vec<u64> = (0..end)
+                .filter(|n| !n.is_multiple_of(3))
+                .map(|n| n * 2)
+                .collect();
+            assert_eq!(out.items(), expected);
+            let commits = commits.lock().unwrap().clone();
+            assert_eq!(commits.last(), Some(&(end - 1)), "commits {commits:?}");
+            assert!(commits.windows(2).all(|w| w[0] < w[1]), "{commits:?}");
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! [`GeneratorSource`]: records made from a template, for demos, tests and benchmarks; no server, no file.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rivus_core::condition::Condition;
 use rivus_core::registry::OptionError;
 
 use rivus_core::value::{FieldName, Fields, Record, Text, Value};
@@ -33,7 +35,7 @@ pub struct GeneratorConfig {
 ///
 /// # Cancel safety
 ///
-/// `next` is cancel safe: a record is numbered only when it is returned.
+/// `next` is cancel safe: a record is numbered only when it is returned or left out (and then counted).
 pub struct GeneratorSource {
     count: Option<u64>,
     /// The template's fields, read once: their names interned, their values split at `{i}`.
@@ -41,7 +43,15 @@ pub struct GeneratorSource {
     interval: Option<tokio::time::Interval>,
     period: Option<Duration>,
     next: u64,
+    /// The condition of the `filter` after the source ([`AsyncSource::prefilter`]).
+    prefilter: Option<Arc<Condition>>,
+    /// Records the prefilter left out since [`AsyncSource::take_filtered`] was last called.
+    left_out: u64,
 }
+
+/// The most records one `next` call leaves out: the next rejected one is returned (the filter drops it), so
+/// that the task gets to run between calls.
+const MAX_LEFT_OUT_PER_CALL: u32 = 1024;
 
 /// The slowest `rate`: one record every 11.6 days (a longer period is a stalled source, not a generator).
 pub const MIN_RATE: f64 = 1e-6;
@@ -68,6 +78,8 @@ impl TryFrom<GeneratorConfig> for GeneratorSource {
             interval: None,
             period,
             next: 0,
+            prefilter: None,
+            left_out: 0,
         })
     }
 }
@@ -184,15 +196,36 @@ impl AsyncSource for GeneratorSource {
     }
 
     async fn next(&mut self) -> Option<Result<Record, PipeError>> {
-        if self.count.is_some_and(|count| self.next >= count) {
-            return None;
+        let mut left_out = 0;
+        loop {
+            if self.count.is_some_and(|count| self.next >= count) {
+                return None;
+            }
+            if let Some(interval) = self.interval.as_mut() {
+                interval.tick().await;
+            }
+            let record = self.render(self.next);
+            self.next += 1;
+            if left_out < MAX_LEFT_OUT_PER_CALL
+                && let Some(condition) = &self.prefilter
+                && matches!(condition.eval(&record), Ok(false))
+            {
+                left_out += 1;
+                self.left_out += 1;
+                continue;
+            }
+            return Some(Ok(record));
         }
-        if let Some(interval) = self.interval.as_mut() {
-            interval.tick().await;
-        }
-        let record = self.render(self.next);
-        self.next += 1;
-        Some(Ok(record))
+    }
+
+    /// A record the condition rejects is left out and counted, not returned (up to 1,024 in one call).
+    fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
+        self.prefilter = Some(Arc::clone(condition));
+        true
+    }
+
+    fn take_filtered(&mut self) -> u64 {
+        std::mem::take(&mut self.left_out)
     }
 }
 
@@ -227,6 +260,36 @@ mod tests {
             ..GeneratorConfig::default()
         };
         assert!(GeneratorSource::try_from(bad).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_prefilter_leaves_rejected_records_out_and_counts_them() {
+        let config: GeneratorConfig = serde_json::from_value(serde_json::json!({
+            "count": 2100, "template": { "n": "{i}" }
+        }))
+        .unwrap();
+        let mut g = GeneratorSource::try_from(config).unwrap();
+        // Keeps 0..10 and 2090..: a run of 2,080 rejected records between.
+        assert!(g.prefilter(&Arc::new(Condition::parse("n < 10 or n >= 2090").unwrap())));
+        g.open().await.unwrap();
+        let mut kept = Vec::new();
+        let mut calls = Vec::new();
+        while let Some(r) = g.next().await {
+            let n = r.unwrap().get("n").and_then(Value::as_u64).unwrap();
+            kept.push(n);
+            calls.push(g.take_filtered());
+        }
+        let after_end = g.take_filtered();
+        // Two runs of 1,024 left out, each followed by a rejected record returned for the filter to drop.
+        let rejected: Vec<u64> = kept
+            .iter()
+            .copied()
+            .filter(|n| (10..2090).contains(n))
+            .collect();
+        assert_eq!(rejected, [1034, 2059]);
+        assert_eq!(kept.len(), 10 + 2 + 10);
+        assert_eq!(calls.iter().sum::<u64>() + after_end, 2100 - 22);
+        assert_eq!(after_end, 0);
     }
 
     #[test]

@@ -299,12 +299,17 @@ pub trait SyncSource {
     /// can test a row on the condition's fields (see [`Condition::fields`]) before it builds the rest of the
     /// record. Returns whether it does. Called at most once, before [`open`](Self::open); ignored by default.
     ///
-    /// The filter stays in the pipeline, and the source still yields one item per row, so that counts,
-    /// positions and dead letters do not change: for a row the condition rejects, the source may yield any
-    /// record on which the condition is false too, such as a record of only the condition's fields, or an
-    /// empty record when the condition is false on one (the filter, evaluating it again, drops the row and
-    /// counts it `filtered`); for a row it keeps, or on which the condition is an error, the whole record. A
-    /// row that is bad (a located error) is the same error as without the condition.
+    /// The filter stays in the pipeline. For a row the condition rejects, the source either leaves it out
+    /// and counts it in [`take_filtered`](Self::take_filtered) (the runtime counts it read and `filtered`
+    /// at the source's stage: it costs no item), or yields any record on which the condition is false too,
+    /// such as an empty record when the condition is false on one (the filter, evaluating it again, drops it
+    /// and counts it `filtered`). For a row it keeps, or on which the condition is an error, the source yields
+    /// the whole record, so that the filter's error and its dead letter are those of the run without
+    /// pushdown. A row that is bad (a located error) is the same error as without the condition.
+    ///
+    /// A source that leaves rows out keeps each `next` call short (it yields a rejected row as a record after
+    /// a run of them, as the `csv` source does every 1,024), so that commits and stops are not held up by a
+    /// long run of rejected rows.
     ///
     /// [`Condition::fields`]: crate::condition::Condition::fields
     fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
@@ -312,12 +317,62 @@ pub trait SyncSource {
         false
     }
 
+    /// How many rows the source left out since it was last asked, because the [`prefilter`](Self::prefilter)'s
+    /// condition is false on them. The runtime asks after every `next` call, the one that returned `None`
+    /// included, and counts them read and `filtered` at the source's stage. Defaults to 0.
+    ///
+    /// Positions: a row left out reached its end, so committing the position of the next item covers it; rows
+    /// left out after the last item are covered by [`position`](Self::position) as it is after `next` returned
+    /// `None` (the runtime asks for it then only when this returned more than 0).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::prelude::*;
+    ///
+    /// /// The numbers below `end`; with a prefilter, only the even ones, the odd ones counted as left out.
+    /// struct Evens {
+    ///     at: u64,
+    ///     end: u64,
+    ///     left_out: u64,
+    /// }
+    ///
+    /// impl SyncSource for Evens {
+    ///     type Out = u64;
+    ///     fn next(&mut self) -> Option<Result<u64, PipeError>> {
+    ///         while self.at < self.end {
+    ///             self.at += 1;
+    ///             if (self.at - 1) % 2 == 0 {
+    ///                 return Some(Ok(self.at - 1));
+    ///             }
+    ///             self.left_out += 1;
+    ///         }
+    ///         None
+    ///     }
+    ///     fn take_filtered(&mut self) -> u64 {
+    ///         std::mem::take(&mut self.left_out)
+    ///     }
+    /// }
+    ///
+    /// let mut evens = Evens { at: 0, end: 4, left_out: 0 };
+    /// assert_eq!(evens.next().unwrap().unwrap(), 0);
+    /// assert_eq!(evens.take_filtered(), 0);
+    /// assert_eq!(evens.next().unwrap().unwrap(), 2);
+    /// assert_eq!(evens.take_filtered(), 1); // 1
+    /// assert!(evens.next().is_none());
+    /// assert_eq!(evens.take_filtered(), 1); // 3
+    /// ```
+    fn take_filtered(&mut self) -> u64 {
+        0
+    }
+
     /// The position of the item [`next`](Self::next) returned last (also of an `Err` item), for a source that
     /// can resume where it stopped: a line in a file, an offset, a cursor value. See [`crate::ack`].
     ///
     /// `None`, the default, means the source has no positions: nothing is tracked or committed. The runtime
-    /// asks after every `Some` from `next`; the first item decides for the whole run, so a source gives
-    /// positions for all of its items or for none.
+    /// asks after every `Some` from `next` (and after a `None` that followed rows left out by a prefilter:
+    /// see [`take_filtered`](Self::take_filtered)); the first item decides for the whole run, so a source
+    /// gives positions for all of its items or for none.
     fn position(&self) -> Option<Position> {
         None
     }
@@ -386,6 +441,12 @@ pub trait AsyncSource: Send {
     fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
         let _ = condition;
         false
+    }
+
+    /// See [`SyncSource::take_filtered`]: the rows left out since last asked, because the prefilter's
+    /// condition is false on them. Defaults to 0.
+    fn take_filtered(&mut self) -> u64 {
+        0
     }
 
     /// The position of the item [`next`](Self::next) returned last; see [`SyncSource::position`]. `None` by

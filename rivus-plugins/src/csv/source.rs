@@ -134,7 +134,16 @@ pub struct CsvSource {
     /// The record of the prefilter's columns, refilled in place for every row: a rejected row (most rows, for a
     /// selective filter) then costs no allocation for a string column.
     filtered: RefCell<Record>,
+    /// Rows the prefilter rejected and left out since [`SyncSource::take_filtered`] was last called.
+    left_out: u64,
+    /// The most rows one `next` call leaves out ([`MAX_LEFT_OUT_PER_CALL`]; fewer in tests).
+    max_left_out: u32,
 }
+
+/// The most rows one `next` call leaves out: after as many rejected rows in a row, the next rejected one is
+/// yielded as a record (which the filter drops), so that a call never scans a whole file of rejected rows
+/// and the runtime can commit and stop between calls.
+const MAX_LEFT_OUT_PER_CALL: u32 = 1024;
 
 /// What a column of the file is for, given the projection and the prefilter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -169,6 +178,8 @@ impl CsvSource {
             plan: Vec::new(),
             widths: (0, 0),
             filtered: RefCell::new(Record::new()),
+            left_out: 0,
+            max_left_out: MAX_LEFT_OUT_PER_CALL,
         }
     }
 
@@ -192,6 +203,8 @@ impl CsvSource {
             plan: Vec::new(),
             widths: (0, 0),
             filtered: RefCell::new(Record::new()),
+            left_out: 0,
+            max_left_out: MAX_LEFT_OUT_PER_CALL,
         }
     }
 
@@ -296,8 +309,15 @@ impl CsvSource {
         bytes.strip_suffix(b"\r").unwrap_or(bytes).to_vec()
     }
 
-    /// The record of the last row read, or the located error of its first bad field.
-    fn row_to_record(&self, line: u64, start: usize, end: usize) -> Result<Record, PipeError> {
+    /// The record of the last row read, or the located error of its first bad field; `None` for a row the
+    /// prefilter rejects when `leave_out` (see [`planned_record`](Self::planned_record)).
+    fn row_to_record(
+        &self,
+        line: u64,
+        start: usize,
+        end: usize,
+        leave_out: bool,
+    ) -> Result<Option<Record>, PipeError> {
         let Some(reader) = self.reader.as_ref() else {
             return Err(PipeError::msg("read before open").with_pipe("csv"));
         };
@@ -312,7 +332,7 @@ impl CsvSource {
                 .bad(self.text.at(line), message, &self.raw(start, end)));
         }
         if !self.plan.is_empty() {
-            return self.planned_record(reader, line, start, end);
+            return self.planned_record(reader, line, start, end, leave_out);
         }
         let mut record = Record::with_capacity(self.columns.len());
         for (i, (text, (name, ty))) in reader.texts().zip(&self.columns).enumerate() {
@@ -335,21 +355,23 @@ impl CsvSource {
                 .map_err(|message| self.text.bad(at(), message, &self.raw(start, end)))?;
             record.push(FieldName::clone(name), value);
         }
-        Ok(record)
+        Ok(Some(record))
     }
 
     /// The record of the last row read under a projection or a prefilter (see [`Use`]): with a prefilter,
-    /// the condition's columns first; a row the condition rejects gives a record of those columns only, or an
-    /// empty one when the condition is false on that too (the filter after the source drops it, counted
-    /// `filtered`), once the columns read later are checked, so that a bad row is the same error as without the
-    /// prefilter. Otherwise the columns read, in file order.
+    /// the condition's columns first. A row the condition rejects, once the columns read later are checked (so
+    /// that a bad row is the same error as without the prefilter), is left out (`None`) when `leave_out`, and
+    /// otherwise gives a record of the condition's columns only, or an empty one when the condition is false on
+    /// that too (the filter after the source drops it, counted `filtered`). Otherwise the columns read, in file
+    /// order.
     fn planned_record(
         &self,
         reader: &RecordReader,
         line: u64,
         start: usize,
         end: usize,
-    ) -> Result<Record, PipeError> {
+        leave_out: bool,
+    ) -> Result<Option<Record>, PipeError> {
         if let Some(condition) = &self.prefilter
             && let Ok(partial) = self.refill(reader, line, start, end)
             && matches!(condition.eval(&partial), Ok(false))
@@ -359,14 +381,16 @@ impl CsvSource {
                     self.value(i, bytes, false, line, start, end)?;
                 }
             }
-            return Ok(if self.rejects_empty {
-                Record::new()
+            return Ok(if leave_out {
+                None
+            } else if self.rejects_empty {
+                Some(Record::new())
             } else {
-                partial.clone()
+                Some(partial.clone())
             });
         }
         // A row the condition keeps, or cannot decide (the filter then fails it, whole, for the error policy).
-        self.build(reader, Use::Read, line, start, end)
+        self.build(reader, Use::Read, line, start, end).map(Some)
     }
 
     /// The prefilter's columns of this row, in the record kept for them (see [`refill_in_place`]).
@@ -557,9 +581,21 @@ impl SyncSource for CsvSource {
     }
 
     fn next(&mut self) -> Option<Result<Record, PipeError>> {
+        let mut left_out = 0;
         loop {
-            if let Some(item) = self.next_row() {
+            if let Some(item) = self.next_row(left_out < self.max_left_out) {
+                // A row left out gets its place too: the next item's position, or the one after the end,
+                // covers it.
                 self.text.mark();
+                let item = match item {
+                    Ok(None) => {
+                        left_out += 1;
+                        self.left_out += 1;
+                        continue;
+                    }
+                    Ok(Some(record)) => Ok(record),
+                    Err(e) => Err(e),
+                };
                 return Some(match &self.files {
                     Some(files) => files.tag(item, &self.text),
                     None => item,
@@ -582,6 +618,10 @@ impl SyncSource for CsvSource {
         self.text.position()
     }
 
+    fn take_filtered(&mut self) -> u64 {
+        std::mem::take(&mut self.left_out)
+    }
+
     /// Columns nobody reads are neither checked nor built.
     fn project(&mut self, fields: &[String]) -> bool {
         self.projection = Some(fields.to_vec());
@@ -589,7 +629,8 @@ impl SyncSource for CsvSource {
     }
 
     /// Rows the condition rejects cost their condition's columns (and a check of the columns read later),
-    /// not a record. Not taken when the condition reads `file_field`, which is added after the row is read.
+    /// not a record: they are left out and counted ([`SyncSource::take_filtered`]), up to 1,024 in one `next`
+    /// call. Not taken when the condition reads `file_field`, which is added after the row is read.
     fn prefilter(&mut self, condition: &Arc<Condition>) -> bool {
         if let Some(file_field) = &self.config.file_field
             && condition.fields().contains(&file_field.as_str())
@@ -678,11 +719,13 @@ impl CsvSource {
             .collect()
     }
 
-    /// The next row's record, or its error.
-    fn next_row(&mut self) -> Option<Result<Record, PipeError>> {
+    /// The next row's record, or its error; `None` inside for a row the prefilter rejects when `leave_out`.
+    fn next_row(&mut self, leave_out: bool) -> Option<Result<Option<Record>, PipeError>> {
         Some(match self.read()? {
             Err(e) => Err(e),
-            Ok(Framed::Record { line, start, end }) => self.row_to_record(line, start, end),
+            Ok(Framed::Record { line, start, end }) => {
+                self.row_to_record(line, start, end, leave_out)
+            }
             Ok(Framed::Unclosed {
                 line,
                 raw,
@@ -910,11 +953,24 @@ mod tests {
             .collect()
     }
 
+    /// What the source yields under pushdown, with rows rejected by the prefilter yielded (as the filter
+    /// after it would see them) rather than left out.
     fn read_pushed(
         config: CsvSourceConfig,
         fields: Option<&[&str]>,
         condition: Option<&str>,
     ) -> Vec<Result<Record, PipeError>> {
+        let mut src = pushed_source(config, fields, condition);
+        src.max_left_out = 0;
+        src.open().unwrap();
+        std::iter::from_fn(|| src.next()).collect()
+    }
+
+    fn pushed_source(
+        config: CsvSourceConfig,
+        fields: Option<&[&str]>,
+        condition: Option<&str>,
+    ) -> CsvSource {
         let mut src = CsvSource::new(config);
         if let Some(fields) = fields {
             let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
@@ -923,8 +979,51 @@ mod tests {
         if let Some(condition) = condition {
             assert!(src.prefilter(&Arc::new(Condition::parse(condition).unwrap())));
         }
+        src
+    }
+
+    #[test]
+    fn rejected_rows_are_left_out_counted_and_covered_by_the_next_position() {
+        let text = "id,status\n1,paid\n2,new\n3,new\n4,new\n5,paid\n6,new\n7,new\n";
+        let path = temp("left-out.csv", text.as_bytes());
+        let mut config = CsvSourceConfig::new(&path);
+        config.checkpoint = Some(path.with_extension("checkpoint"));
+        let mut src = pushed_source(config, Some(&["id"]), Some("status == 'paid'"));
+        src.max_left_out = 2;
         src.open().unwrap();
-        std::iter::from_fn(|| src.next()).collect()
+        // The offset after each line, i.e. the position of its row.
+        let after = |line: usize| -> u64 {
+            text.split_inclusive('\n')
+                .take(line)
+                .map(str::len)
+                .sum::<usize>() as u64
+        };
+        let mut next = || {
+            let item = src.next().map(|r| shown(&[r]).remove(0));
+            let position = src.position().and_then(|p| p.get::<u64>());
+            (item, src.take_filtered(), position)
+        };
+        assert_eq!(
+            next(),
+            (
+                Some(r#"{"id":"1","status":"paid"}"#.into()),
+                0,
+                Some(after(2))
+            )
+        );
+        // Rows 2 and 3 left out; row 4, after two left out in one call, yielded for the filter to drop.
+        assert_eq!(next(), (Some("{}".into()), 2, Some(after(5))));
+        assert_eq!(
+            next(),
+            (
+                Some(r#"{"id":"5","status":"paid"}"#.into()),
+                0,
+                Some(after(6))
+            )
+        );
+        // Rows 6 and 7 left out after the last item: the position after the end covers them.
+        assert_eq!(next(), (None, 2, Some(after(8))));
+        assert_eq!(after(8), text.len() as u64);
     }
 
     #[test]

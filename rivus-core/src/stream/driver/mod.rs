@@ -38,8 +38,12 @@ pub(crate) trait SourceDriver: Send + 'static {
     ///
     /// Cancel safe: an item is never lost when the future is dropped.
     fn next(&mut self) -> impl Future<Output = Option<Result<Self::Out, PipeError>>> + Send;
-    /// The position of the item `next` gave last.
+    /// The position of the item `next` gave last; after a `None` that followed rows the source left out
+    /// (see [`take_filtered`](Self::take_filtered)), the position after them.
     fn position(&self) -> Option<Position>;
+    /// The rows the source left out since last asked, its prefilter's condition being false on them
+    /// ([`SyncSource::take_filtered`]); asked after every `next` and `next_read`.
+    fn take_filtered(&mut self) -> u64;
     fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send;
     /// Reads no more; [`next_read`](Self::next_read) then gives what was read already.
     fn stop(&mut self);
@@ -174,6 +178,9 @@ where
     fn position(&self) -> Option<Position> {
         self.0.position()
     }
+    fn take_filtered(&mut self) -> u64 {
+        self.0.take_filtered()
+    }
     fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.commit(upto)
     }
@@ -231,8 +238,14 @@ impl<S: AsyncSink + 'static> SinkDriver for AsyncSinkDriver<S> {
 // ---------------------------------------------------------------------------------------------------------
 // Sync: on a thread of its own.
 
-/// What the reader thread hands over: an item (or a bad item's error) with its position.
-type Read<T> = (Result<T, PipeError>, Option<Position>);
+/// What the reader thread hands over: an item (or a bad item's error) with its position, or the end (`None`)
+/// when the source left rows out after its last item (with the position after them); and how many rows the
+/// source left out before it ([`SyncSource::take_filtered`]).
+struct Read<T> {
+    item: Option<Result<T, PipeError>>,
+    position: Option<Position>,
+    filtered: u64,
+}
 
 /// A [`SyncSource`] on a thread of its own: a reader loop hands items over as they come, and takes the
 /// commits the task asks for between two `next` calls.
@@ -243,6 +256,8 @@ pub(crate) struct ThreadSource<S: SyncSource> {
     handoff: Arc<Handoff<Read<S::Out>>>,
     taken: VecDeque<Read<S::Out>>,
     position: Option<Position>,
+    /// Rows left out by the source, handed over with the items taken and not asked for yet.
+    filtered: u64,
     /// The newest commit the task asked for while the reader runs; positions only grow, so one slot is enough.
     commit_slot: Arc<Mutex<Option<Position>>>,
     reading: bool,
@@ -259,10 +274,21 @@ impl<S: SyncSource> ThreadSource<S> {
             handoff: Arc::new(Handoff::new(batch)),
             taken: VecDeque::new(),
             position: None,
+            filtered: 0,
             commit_slot: Arc::new(Mutex::new(None)),
             reading: false,
             stats,
         }
+    }
+}
+
+impl<S: SyncSource> ThreadSource<S> {
+    /// The next item taken from the reader, noting its position and the rows left out before it.
+    fn take_next(&mut self) -> Option<Result<S::Out, PipeError>> {
+        let read = self.taken.pop_front()?;
+        self.position = read.position;
+        self.filtered += read.filtered;
+        read.item
     }
 }
 
@@ -310,14 +336,21 @@ where
                     if p.abandoned() {
                         break;
                     }
-                    let Some(next) = p.call(|| {
+                    let next = p.call(|| {
                         std::panic::catch_unwind(AssertUnwindSafe(|| s.next()))
                             .unwrap_or_else(|payload| Some(Err(panic_error(payload.as_ref(), ""))))
-                    }) else {
+                    });
+                    let filtered = s.take_filtered();
+                    let end = next.is_none();
+                    if end && filtered == 0 {
                         break;
+                    }
+                    let read = Read {
+                        item: next,
+                        position: s.position(),
+                        filtered,
                     };
-                    let position = s.position();
-                    if handoff.push((next, position)).is_err() {
+                    if handoff.push(read).is_err() || end {
                         break;
                     }
                 }
@@ -336,13 +369,15 @@ where
         if self.taken.is_empty() && self.reading && !self.handoff.take_all(&mut self.taken).await {
             self.reading = false;
         }
-        let (item, position) = self.taken.pop_front()?;
-        self.position = position;
-        Some(item)
+        self.take_next()
     }
 
     fn position(&self) -> Option<Position> {
         self.position.clone()
+    }
+
+    fn take_filtered(&mut self) -> u64 {
+        std::mem::take(&mut self.filtered)
     }
 
     async fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
@@ -369,9 +404,7 @@ where
     }
 
     fn next_read(&mut self) -> Option<Result<S::Out, PipeError>> {
-        let (item, position) = self.taken.pop_front()?;
-        self.position = position;
-        Some(item)
+        self.take_next()
     }
 
     async fn close(&mut self) -> Result<(), PipeError> {

@@ -5,6 +5,9 @@
 //! * A fail-fast cut downstream stops it where it is: what it holds is not processed.
 //! * A bad item (an `Err` from `next`) goes to the stage's error policy; under fail fast, the items read before
 //!   it are passed on first, so they are written before the run stops.
+//! * Rows the source left out under its prefilter ([`take_filtered`](crate::SyncSource::take_filtered)) are counted read and
+//!   filtered here; the next item's position covers them, and rows left out after the last item are committed
+//!   at the position the source gives after its end.
 //! * Commits are made between two `next` calls, and also while `next` waits for an item (the pending call is
 //!   dropped, the commit made, `next` called again), so that a quiet source still learns what reached an end.
 
@@ -87,6 +90,28 @@ impl Tracking {
         positions.0.push_back((seq, position));
         Some(Tag::One(seq))
     }
+
+    /// The source ended after leaving rows out: the position after them, done at once, is committed once
+    /// every item before it is.
+    fn left_out_at_end<D: SourceDriver>(&mut self, d: &D, ctx: &StageCtx) {
+        if let Some(tag) = self.tag(d, ctx) {
+            ctx.tracker().ack([tag]);
+        }
+    }
+}
+
+/// Counts the rows the source left out since last asked (its prefilter's condition is false on them): read,
+/// and filtered at this stage. Returns how many.
+fn count_left_out<D: SourceDriver>(d: &mut D, ctx: &StageCtx) -> u64 {
+    let n = d.take_filtered();
+    if n > 0 {
+        ctx.stats.apply(&Delta {
+            items_in: n,
+            filtered: n,
+            ..Delta::default()
+        });
+    }
+    n
 }
 
 /// Reads the source; see the [module docs](self).
@@ -142,7 +167,11 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
                     .await;
             }
         };
+        let left_out = count_left_out(&mut d, &ctx);
         let Some(next) = next else {
+            if left_out > 0 {
+                tracking.left_out_at_end(&d, &ctx);
+            }
             break End::Exhausted;
         };
         ctx.stats.add_in(1);
@@ -189,6 +218,9 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
                 }
             }
         }
+        // Rows left out among what was read; those after the last item are not committed (a restart reads
+        // them again, and leaves them out again).
+        count_left_out(&mut d, &ctx);
     }
     if end == End::Stopped && !halted {
         ctx.run.mark_cancelled();
