@@ -63,6 +63,8 @@ import sys, time, duckdb
 src, out, work = sys.argv[1:4]
 con = duckdb.connect()
 con.execute("SET threads TO 2")
+# A slow run would otherwise draw a progress bar on the standard output this bench reads.
+con.execute("SET enable_progress_bar = false")
 cols = "{'order_id': 'BIGINT', 'customer': 'VARCHAR', 'country': 'VARCHAR', 'status': 'VARCHAR', 'amount': 'DOUBLE', 'quantity': 'BIGINT', 'created_at': 'VARCHAR'}"
 rel = f"read_csv('{src}', header = true, columns = {cols})"
 if work == "copy":
