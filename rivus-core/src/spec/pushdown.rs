@@ -22,10 +22,12 @@
 //!
 //! A `filter` that is the first `[[transforms]]` table is also given to each source, with
 //! [`SyncSource::prefilter`](crate::SyncSource::prefilter), unless its condition reads `_source` (which the
-//! source does not make). The filter stays in the pipeline: the source yields one item per row as before, a
-//! rejected row as a record on which the condition is false too (its condition's fields, or an empty record when
-//! the condition is false on one), which the filter drops and counts `filtered`. So
-//! counts, positions, checkpoints and dead letters are those of the pipeline without pushdown.
+//! source does not make). The filter stays in the pipeline. A source leaves a rejected row out and counts it
+//! ([`SyncSource::take_filtered`](crate::SyncSource::take_filtered): the runtime counts it read and `filtered`
+//! at the source's stage), or yields it as a record on which the condition is false too (its condition's
+//! fields, or an empty record when the condition is false on one), which the filter drops and counts
+//! `filtered`. So the ledger's totals, positions, checkpoints and dead letters are those of the pipeline without
+//! pushdown; only the stage that counts a rejected row may differ.
 //!
 //! What a user can see of pushdown: a value nobody reads is not checked, so a type error in such a
 //! column is not an error any more, and a transform's dead letter holds the fields the pipeline reads rather
