@@ -521,6 +521,14 @@ impl CsvSourceConfig {
                 format!("the quote cannot be the delimiter ({:?})", self.quote),
             ));
         }
+        for (option, byte) in [("delimiter", delimiter), ("quote", quote)] {
+            if matches!(byte, b'\n' | b'\r') {
+                return Err(OptionError::invalid(
+                    option,
+                    "cannot be a line break: rows end at line breaks",
+                ));
+            }
+        }
         if let Some(columns) = &self.columns {
             for (i, name) in columns.iter().enumerate() {
                 if columns[..i].contains(name) {
@@ -837,6 +845,17 @@ mod tests {
             err.to_string(),
             "field `columns[2]`: column \"x\" is named twice"
         );
+    }
+
+    #[test]
+    fn a_line_break_cannot_be_the_delimiter_or_the_quote() {
+        for (delimiter, quote, option) in [('\n', '"', "delimiter"), (',', '\r', "quote")] {
+            let mut config = CsvSourceConfig::new("in.csv");
+            config.delimiter = delimiter;
+            config.quote = quote;
+            let err = config.check().unwrap_err().to_string();
+            assert!(err.contains(option) && err.contains("line break"), "{err}");
+        }
     }
 
     #[test]
