@@ -373,6 +373,11 @@ impl<O: Send> AsyncSource for BoxAsyncSource<O> {
 pub trait DynAsyncSink<I>: Send {
     /// [`AsyncSink::write`].
     fn dyn_write(&mut self, item: I) -> BoxFuture<'_, Result<(), PipeError>>;
+    /// [`AsyncSink::write_run`].
+    fn dyn_write_run<'a>(
+        &'a mut self,
+        items: &'a mut std::vec::IntoIter<I>,
+    ) -> BoxFuture<'a, Result<(), PipeError>>;
     /// [`AsyncSink::flush`].
     fn dyn_flush(&mut self) -> BoxFuture<'_, Result<(), PipeError>>;
     /// [`AsyncSink::flush_each`].
@@ -393,6 +398,12 @@ where
 {
     fn dyn_write(&mut self, item: T::In) -> BoxFuture<'_, Result<(), PipeError>> {
         Box::pin(self.write(item))
+    }
+    fn dyn_write_run<'a>(
+        &'a mut self,
+        items: &'a mut std::vec::IntoIter<T::In>,
+    ) -> BoxFuture<'a, Result<(), PipeError>> {
+        Box::pin(self.write_run(items))
     }
     fn dyn_flush(&mut self) -> BoxFuture<'_, Result<(), PipeError>> {
         Box::pin(self.flush())
@@ -428,6 +439,9 @@ impl<I: Send> AsyncSink for BoxAsyncSink<I> {
     type In = I;
     fn write(&mut self, item: I) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.dyn_write(item)
+    }
+    async fn write_run(&mut self, items: &mut std::vec::IntoIter<I>) -> Result<(), PipeError> {
+        self.0.dyn_write_run(items).await
     }
     fn flush(&mut self) -> impl Future<Output = Result<(), PipeError>> + Send {
         self.0.dyn_flush()

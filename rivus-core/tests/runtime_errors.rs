@@ -429,3 +429,70 @@ async fn fail_fast_reports_the_first_failing_item() {
     let e = err.pipe_error().unwrap();
     assert_eq!(e.pipe(), "no2", "{e}");
 }
+
+/// A sink that takes runs of items in one call (`write_run`) and fails as told: a run that starts with 100 fails
+/// before taking an item; item 7 fails when written; item 9 panics.
+#[derive(Clone, Default)]
+struct Runs {
+    written: Arc<Mutex<Vec<u32>>>,
+    runs: Arc<AtomicUsize>,
+}
+
+impl AsyncSink for Runs {
+    type In = u32;
+    async fn write(&mut self, item: u32) -> Result<(), PipeError> {
+        match item {
+            7 => Err(PipeError::msg("seven")),
+            9 => panic!("nine"),
+            _ => {
+                self.written.lock().unwrap().push(item);
+                Ok(())
+            }
+        }
+    }
+    async fn write_run(&mut self, items: &mut std::vec::IntoIter<u32>) -> Result<(), PipeError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if items.as_slice().first() == Some(&100) {
+            return Err(PipeError::msg("the run is refused"));
+        }
+        for item in items {
+            self.write(item).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A sink stage without a timeout writes what it takes at once through `write_run`, boxed or not: the items
+/// before a failing one are written, the failing one goes to the policy (a panic is its item's error, a run
+/// refused before taking an item is its first item's), the rest are written after it.
+#[tokio::test]
+async fn a_run_of_writes_fails_item_by_item() {
+    for boxed in [false, true] {
+        let sink = Runs::default();
+        // 100 comes right after a failing item, so it starts a run.
+        let items: Vec<u32> = vec![1, 2, 7, 3, 9, 100, 4, 5];
+        let pipeline = Pipeline::from_iter(items).with_config(
+            StreamConfig::default()
+                .with_error_policy(ErrorPolicy::Skip)
+                .with_chunk_size(256),
+        );
+        let report = if boxed {
+            pipeline
+                .sink(rivus_core::dynamic::BoxAsyncSink::new(sink.clone()))
+                .run()
+                .await
+        } else {
+            pipeline.sink(sink.clone()).run().await
+        }
+        .unwrap();
+        assert_eq!(
+            *sink.written.lock().unwrap(),
+            [1, 2, 3, 4, 5],
+            "boxed {boxed}"
+        );
+        let ledger = report.ledger();
+        assert_eq!((ledger.read, ledger.written, ledger.skipped), (8, 5, 3));
+        assert!(ledger.is_balanced());
+        assert!(sink.runs.load(Ordering::SeqCst) >= 1);
+    }
+}

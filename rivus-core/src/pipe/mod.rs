@@ -601,6 +601,58 @@ pub trait AsyncSink: Send {
     /// The item could not be written; the error policy decides what happens to it.
     fn write(&mut self, item: Self::In) -> impl Future<Output = Result<(), PipeError>> + Send;
 
+    /// Writes the items of `items`, in order, until it is empty or a write fails, and returns that error. The
+    /// runtime calls it with the run of items a sink stage took at once, when the stage has no `timeout` (with
+    /// one, it calls [`write`](Self::write) per item, each under the limit).
+    ///
+    /// The default calls `write` for each item, and there is rarely a reason to change it: a type-erased
+    /// sink ([`BoxAsyncSink`](crate::dynamic::BoxAsyncSink)) forwards it whole, so that a run costs one boxed
+    /// future instead of one per item. An implementation must keep its meaning for the ledger: on an error, the
+    /// last item it took from `items` is the one that failed, every item taken before it was written, and the
+    /// items left in `items` were not tried (an error before any item was taken is the first item's).
+    ///
+    /// # Errors
+    ///
+    /// The error of the item that failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::prelude::*;
+    ///
+    /// struct Count(u32);
+    ///
+    /// impl AsyncSink for Count {
+    ///     type In = u32;
+    ///     async fn write(&mut self, item: u32) -> Result<(), PipeError> {
+    ///         if item == 3 {
+    ///             return Err(PipeError::msg("three"));
+    ///         }
+    ///         self.0 += 1;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut sink = Count(0);
+    /// let mut items = vec![1, 2, 3, 4].into_iter();
+    /// assert!(sink.write_run(&mut items).await.is_err());
+    /// assert_eq!(sink.0, 2); // 1 and 2 written, 3 failed
+    /// assert_eq!(items.collect::<Vec<_>>(), [4]); // not tried
+    /// # });
+    /// ```
+    fn write_run(
+        &mut self,
+        items: &mut std::vec::IntoIter<Self::In>,
+    ) -> impl Future<Output = Result<(), PipeError>> + Send {
+        async move {
+            for item in items {
+                self.write(item).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Pushes buffered items to their destination; see [`SyncSink::flush`]. Defaults to nothing.
     ///
     /// # Errors

@@ -196,6 +196,33 @@ where
 /// An [`AsyncSink`], called on the stage's task; a call past the limit is dropped (its error is transient).
 pub(crate) struct AsyncSinkDriver<S>(pub(crate) S);
 
+impl<S: AsyncSink> AsyncSinkDriver<S> {
+    /// Writes `items` in one [`AsyncSink::write_run`] call (no limit to apply per item): one boxed future for a
+    /// type-erased sink instead of one per item. A panic is the error of the item being written.
+    async fn write_run(&mut self, items: Vec<S::In>) -> Written<S::In> {
+        let total = items.len();
+        let mut items = items.into_iter();
+        let result = AssertUnwindSafe(self.0.write_run(&mut items))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|payload| Err(panic_error(payload.as_ref(), "")));
+        let Err(e) = result else {
+            return Written {
+                count: total - items.len(),
+                failure: None,
+            };
+        };
+        if items.len() == total {
+            // Failed before taking an item: the first one's error (see `AsyncSink::write_run`).
+            items.next();
+        }
+        Written {
+            count: total - items.len() - 1,
+            failure: Some((Fault::Failed(e), items.collect())),
+        }
+    }
+}
+
 impl<S: AsyncSink + 'static> SinkDriver for AsyncSinkDriver<S> {
     type In = S::In;
     fn flush_batch(&self) -> Option<usize> {
@@ -207,6 +234,9 @@ impl<S: AsyncSink + 'static> SinkDriver for AsyncSinkDriver<S> {
             .map_err(Fault::Failed)
     }
     async fn write_many(&mut self, items: Vec<S::In>, limit: Option<Duration>) -> Written<S::In> {
+        if limit.is_none() {
+            return self.write_run(items).await;
+        }
         let mut count = 0;
         let mut items = items.into_iter();
         while let Some(item) = items.next() {
