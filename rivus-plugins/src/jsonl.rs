@@ -349,6 +349,8 @@ pub struct JsonlSink {
     out: Option<Destination>,
     /// One line, serialized before one write: the output takes whole records.
     line: Vec<u8>,
+    /// The keys rendered so far (see [`crate::json::Keys`]).
+    keys: crate::json::Keys,
 }
 
 impl JsonlSink {
@@ -358,6 +360,7 @@ impl JsonlSink {
             config,
             out: None,
             line: Vec::new(),
+            keys: crate::json::Keys::default(),
         }
     }
 
@@ -371,6 +374,7 @@ impl JsonlSink {
                 writer,
             }),
             line: Vec::new(),
+            keys: crate::json::Keys::default(),
         }
     }
 }
@@ -424,7 +428,7 @@ impl SyncSink for JsonlSink {
             .as_mut()
             .ok_or_else(|| PipeError::msg("write before open").with_pipe("jsonl"))?;
         self.line.clear();
-        crate::json::write_record(&mut self.line, &record)
+        crate::json::write_record(&mut self.line, &record, &mut self.keys)
             .map_err(|e| PipeError::permanent("jsonl", e))?;
         self.line.push(b'\n');
         out.write(&self.line)

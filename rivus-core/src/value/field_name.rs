@@ -61,6 +61,29 @@ impl FieldName {
         Self(NameRepr::Static(leaked))
     }
 
+    /// Whether `self` and `other` are the very same stored name: one [interned](Self::interned) name, or
+    /// clones of one reference-counted name. A pointer comparison, for caches keyed by a record's names (a
+    /// writer that renders each name once); equal names stored apart, or held inline, are not the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::value::FieldName;
+    ///
+    /// let id = FieldName::interned("id");
+    /// assert!(id.ptr_eq(&FieldName::interned("id")));
+    /// assert!(!id.ptr_eq(&FieldName::from("id"))); // equal, held inline
+    /// assert_eq!(id, FieldName::from("id"));
+    /// ```
+    #[inline]
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (NameRepr::Static(a), NameRepr::Static(b)) => std::ptr::eq(*a, *b),
+            (NameRepr::Shared(a), NameRepr::Shared(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// The name.
     #[inline]
     pub fn as_str(&self) -> &str {

@@ -261,6 +261,25 @@ impl Record {
         self.fields.iter().map(|(k, v)| (&**k, v))
     }
 
+    /// The fields with their [`FieldName`]s, in order: for a writer that caches what it made of each name
+    /// ([`FieldName::ptr_eq`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::value::{FieldName, Record, Value};
+    ///
+    /// let id = FieldName::interned("id");
+    /// let mut record = Record::new();
+    /// record.push(id.clone(), Value::from(7));
+    /// let (name, value) = record.entries().next().unwrap();
+    /// assert!(name.ptr_eq(&id));
+    /// assert_eq!(*value, 7);
+    /// ```
+    pub fn entries(&self) -> impl Iterator<Item = (&FieldName, &Value)> {
+        self.fields.iter().map(|(k, v)| (k, v))
+    }
+
     /// The fields, in order, for changing values.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
         self.fields.iter_mut().map(|(k, v)| (&**k, v))
