@@ -37,10 +37,10 @@ pub struct CsvSourceConfig {
     /// Default: the header.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
-    /// The field delimiter, one ASCII character. Default: `,`.
+    /// The field delimiter, one ASCII character, not a line break. Default: `,`.
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
-    /// The quote character, one ASCII character. Default: `"`.
+    /// The quote character, one ASCII character, not a line break nor the delimiter. Default: `"`.
     #[serde(default = "default_quote")]
     pub quote: char,
     /// Types of columns by name (`string`, `int`, `float`, `bool`); unnamed columns are strings.
