@@ -165,11 +165,7 @@ fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
 /// seven bytes as its first and last four; a shorter one padded with a plain byte): a byte at a time it cost about 14 instructions per byte, a third
 /// of the JSON lines sink's time on a CSV copy (callgrind, issue 18).
 fn needs_no_escape(bytes: &[u8]) -> bool {
-    let word = |eight: &[u8]| {
-        let mut word = [0; 8];
-        word.copy_from_slice(eight);
-        u64::from_le_bytes(word)
-    };
+    let word = crate::word::load;
     if bytes.len() < 8 {
         if bytes.len() >= 4 {
             // The first four bytes and the last four (overlapping) in one word.
@@ -193,20 +189,10 @@ fn needs_no_escape(bytes: &[u8]) -> bool {
     !has_special(word(&bytes[bytes.len() - 8..]))
 }
 
-/// Whether one of the eight bytes of `word` is below 0x20, a quote or a backslash.
-///
-/// `(x - 0x01…01 * n) & !x & 0x80…80` is non-zero exactly when some byte of `x` is below `n` (for `n` up to
-/// 0x80); a byte equal to `c` is a zero byte of `x ^ (0x01…01 * c)`, that is below 1.
+/// Whether one of the eight bytes of `word` is below 0x20, a quote or a backslash (see [`crate::word`]).
 const fn has_special(word: u64) -> bool {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = ONES * 0x80;
-    const fn below(x: u64, n: u64) -> u64 {
-        x.wrapping_sub(ONES * n) & !x & HIGHS
-    }
-    (below(word, 0x20)
-        | below(word ^ (ONES * b'"' as u64), 1)
-        | below(word ^ (ONES * b'\\' as u64), 1))
-        != 0
+    use crate::word::{below, equal};
+    (below(word, 0x20) | equal(word, b'"') | equal(word, b'\\')) != 0
 }
 
 /// Deserializes a record from a JSON object.

@@ -135,3 +135,4 @@ pub mod sqlite;
 pub mod stdio;
 mod text;
 pub mod transform;
+mod word;

@@ -68,48 +68,39 @@ pub(super) struct RecordReader {
     quoted_end: Needles,
 }
 
-/// Up to four bytes to look for, each repeated in a word: [`find`](Self::find) tests eight bytes at a time.
+/// Up to four bytes to look for, each in every byte of a word: [`find`](Self::find) tests eight bytes at a time
+/// (see [`crate::word`]).
 #[derive(Debug, Clone, Copy)]
 struct Needles([u64; 4]);
 
 impl Needles {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-
     /// Looks for `bytes` (one to four of them).
     fn new(bytes: &[u8]) -> Self {
-        let mut words = [0; 4];
-        for (i, word) in words.iter_mut().enumerate() {
-            let byte = bytes.get(i).or(bytes.last()).copied().unwrap_or(0);
-            *word = u64::from(byte) * Self::ONES;
+        let mut needles = [0; 4];
+        for (i, needle) in needles.iter_mut().enumerate() {
+            *needle = crate::word::splat(bytes.get(i).or(bytes.last()).copied().unwrap_or(0));
         }
-        Self(words)
+        Self(needles)
     }
 
-    /// The index of the first of the bytes in `data` at or after `from`. Eight bytes at a time: a byte equal to
-    /// a needle is a zero byte of the word XOR the needle, and `(x - 0x01..) & !x & 0x80..` marks zero bytes
-    /// (a zero's borrow may also mark a byte above it, never one below, so the lowest mark is a true match).
-    /// Fields are short: a call of `memchr` costs more than it saves on them.
+    /// The index of the first of the bytes in `data` at or after `from`. Fields are short: a call of `memchr`
+    /// costs more than it saves on them.
     fn find(&self, data: &[u8], from: usize) -> Option<usize> {
+        use crate::word::{equal_splat, first, load, splat};
         let rest = data.get(from..)?;
         let mut words = rest.chunks_exact(8);
         for (n, chunk) in words.by_ref().enumerate() {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            let word = u64::from_le_bytes(word);
+            let word = load(chunk);
             let mut marks = 0;
             for needle in self.0 {
-                let x = word ^ needle;
-                marks |= x.wrapping_sub(Self::ONES) & !x & Self::HIGHS;
+                marks |= equal_splat(word, needle);
             }
             if marks != 0 {
-                return Some(from + n * 8 + (marks.trailing_zeros() / 8) as usize);
+                return Some(from + n * 8 + first(marks));
             }
         }
         let tail = words.remainder();
-        let at = tail
-            .iter()
-            .position(|b| self.0.iter().any(|n| u64::from(*b) * Self::ONES == *n))?;
+        let at = tail.iter().position(|&b| self.0.contains(&splat(b)))?;
         Some(data.len() - tail.len() + at)
     }
 }
