@@ -5,9 +5,9 @@
 //! * A fail-fast cut downstream stops it where it is: what it holds is not processed.
 //! * A bad item (an `Err` from `next`) goes to the stage's error policy; under fail fast, the items read before
 //!   it are passed on first, so they are written before the run stops.
-//! * Rows the source left out under its prefilter ([`take_filtered`](crate::SyncSource::take_filtered)) are counted read and
-//!   filtered here; the next item's position covers them, and rows left out after the last item are committed
-//!   at the position the source gives after its end.
+//! * Rows the source left out under its prefilter ([`take_filtered`](crate::SyncSource::take_filtered)) are
+//!   counted read and filtered here; the next item's position covers them, and rows left out after the last
+//!   item are committed at the position the source gives after its end.
 //! * Commits are made between two `next` calls, and also while `next` waits for an item (the pending call is
 //!   dropped, the commit made, `next` called again), so that a quiet source still learns what reached an end.
 
