@@ -597,7 +597,7 @@ fn one_shot_runs_killed_at_random_points_end_like_an_uninterrupted_run() {
 
 #[test]
 fn checkpointed_runs_killed_at_random_points_lose_nothing() {
-    checkpointed_runs_killed_at_random_points("", |_| true);
+    checkpointed_runs_killed_at_random_points("", "", |_| true);
 }
 
 /// The same with a filter the CSV source takes (pushdown): it leaves out four rows in five, in runs of 400, whose
@@ -605,14 +605,30 @@ fn checkpointed_runs_killed_at_random_points_lose_nothing() {
 #[test]
 fn checkpointed_runs_with_a_pushed_down_filter_killed_at_random_points_lose_nothing() {
     checkpointed_runs_killed_at_random_points(
+        "",
         "[[transforms]]\nplugin = \"filter\"\nwhen = \"amount < 100\"\n",
         |i| i % 500 < 100,
     );
 }
 
-/// Runs of `in.csv` through `transforms` into an appending sink, killed at random points and resumed: every row
-/// `kept` is written, no other, and few twice.
-fn checkpointed_runs_killed_at_random_points(transforms: &str, kept: fn(u64) -> bool) {
+/// The same with the rows typed by two worker threads (`workers = 2`), which read ahead of what the runtime
+/// commits: batches in flight when the process is killed are read again.
+#[test]
+fn checkpointed_runs_with_workers_killed_at_random_points_lose_nothing() {
+    checkpointed_runs_killed_at_random_points(
+        "workers = 2\n",
+        "[[transforms]]\nplugin = \"filter\"\nwhen = \"amount < 100\"\n",
+        |i| i % 500 < 100,
+    );
+}
+
+/// Runs of `in.csv` (its source given `source_options` too) through `transforms` into an appending sink, killed
+/// at random points and resumed: every row `kept` is written, no other, and few twice.
+fn checkpointed_runs_killed_at_random_points(
+    source_options: &str,
+    transforms: &str,
+    kept: fn(u64) -> bool,
+) {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let file = dir.join("pipeline.toml");
@@ -620,7 +636,7 @@ fn checkpointed_runs_killed_at_random_points(transforms: &str, kept: fn(u64) -> 
         &file,
         format!(
             "[source]\nplugin = \"csv\"\npath = \"in.csv\"\ntypes = {{ id = \"int\", amount = \"float\" }}\n\
-             checkpoint = \"out.checkpoint\"\n{transforms}\
+             checkpoint = \"out.checkpoint\"\n{source_options}{transforms}\
              [[sinks]]\nplugin = \"jsonl\"\npath = \"out.jsonl\"\nappend = true\n"
         ),
     )

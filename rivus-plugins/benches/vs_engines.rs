@@ -19,7 +19,8 @@
 //! 100 MB), `RIVUS_BENCH_RECORDS` the generator's records for (C) (default 2,000,000), `RIVUS_BENCH_ROUNDS`
 //! the interleaved rounds (default 3; the best round of each is reported), `RIVUS_BENCH_ONLY` a subset of the
 //! work (`A`, `AB`, `C`, …), `RIVUS_BENCH_WAYS` a subset of the ways by the first word of their names
-//! (`rivus,duckdb`; `rivus` alone to profile Rivus under `valgrind --tool=callgrind`).
+//! (`rivus,duckdb`; `rivus` alone to profile Rivus under `valgrind --tool=callgrind`), `RIVUS_BENCH_WORKERS` the
+//! csv source's `workers` for (A) and (B) (default: the plugin's, 0).
 
 #![allow(
     clippy::expect_used,
@@ -388,20 +389,28 @@ fn timed(f: impl FnOnce() -> u64) -> (f64, u64) {
 
 fn rivus_copy(input: &Path, output: &Path) -> u64 {
     run_pipeline(format!(
-        "[source]\nplugin = \"csv\"\npath = {input:?}\n{TYPES}\n\
-         [[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n"
+        "[source]\nplugin = \"csv\"\npath = {input:?}\n{}{TYPES}\n\
+         [[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n",
+        workers()
     ))
     .items_written()
 }
 
 fn rivus_filter(input: &Path, output: &Path) -> u64 {
     run_pipeline(format!(
-        "[source]\nplugin = \"csv\"\npath = {input:?}\n{TYPES}\n\
+        "[source]\nplugin = \"csv\"\npath = {input:?}\n{}{TYPES}\n\
          [[transforms]]\nplugin = \"filter\"\nwhen = \"status == 'paid'\"\n\
          [[transforms]]\nplugin = \"select\"\nfields = {SELECTED:?}\n\
-         [[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n"
+         [[sinks]]\nplugin = \"jsonl\"\npath = {output:?}\n",
+        workers()
     ))
     .items_written()
+}
+
+/// The csv source's `workers` line: `RIVUS_BENCH_WORKERS` when set, else none (the plugin's default).
+fn workers() -> String {
+    std::env::var("RIVUS_BENCH_WORKERS")
+        .map_or_else(|_| String::new(), |n| format!("workers = {n}\n"))
 }
 
 fn rivus_generated(records: u64) -> u64 {

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rivus_core::PipeError;
 use rivus_core::ack::Position;
@@ -18,8 +19,8 @@ use crate::input::{Input, Line, Reader};
 pub(crate) struct TextFile {
     plugin: &'static str,
     path: PathBuf,
-    /// The name errors use: the path, or `<stdin>`.
-    name: String,
+    /// Locates errors by the name they use: the path, or `<stdin>`.
+    locator: Locator,
     max: usize,
     stream: Option<Box<dyn Read + Send>>,
     input: Option<Input>,
@@ -38,6 +39,29 @@ pub(crate) struct TextFile {
     last: Resume,
     /// The read error that ended the input early, for `close`.
     read_failure: Option<PipeError>,
+}
+
+/// Locates the errors of one input: its plugin and the name errors use. Cheap to clone, for the threads that
+/// type a source's records.
+#[derive(Debug, Clone)]
+pub(crate) struct Locator {
+    plugin: &'static str,
+    name: Arc<str>,
+}
+
+impl Locator {
+    /// `file:line`.
+    pub(crate) fn at(&self, line: u64) -> Location {
+        Location::file(self.name.to_string()).line(line)
+    }
+
+    /// A bad record at `at`: a permanent error that keeps `raw`.
+    pub(crate) fn bad(&self, at: Location, message: impl Into<String>, raw: &[u8]) -> PipeError {
+        PipeError::permanent(
+            self.plugin,
+            InputError::new(at, message).with_raw(raw.to_vec()),
+        )
+    }
 }
 
 /// A line of the input that is within the bound: `TextFile::bytes(&line)` are its bytes.
@@ -78,7 +102,10 @@ impl TextFile {
         Self {
             plugin,
             path,
-            name,
+            locator: Locator {
+                plugin,
+                name: name.into(),
+            },
             max,
             stream: None,
             input: None,
@@ -195,16 +222,26 @@ impl TextFile {
 
     /// Notes that a record (or an error item) was handed out: with a checkpoint, its place becomes a position.
     pub(crate) fn mark(&mut self) {
+        self.mark_at(self.place());
+    }
+
+    /// Where reading is: after the last record read (before [`mark`](Self::mark) hands it out, for a source
+    /// that reads ahead of what it hands out).
+    pub(crate) fn place(&self) -> Resume {
+        self.input.as_ref().map_or(self.last, |input| Resume {
+            offset: input.offset(),
+            line: input.line(),
+        })
+    }
+
+    /// Notes that the record read at `place` (see [`place`](Self::place)) was handed out: with a checkpoint,
+    /// `place` becomes its position.
+    pub(crate) fn mark_at(&mut self, place: Resume) {
         if self.checkpoint.is_none() {
             return;
         }
-        if let Some(input) = &self.input {
-            self.last = Resume {
-                offset: input.offset(),
-                line: input.line(),
-            };
-        }
-        self.pending.push_back(self.last);
+        self.last = place;
+        self.pending.push_back(place);
     }
 
     /// The position of the record handed out last: the byte offset after it. `None` without a checkpoint.
@@ -261,15 +298,24 @@ impl TextFile {
 
     /// `file:line`.
     pub(crate) fn at(&self, line: u64) -> Location {
-        Location::file(self.name.clone()).line(line)
+        self.locator.at(line)
     }
 
     /// A bad record at `at`: a permanent error that keeps `raw`.
     pub(crate) fn bad(&self, at: Location, message: impl Into<String>, raw: &[u8]) -> PipeError {
-        PipeError::permanent(
-            self.plugin,
-            InputError::new(at, message).with_raw(raw.to_vec()),
-        )
+        self.locator.bad(at, message, raw)
+    }
+
+    /// What locates this input's errors, for another thread.
+    pub(crate) fn locator(&self) -> Locator {
+        self.locator.clone()
+    }
+
+    /// Ends reading with `error`, which [`close`](Self::close) returns (the first one, as
+    /// [`fail_read`](Self::fail_read)).
+    pub(crate) fn fail(&mut self, error: PipeError) {
+        self.input = None;
+        self.read_failure.get_or_insert(error);
     }
 
     /// The error of a record longer than the bound, which keeps its first bytes.
@@ -295,9 +341,8 @@ impl TextFile {
     /// The input cannot be read further at `line`: it ends here, and [`close`](Self::close) returns the error,
     /// which fails the run. A read error is no bad record for the error policy to skip: what follows it is lost.
     pub(crate) fn fail_read(&mut self, line: u64, e: &std::io::Error) {
-        self.input = None;
         let error = self.read_error(line, e);
-        self.read_failure.get_or_insert(error);
+        self.fail(error);
     }
 
     /// The next line within the bound; a longer one is an error that keeps its head, and reading goes on after

@@ -18,14 +18,28 @@
 //! A UTF-8 byte order mark at the start is skipped; blank lines are skipped. An empty file, or one with only a
 //! header, gives no records.
 //!
+//! # Worker threads
+//!
+//! With `workers = N` (default 0), the source's thread only frames rows (finds where rows and fields end, and
+//! copies them into batches of up to 512 rows or 64 KiB) and `N` threads type them: UTF-8 checks, numbers, the
+//! pushed-down filter, the records. Batches go to the workers in turn and come back in the same order, so records
+//! keep file order, and each lane holds at most two batches, so memory stays bounded (`N` x 2 x 64 KiB, or one
+//! row when a row is longer). Each row keeps its line and the place after it: errors are located and dead letters
+//! keep the raw row as without workers, and a checkpoint commits only records handed out and acknowledged (rows
+//! read ahead and not handed out when a run is killed are read again). Worth it when the source's thread is the
+//! slowest stage and cores are free: on 2 cores the sink's thread and the runtime use the second one, and
+//! workers only add the cost of the hand-offs (see `docs/architecture.md`, "Parallel parsing").
+//!
 //! # Writing
 //!
 //! See [`CsvSinkConfig`]: by default the file is replaced when the sink closes (one-shot runs); with
 //! `append = true` it is appended to, and a row torn by a killed run is cut off on open.
 
 mod read;
+mod record;
 mod sink;
 mod source;
+mod workers;
 
 pub use crate::field_type::FieldType;
 pub use sink::{CsvSink, CsvSinkConfig};

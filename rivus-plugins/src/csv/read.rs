@@ -10,6 +10,7 @@ use std::io;
 
 use csv_core::{ReadRecordResult, ReaderBuilder};
 
+use super::record::Row;
 use crate::input::Input;
 
 /// Why a record is bad before its fields are looked at.
@@ -62,6 +63,8 @@ pub(super) struct RecordReader {
     /// Whether a plain row is split here rather than by `csv_core` (see [`split_plain`](Self::split_plain)); off
     /// only in tests, to compare the two, and for a line break as the delimiter or the quote.
     plain_rows: bool,
+    /// The length of the last record's text when `fields` holds it as it is (a plain row).
+    verbatim: Option<usize>,
     /// What ends an unquoted field: the delimiter, the quote, `\n` and `\r`.
     unquoted_end: Needles,
     /// What ends a quoted field: the quote, `\n` and `\r` (a line break inside quotes is left to `csv_core`).
@@ -124,29 +127,22 @@ impl RecordReader {
             plain_rows: ![delimiter, quote]
                 .iter()
                 .any(|b| matches!(b, b'\n' | b'\r')),
+            verbatim: None,
             unquoted_end: Needles::new(&[delimiter, quote, b'\n', b'\r']),
             quoted_end: Needles::new(&[quote, b'\n', b'\r']),
         }
     }
 
-    /// The fields of the last [`Framed::Record`].
-    pub(super) fn fields(&self) -> impl ExactSizeIterator<Item = &[u8]> {
-        self.spans
-            .iter()
-            .map(|&(start, end)| &self.fields[start..end])
+    /// The last [`Framed::Record`], which starts on `line` and whose text is `text` (`Input::bytes(start,
+    /// end)`).
+    pub(super) fn row<'a>(&'a self, line: u64, text: &'a [u8]) -> Row<'a> {
+        Row::new(line, &self.fields, &self.spans, text)
     }
 
-    /// The fields of the last [`Framed::Record`] as text: one UTF-8 check for the whole row, then each field
-    /// (`None` for a field that is not UTF-8 on its own).
-    pub(super) fn texts(&self) -> impl ExactSizeIterator<Item = Option<&str>> {
-        let total = self.spans.last().map_or(0, |&(_, end)| end);
-        // The delimiters and quotes between a plain row's fields are ASCII: a row that is UTF-8 as a whole has
-        // each field UTF-8 on its own.
-        let all = std::str::from_utf8(&self.fields[..total]).ok();
-        self.spans.iter().map(move |&(start, end)| match all {
-            Some(all) => all.get(start..end),
-            None => std::str::from_utf8(&self.fields[start..end]).ok(),
-        })
+    /// The text of the last [`Framed::Record`] (without its line ending), when its fields point into it: a
+    /// plain row (see [`split_plain`](Self::split_plain)) is copied as it is.
+    pub(super) fn verbatim(&self) -> Option<&[u8]> {
+        self.verbatim.map(|len| &self.fields[..len])
     }
 
     /// The number of fields of the last [`Framed::Record`].
@@ -174,6 +170,7 @@ impl RecordReader {
             }
         }
         let line = input.line();
+        self.verbatim = None;
         if self.plain_rows
             && let Some((consumed, lines)) = self.split_plain(input.data())
         {
@@ -240,14 +237,16 @@ impl RecordReader {
     /// Splits the row at the start of `data` when it is plain: it ends (`\n` or `\r\n`) within `data`, and each
     /// field is either unquoted, without a quote or a `\r`, or quoted whole, without a quote (no doubled quote)
     /// or a line break inside, and followed by the delimiter or the row's end. `csv_core` would give the same
-    /// fields, with nothing to unescape; looking for the four bytes that matter eight bytes at a time
-    /// ([`Needles`]) and copying the row once costs about a third of its state machine (callgrind, a row of
-    /// the orders bench: about 1,130 instructions in `csv_core`, about 400 here). Returns the bytes the row takes and the lines it ends, as `csv_core` counts them: a `\n`
-    /// ending is taken (one line), of a `\r\n` ending only the `\r` (the `\n` is then skipped as a blank line).
-    /// `None` leaves the row to `csv_core` (a doubled quote, a quote inside an unquoted field, a line break
-    /// inside quotes, a lone `\r`, a row that runs past what is buffered or ends the input without a line
-    /// ending), which reads it from the start: its state is untouched here, and `fields` is written only for a
-    /// row split here.
+    /// fields, with nothing to unescape. Looking for the four bytes that matter eight bytes at a time
+    /// ([`Needles`]) and copying the row once costs about 690 instructions for a row of the orders bench against
+    /// about 1,130 in `csv_core` (callgrind); a loop over the row's words that ends a field at every delimiter
+    /// before the word's first quote or line break was tried and cost as much.
+    ///
+    /// Returns the bytes the row takes and the lines it ends, as `csv_core` counts them: a `\n` ending is taken
+    /// (one line), of a `\r\n` ending only the `\r` (the `\n` is then skipped as a blank line). `None` leaves the
+    /// row to `csv_core` (a doubled quote, a quote inside an unquoted field, a line break inside quotes, a lone
+    /// `\r`, a row that runs past what is buffered or ends the input without a line ending), which reads it from
+    /// the start: its state is untouched here, and `fields` is written only for a row split here.
     fn split_plain(&mut self, data: &[u8]) -> Option<(usize, u64)> {
         let (quote, delimiter) = (self.quote, self.delimiter);
         let spans = &mut self.spans;
@@ -281,6 +280,7 @@ impl RecordReader {
             self.fields.resize(row.next_power_of_two(), 0);
         }
         self.fields[..row].copy_from_slice(&data[..row]);
+        self.verbatim = Some(row);
         Some(ending)
     }
 
@@ -384,6 +384,7 @@ mod tests {
                 Framed::Record { line, .. } => Ok((
                     line,
                     reader
+                        .row(line, &[])
                         .fields()
                         .map(|f| String::from_utf8_lossy(f).into_owned())
                         .collect(),

@@ -1,6 +1,5 @@
 //! [`CsvSource`] and its configuration.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,13 +7,16 @@ use std::sync::Arc;
 use rivus_core::ack::Position;
 use rivus_core::condition::Condition;
 use rivus_core::registry::OptionError;
-use rivus_core::value::{FieldName, Record, Value};
+use rivus_core::value::Record;
 use rivus_core::{PipeError, SyncSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::read::{Framed, RecordReader, Unclosed};
+use super::record::RecordBuilder;
+use super::workers::{Batch, Workers};
 use super::{FieldType, ascii, default_delimiter, default_quote, default_true};
+use crate::checkpoint::Resume;
 use crate::compression::Compression;
 use crate::files::FileSet;
 use crate::text::TextFile;
@@ -22,6 +24,13 @@ use crate::text::TextFile;
 const fn default_max_record_bytes() -> usize {
     crate::input::default_max_record_bytes()
 }
+
+const fn default_workers() -> usize {
+    0
+}
+
+/// The most `workers` a source takes.
+const MAX_WORKERS: usize = 64;
 
 /// Configuration of [`CsvSource`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -65,6 +74,13 @@ pub struct CsvSourceConfig {
     /// directory as `path`. Default: none.
     #[serde(default)]
     pub file_field: Option<String>,
+    /// Threads that type the rows (UTF-8 checks, numbers, the pushed-down filter, the records) while the
+    /// source's own thread splits the file into rows and hands the records out, in file order. Rows go to them
+    /// in batches of up to 512 rows or 64 KiB, at most two batches per thread at a time. `0`: the source's
+    /// thread does it all. More threads than the machine has cores, less one for the sink, only add overhead.
+    /// At most 64. Default: 0.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
 }
 
 impl CsvSourceConfig {
@@ -81,6 +97,7 @@ impl CsvSourceConfig {
             checkpoint: None,
             compression: Compression::Auto,
             file_field: None,
+            workers: default_workers(),
         }
     }
 }
@@ -115,25 +132,20 @@ pub struct CsvSource {
     config: CsvSourceConfig,
     text: TextFile,
     reader: Option<RecordReader>,
-    /// Column names and their types, fixed at `open` (per file, with a glob or a directory).
-    columns: Vec<(FieldName, FieldType)>,
+    /// Types the rows of the open file (per file, with a glob or a directory); set by `open`.
+    builder: Option<RecordBuilder>,
+    /// The threads typing the rows of the open file, with `workers` > 0.
+    workers: Option<Workers>,
+    /// The typed batch whose records are handed out, with `workers`.
+    typed: Option<Batch>,
+    /// All rows of the open file were framed (with `workers`).
+    framed_all: bool,
     /// The files after this one (a glob or a directory); set by `open`.
     files: Option<FileSet>,
     /// The fields the pipeline reads, when it said ([`SyncSource::project`]); `None`: every column.
     projection: Option<Vec<String>>,
     /// The condition of the `filter` right after the source ([`SyncSource::prefilter`]).
     prefilter: Option<Arc<Condition>>,
-    /// Whether the prefilter's condition is false on an empty record: a rejected row is then an empty record
-    /// (no allocation), which the filter drops as surely.
-    rejects_empty: bool,
-    /// What each column is for, with a projection or a prefilter (per file, as `columns`); empty without
-    /// them: every column is built.
-    plan: Vec<Use>,
-    /// How many columns a prefiltered record and a whole (projected) record hold: their capacities.
-    widths: (usize, usize),
-    /// The record of the prefilter's columns, refilled in place for every row: a rejected row (most rows, for a
-    /// selective filter) then costs no allocation for a string column.
-    filtered: RefCell<Record>,
     /// Rows the prefilter rejected and left out since [`SyncSource::take_filtered`] was last called.
     left_out: u64,
     /// The most rows one `next` call leaves out ([`MAX_LEFT_OUT_PER_CALL`]; fewer in tests).
@@ -144,17 +156,6 @@ pub struct CsvSource {
 /// yielded as a record (which the filter drops), so that a call never scans a whole file of rejected rows
 /// and the runtime can commit and stop between calls.
 const MAX_LEFT_OUT_PER_CALL: u32 = 1024;
-
-/// What a column of the file is for, given the projection and the prefilter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Use {
-    /// Nobody reads it: not checked, not built.
-    Skip,
-    /// Read by a later stage: built for the rows the prefilter keeps, checked for the others.
-    Read,
-    /// Read by the prefilter's condition: built first, for every row.
-    Filter,
-}
 
 impl CsvSource {
     /// A source for `config`; the file is opened by [`SyncSource::open`].
@@ -170,14 +171,13 @@ impl CsvSource {
             config,
             text,
             reader: None,
-            columns: Vec::new(),
+            builder: None,
+            workers: None,
+            typed: None,
+            framed_all: false,
             files: None,
             projection: None,
             prefilter: None,
-            rejects_empty: false,
-            plan: Vec::new(),
-            widths: (0, 0),
-            filtered: RefCell::new(Record::new()),
             left_out: 0,
             max_left_out: MAX_LEFT_OUT_PER_CALL,
         }
@@ -195,14 +195,13 @@ impl CsvSource {
             config,
             text,
             reader: None,
-            columns: Vec::new(),
+            builder: None,
+            workers: None,
+            typed: None,
+            framed_all: false,
             files: None,
             projection: None,
             prefilter: None,
-            rejects_empty: false,
-            plan: Vec::new(),
-            widths: (0, 0),
-            filtered: RefCell::new(Record::new()),
             left_out: 0,
             max_left_out: MAX_LEFT_OUT_PER_CALL,
         }
@@ -271,7 +270,7 @@ impl CsvSource {
                     .as_ref()
                     .ok_or_else(|| PipeError::msg("no reader"))?;
                 let mut names = Vec::with_capacity(reader.len());
-                for (i, name) in reader.fields().enumerate() {
+                for (i, name) in reader.row(line, &[]).fields().enumerate() {
                     let name = std::str::from_utf8(name).map_err(|e| {
                         let at = self.text.at(line).column(i as u64 + 1);
                         let raw = self.raw(start, end);
@@ -307,200 +306,6 @@ impl CsvSource {
             .strip_suffix(b"\n")
             .unwrap_or(self.text.bytes_at(start, end));
         bytes.strip_suffix(b"\r").unwrap_or(bytes).to_vec()
-    }
-
-    /// The record of the last row read, or the located error of its first bad field; `None` for a row the
-    /// prefilter rejects when `leave_out` (see [`planned_record`](Self::planned_record)).
-    fn row_to_record(
-        &self,
-        line: u64,
-        start: usize,
-        end: usize,
-        leave_out: bool,
-    ) -> Result<Option<Record>, PipeError> {
-        let Some(reader) = self.reader.as_ref() else {
-            return Err(PipeError::msg("read before open").with_pipe("csv"));
-        };
-        if reader.len() != self.columns.len() {
-            let message = format!(
-                "expected {} fields, found {} (a missing delimiter, an extra one, or a quote in the wrong place)",
-                self.columns.len(),
-                reader.len()
-            );
-            return Err(self
-                .text
-                .bad(self.text.at(line), message, &self.raw(start, end)));
-        }
-        if !self.plan.is_empty() {
-            return self.planned_record(reader, line, start, end, leave_out);
-        }
-        let mut record = Record::with_capacity(self.columns.len());
-        for (i, (text, (name, ty))) in reader.texts().zip(&self.columns).enumerate() {
-            let at = || {
-                self.text
-                    .at(line)
-                    .column(i as u64 + 1)
-                    .field(name.to_string())
-            };
-            let Some(text) = text else {
-                let bytes = reader.fields().nth(i).unwrap_or_default();
-                let message = match std::str::from_utf8(bytes) {
-                    Err(e) => format!("not valid UTF-8 ({e})"),
-                    Ok(_) => "not valid UTF-8".to_owned(),
-                };
-                return Err(self.text.bad(at(), message, &self.raw(start, end)));
-            };
-            let value = ty
-                .parse(text)
-                .map_err(|message| self.text.bad(at(), message, &self.raw(start, end)))?;
-            record.push(FieldName::clone(name), value);
-        }
-        Ok(Some(record))
-    }
-
-    /// The record of the last row read under a projection or a prefilter (see [`Use`]): with a prefilter,
-    /// the condition's columns first. A row the condition rejects, once the columns read later are checked (so
-    /// that a bad row is the same error as without the prefilter), is left out (`None`) when `leave_out`, and
-    /// otherwise gives a record of the condition's columns only, or an empty one when the condition is false on
-    /// that too (the filter after the source drops it, counted `filtered`). Otherwise the columns read, in file
-    /// order.
-    fn planned_record(
-        &self,
-        reader: &RecordReader,
-        line: u64,
-        start: usize,
-        end: usize,
-        leave_out: bool,
-    ) -> Result<Option<Record>, PipeError> {
-        if let Some(condition) = &self.prefilter
-            && let Ok(partial) = self.refill(reader, line, start, end)
-            && matches!(condition.eval(&partial), Ok(false))
-        {
-            for (i, bytes) in reader.fields().enumerate() {
-                if self.plan.get(i) == Some(&Use::Read) {
-                    self.value(i, bytes, false, line, start, end)?;
-                }
-            }
-            return Ok(if leave_out {
-                None
-            } else if self.rejects_empty {
-                Some(Record::new())
-            } else {
-                Some(partial.clone())
-            });
-        }
-        // A row the condition keeps, or cannot decide (the filter then fails it, whole, for the error policy).
-        self.build(reader, Use::Read, line, start, end).map(Some)
-    }
-
-    /// The prefilter's columns of this row, in the record kept for them (see [`refill_in_place`]).
-    ///
-    /// [`refill_in_place`]: Self::refill_in_place
-    fn refill(
-        &self,
-        reader: &RecordReader,
-        line: u64,
-        start: usize,
-        end: usize,
-    ) -> Result<std::cell::RefMut<'_, Record>, PipeError> {
-        let mut record = self.filtered.borrow_mut();
-        if record.is_empty() {
-            *record = self.build(reader, Use::Filter, line, start, end)?;
-        } else {
-            self.refill_in_place(&mut record, reader, line, start, end)?;
-        }
-        Ok(record)
-    }
-
-    /// Puts this row's values of the prefilter's columns into `record`, which holds the row before's (same
-    /// columns, same order, every row of a file): a string column's text goes into the string it held. On an
-    /// error the record is left half refilled; the next row refills it whole.
-    fn refill_in_place(
-        &self,
-        record: &mut Record,
-        reader: &RecordReader,
-        line: u64,
-        start: usize,
-        end: usize,
-    ) -> Result<(), PipeError> {
-        let mut slots = record.iter_mut().map(|(_, value)| value);
-        for (i, bytes) in reader.fields().enumerate() {
-            if self.plan.get(i) != Some(&Use::Filter) {
-                continue;
-            }
-            let Some(slot) = slots.next() else { break };
-            let string_column = matches!(self.columns.get(i), Some((_, FieldType::String)));
-            if string_column
-                && let Ok(text) = std::str::from_utf8(bytes)
-                && let Value::String(kept) = slot
-            {
-                kept.clear();
-                kept.push_str(text);
-            } else {
-                // Any other column, or a bad one (its located error).
-                *slot = self.value(i, bytes, true, line, start, end)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The record of the columns used at least as `at_least`, in file order; the first bad one's error.
-    fn build(
-        &self,
-        reader: &RecordReader,
-        at_least: Use,
-        line: u64,
-        start: usize,
-        end: usize,
-    ) -> Result<Record, PipeError> {
-        let wanted = |i: usize| self.plan.get(i).is_some_and(|u| *u >= at_least);
-        let mut record =
-            Record::with_capacity(self.plan.iter().filter(|u| **u >= at_least).count());
-        for (i, bytes) in reader.fields().enumerate() {
-            if wanted(i)
-                && let Some((name, _)) = self.columns.get(i)
-            {
-                let value = self.value(i, bytes, true, line, start, end)?;
-                record.push(FieldName::clone(name), value);
-            }
-        }
-        Ok(record)
-    }
-
-    /// Column `i`'s value, typed; with `build = false` only checked (nothing is allocated), `Null`.
-    fn value(
-        &self,
-        i: usize,
-        bytes: &[u8],
-        build: bool,
-        line: u64,
-        start: usize,
-        end: usize,
-    ) -> Result<rivus_core::value::Value, PipeError> {
-        let Some((name, ty)) = self.columns.get(i) else {
-            return Ok(rivus_core::value::Value::Null);
-        };
-        let at = || {
-            self.text
-                .at(line)
-                .column(i as u64 + 1)
-                .field(name.to_string())
-        };
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            self.text.bad(
-                at(),
-                format!("not valid UTF-8 ({e})"),
-                &self.raw(start, end),
-            )
-        })?;
-        let bad = |message| self.text.bad(at(), message, &self.raw(start, end));
-        if !build {
-            return ty
-                .check(text)
-                .map(|()| rivus_core::value::Value::Null)
-                .map_err(bad);
-        }
-        ty.parse(text).map_err(bad)
     }
 }
 
@@ -543,6 +348,12 @@ impl CsvSourceConfig {
             return Err(OptionError::invalid(
                 "has_header",
                 "`has_header = false` needs `columns`: the names of the columns, in order",
+            ));
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(OptionError::invalid(
+                "workers",
+                format!("at most {MAX_WORKERS} threads, not {}", self.workers),
             ));
         }
         crate::check::positive(self.max_record_bytes, "max_record_bytes")
@@ -591,10 +402,10 @@ impl SyncSource for CsvSource {
     fn next(&mut self) -> Option<Result<Record, PipeError>> {
         let mut left_out = 0;
         loop {
-            if let Some(item) = self.next_row(left_out < self.max_left_out) {
+            if let Some((item, place)) = self.next_typed(left_out < self.max_left_out) {
                 // A row left out gets its place too: the next item's position, or the one after the end,
                 // covers it.
-                self.text.mark();
+                self.text.mark_at(place);
                 let item = match item {
                     Ok(None) => {
                         left_out += 1;
@@ -645,7 +456,6 @@ impl SyncSource for CsvSource {
         {
             return false;
         }
-        self.rejects_empty = matches!(condition.eval(&Record::new()), Ok(false));
         self.prefilter = Some(Arc::clone(condition));
         true
     }
@@ -689,42 +499,126 @@ impl CsvSource {
                 }
             }
         }
-        self.plan = self.plan_for(&names);
-        *self.filtered.get_mut() = Record::new();
-        let used = |at_least: Use| self.plan.iter().filter(|u| **u >= at_least).count();
-        self.widths = (used(Use::Filter), used(Use::Read));
-        self.columns = names
-            .into_iter()
-            .map(|n| {
-                let ty = self.config.types.get(&n).copied().unwrap_or_default();
-                (FieldName::interned(&n), ty)
-            })
-            .collect();
+        // The workers of the file before stop here: its rows were all handed out.
+        self.workers = None;
+        self.typed = None;
+        self.framed_all = false;
+        let types = &self.config.types;
+        let builder = RecordBuilder::new(
+            names,
+            |name| types.get(name).copied().unwrap_or_default(),
+            self.projection.as_deref(),
+            self.prefilter.as_ref(),
+            self.text.locator(),
+        );
+        if self.config.workers > 0 {
+            let workers = Workers::start(self.config.workers, &builder)
+                .map_err(|e| self.config_error(format!("cannot start a thread: {e}")))?;
+            self.workers = Some(workers);
+        }
+        self.builder = Some(builder);
         self.text.resume()
     }
 
-    /// What each of `names` is for (see [`Use`]); empty without a projection or a prefilter.
-    fn plan_for(&self, names: &[String]) -> Vec<Use> {
-        if self.projection.is_none() && self.prefilter.is_none() {
-            return Vec::new();
+    /// The next row's record, or its error, and the place after it; `None` inside for a row the prefilter
+    /// rejects when `leave_out`. `None` at the end of the file.
+    fn next_typed(
+        &mut self,
+        leave_out: bool,
+    ) -> Option<(Result<Option<Record>, PipeError>, Resume)> {
+        if self.workers.is_none() {
+            let item = self.next_row(leave_out)?;
+            return Some((item, self.text.place()));
         }
-        let filter = self
-            .prefilter
-            .as_ref()
-            .map(|c| c.fields())
-            .unwrap_or_default();
-        names
-            .iter()
-            .map(|name| {
-                if filter.contains(&name.as_str()) {
-                    Use::Filter
-                } else if (self.projection.as_ref()).is_none_or(|p| p.contains(name)) {
-                    Use::Read
-                } else {
-                    Use::Skip
+        loop {
+            if let Some(batch) = self.typed.as_mut() {
+                if let Some((item, place)) = batch.pop() {
+                    // The workers leave out every row the prefilter rejects; past the bound of one call, the
+                    // row is typed again here into the record the filter drops.
+                    let item = match (item, &self.builder) {
+                        (Ok(None), Some(builder)) if !leave_out => {
+                            batch.retype_last(builder).unwrap_or(Ok(None))
+                        }
+                        (item, _) => item,
+                    };
+                    return Some((item, place));
                 }
-            })
-            .collect()
+                if let (Some(done), Some(workers)) = (self.typed.take(), self.workers.as_mut()) {
+                    workers.recycle(done);
+                }
+            }
+            self.frame_batches();
+            let workers = self.workers.as_mut()?;
+            if workers.in_flight() == 0 {
+                return None;
+            }
+            match workers.receive() {
+                Ok(batch) => self.typed = Some(batch),
+                Err(e) => {
+                    self.fail_workers(e);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Frames rows into batches for the workers until each has as many as it takes or the file ends.
+    fn frame_batches(&mut self) {
+        let Some(mut workers) = self.workers.take() else {
+            return;
+        };
+        while !self.framed_all && !workers.is_full() {
+            let mut batch = workers.batch();
+            while !batch.is_full() {
+                match self.read() {
+                    None => {
+                        self.framed_all = true;
+                        break;
+                    }
+                    Some(Err(e)) => batch.push_error(e, self.text.place()),
+                    Some(Ok(Framed::Unclosed {
+                        line,
+                        raw,
+                        truncated,
+                        why,
+                    })) => {
+                        let error = self.unclosed(line, raw, truncated, why);
+                        batch.push_error(error, self.text.place());
+                    }
+                    Some(Ok(Framed::Record { line, start, end })) => {
+                        let Some(reader) = self.reader.as_ref() else {
+                            self.framed_all = true;
+                            break;
+                        };
+                        let verbatim = reader.verbatim();
+                        let text = verbatim.unwrap_or_else(|| self.text.bytes_at(start, end));
+                        batch.push_row(
+                            &reader.row(line, text),
+                            verbatim.is_some(),
+                            self.text.place(),
+                        );
+                    }
+                }
+            }
+            if batch.len() == 0 {
+                workers.recycle(batch);
+                break;
+            }
+            if let Err(e) = workers.send(batch) {
+                self.fail_workers(e);
+                return;
+            }
+        }
+        self.workers = Some(workers);
+    }
+
+    /// A worker stopped: reading ends with `error`, which fails the run (as a read error does: the rows after
+    /// the last one handed out are not read).
+    fn fail_workers(&mut self, error: PipeError) {
+        self.workers = None;
+        self.typed = None;
+        self.framed_all = true;
+        self.text.fail(error);
     }
 
     /// The next row's record, or its error; `None` inside for a row the prefilter rejects when `leave_out`.
@@ -732,7 +626,11 @@ impl CsvSource {
         Some(match self.read()? {
             Err(e) => Err(e),
             Ok(Framed::Record { line, start, end }) => {
-                self.row_to_record(line, start, end, leave_out)
+                let (Some(reader), Some(builder)) = (self.reader.as_ref(), self.builder.as_ref())
+                else {
+                    return Some(Err(PipeError::msg("read before open").with_pipe("csv")));
+                };
+                builder.record(&reader.row(line, self.text.bytes_at(start, end)), leave_out)
             }
             Ok(Framed::Unclosed {
                 line,
@@ -1181,5 +1079,164 @@ mod tests {
     fn reading_before_open_is_an_error() {
         let mut src = CsvSource::new(CsvSourceConfig::new("x.csv"));
         assert!(src.next().unwrap().is_err());
+    }
+
+    /// A file of `rows` rows of every kind: plain, quoted, quoted with a line break or a doubled quote, CRLF,
+    /// blank lines, and bad rows (a field too many, bytes that are not UTF-8, a bad number, a line past the
+    /// bound, a quote that does not close), in a pseudo-random order.
+    fn mixed_rows(rows: usize) -> Vec<u8> {
+        let mut text = b"id,status,amount,note\n".to_vec();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..rows {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let status = ["paid", "new", "sent"][(state % 3) as usize];
+            let row: Vec<u8> = match (state >> 8) % 16 {
+                0 => format!("{i},{status},1.5,\"a, b\"\n").into(),
+                1 => format!("{i},{status},2,\"two\nlines\"\r\n").into(),
+                2 => format!("{i},{status},3,\"say \"\"hi\"\"\"\n").into(),
+                3 => format!("{i},{status},4,x,extra\n").into(),
+                4 => [format!("{i},{status},5,").as_bytes(), b"\xff\xfe\n"].concat(),
+                5 => format!("{i},{status},five,x\n").into(),
+                6 => format!("{i},{status},6,{}\n", "y".repeat(300)).into(),
+                7 => format!("\n{i},{status},7,crlf\r\n").into(),
+                _ => format!("{i},{status},{}.25,n{i}\n", i % 100).into(),
+            };
+            text.extend_from_slice(&row);
+        }
+        // A quote that never closes, last.
+        text.extend_from_slice(b"9999,paid,1,\"open\n");
+        text
+    }
+
+    /// Every item of `config` read with `workers` threads, with what `take_filtered` and `position` said after
+    /// it, and the error's raw input.
+    fn read_with(
+        mut config: CsvSourceConfig,
+        workers: usize,
+        fields: Option<&[&str]>,
+        condition: Option<&str>,
+        max_left_out: u32,
+    ) -> Vec<(String, u64, Option<u64>)> {
+        config.workers = workers;
+        let mut src = pushed_source(config, fields, condition);
+        src.max_left_out = max_left_out;
+        src.open().unwrap();
+        let mut got = Vec::new();
+        loop {
+            let item = src.next();
+            let shown = match &item {
+                None => "end".to_owned(),
+                Some(Ok(record)) => serde_json::to_string(&record.to_json()).unwrap(),
+                Some(Err(e)) => {
+                    format!("{e} {:?}", InputError::find(e).and_then(|e| e.raw.clone()))
+                }
+            };
+            let position = src.position().and_then(|p| p.get::<u64>());
+            got.push((shown, src.take_filtered(), position));
+            if item.is_none() {
+                break;
+            }
+        }
+        src.close().unwrap();
+        got
+    }
+
+    #[test]
+    fn workers_give_what_the_source_thread_gives() {
+        let path = temp("workers.csv", &mixed_rows(3000));
+        let mut config = CsvSourceConfig::new(&path);
+        config.types.insert("amount".into(), FieldType::Float);
+        config.max_record_bytes = 200;
+        config.checkpoint = Some(path.with_extension("checkpoint"));
+        // The fields the pipeline reads, the pushed-down condition, the most rows left out per call.
+        type Case<'a> = (Option<&'a [&'a str]>, Option<&'a str>, u32);
+        let cases: [Case<'_>; 5] = [
+            (None, None, MAX_LEFT_OUT_PER_CALL),
+            (Some(&["amount", "id"]), None, MAX_LEFT_OUT_PER_CALL),
+            (
+                Some(&["id"]),
+                Some("status == 'paid'"),
+                MAX_LEFT_OUT_PER_CALL,
+            ),
+            // Past the bound of one call, a rejected row is typed again into the record the filter drops.
+            (Some(&["id", "note"]), Some("status == 'paid'"), 3),
+            (None, Some("not (status == 'new') and amount > 10"), 2),
+        ];
+        for (fields, condition, max_left_out) in cases {
+            let _ = std::fs::remove_file(path.with_extension("checkpoint"));
+            let alone = read_with(config.clone(), 0, fields, condition, max_left_out);
+            assert!(alone.len() > 100, "{}", alone.len());
+            let found = |what: &str| alone.iter().any(|(item, ..)| item.contains(what));
+            assert!(found("does not close") && found("longer than max_record_bytes"));
+            if fields.is_none() {
+                assert!(found("not valid UTF-8") && found("expected 4 fields, found 5"));
+                assert!(found("\"five\" is not a number"), "{alone:?}");
+            }
+            for workers in [1, 3] {
+                let got = read_with(config.clone(), workers, fields, condition, max_left_out);
+                assert_eq!(
+                    got, alone,
+                    "{workers} workers, fields {fields:?}, condition {condition:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn workers_follow_a_glob() {
+        let dir = std::env::temp_dir().join(format!("rivus-csv-{}-glob", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.csv"), mixed_rows(700)).unwrap();
+        std::fs::write(dir.join("b.csv"), mixed_rows(900)).unwrap();
+        let mut config = CsvSourceConfig::new(dir.join("*.csv"));
+        config.file_field = Some("_file".into());
+        let alone = read_with(config.clone(), 0, None, Some("status == 'new'"), 1024);
+        let got = read_with(config, 2, None, Some("status == 'new'"), 1024);
+        assert_eq!(got, alone);
+        assert!(got.iter().any(|(item, ..)| item.contains("a.csv")));
+        assert!(got.iter().any(|(item, ..)| item.contains("b.csv")));
+    }
+
+    #[test]
+    fn workers_resume_after_the_last_committed_row() {
+        let path = temp("workers-resume.csv", &mixed_rows(4000));
+        let state = path.with_extension("checkpoint");
+        let _ = std::fs::remove_file(&state);
+        let mut config = CsvSourceConfig::new(&path);
+        config.checkpoint = Some(state.clone());
+        config.workers = 2;
+        // Stopped after 1,000 items (about 3,000 rows: batches read ahead) with the first 500 committed.
+        let mut src = pushed_source(config.clone(), None, Some("status == 'paid'"));
+        src.open().unwrap();
+        let mut committed = None;
+        for n in 0..1000 {
+            src.next().unwrap().ok();
+            if n == 499 {
+                committed = src.position();
+            }
+        }
+        src.commit(committed.unwrap()).unwrap();
+        drop(src);
+        let resumed = read_with(config.clone(), 2, None, Some("status == 'paid'"), 1024);
+        let _ = std::fs::remove_file(&state);
+        config.checkpoint = None;
+        let all = read_with(config, 0, None, Some("status == 'paid'"), 1024);
+        let items = |rows: &[(String, u64, Option<u64>)]| -> Vec<String> {
+            rows.iter().map(|(item, ..)| item.clone()).collect()
+        };
+        assert_eq!(items(&resumed), items(&all)[500..]);
+    }
+
+    #[test]
+    fn too_many_workers_is_an_option_error() {
+        let mut config = CsvSourceConfig::new("in.csv");
+        config.workers = 65;
+        let err = config.check().unwrap_err().to_string();
+        assert!(
+            err.contains("workers") && err.contains("at most 64"),
+            "{err}"
+        );
     }
 }

@@ -1,0 +1,339 @@
+//! From a framed row to its record: each column typed, the projection and the pushed-down filter applied, a bad
+//! field located. [`RecordBuilder`] is what a worker thread needs for that (see [`super::workers`]); the
+//! source's own thread uses the same one when it types its rows itself.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use rivus_core::PipeError;
+use rivus_core::condition::Condition;
+use rivus_core::value::{FieldName, Record, Value};
+
+use super::FieldType;
+use crate::text::Locator;
+
+/// A framed row: its fields, its line and its text.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Row<'a> {
+    /// The line it starts on.
+    pub(super) line: u64,
+    /// The fields' bytes, unescaped: `spans` point into them.
+    bytes: &'a [u8],
+    /// Where each field starts and ends in `bytes`.
+    spans: &'a [(usize, usize)],
+    /// The text from the first field's start to the last one's end, when it is all UTF-8 (then each field is,
+    /// as the delimiters and quotes between fields are ASCII), with where it starts in `bytes`: one check per
+    /// row instead of one per field.
+    utf8: Option<(&'a str, usize)>,
+    /// The row's text as read (a line ending is dropped from the raw input errors keep).
+    text: &'a [u8],
+}
+
+impl<'a> Row<'a> {
+    /// The row of `line` whose fields are `spans` of `bytes` and whose text is `text`.
+    pub(super) fn new(
+        line: u64,
+        bytes: &'a [u8],
+        spans: &'a [(usize, usize)],
+        text: &'a [u8],
+    ) -> Self {
+        let first = spans.first().map_or(0, |&(start, _)| start);
+        let last = spans.last().map_or(0, |&(_, end)| end).max(first);
+        let utf8 = bytes
+            .get(first..last)
+            .and_then(|region| std::str::from_utf8(region).ok())
+            .map(|all| (all, first));
+        Self {
+            line,
+            bytes,
+            spans,
+            utf8,
+            text,
+        }
+    }
+
+    /// The fields.
+    pub(super) fn fields(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + use<'a> {
+        let bytes = self.bytes;
+        self.spans
+            .iter()
+            .map(move |&(start, end)| &bytes[start..end])
+    }
+
+    /// Field `i` as text; `None` when it is not UTF-8 (or there is no field `i`).
+    pub(super) fn text(&self, i: usize) -> Option<&'a str> {
+        let span = *self.spans.get(i)?;
+        text_of(self.bytes, self.utf8, span)
+    }
+
+    /// The fields as text (`None` for a field that is not UTF-8).
+    pub(super) fn texts(&self) -> impl ExactSizeIterator<Item = Option<&'a str>> + use<'a> {
+        let (bytes, utf8) = (self.bytes, self.utf8);
+        self.spans
+            .iter()
+            .map(move |&span| text_of(bytes, utf8, span))
+    }
+
+    /// Its fields' bytes, the fields' spans in them, and its text.
+    pub(super) fn parts(&self) -> (&'a [u8], &'a [(usize, usize)], &'a [u8]) {
+        (self.bytes, self.spans, self.text)
+    }
+
+    /// The number of fields.
+    pub(super) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The row's text without its line ending, for an error's raw input.
+    pub(super) fn raw(&self) -> Vec<u8> {
+        let text = self.text.strip_suffix(b"\n").unwrap_or(self.text);
+        text.strip_suffix(b"\r").unwrap_or(text).to_vec()
+    }
+}
+
+/// The field at `span` of `bytes` as text, through the row's checked text `utf8` when it has one.
+#[inline]
+fn text_of<'a>(
+    bytes: &'a [u8],
+    utf8: Option<(&'a str, usize)>,
+    (start, end): (usize, usize),
+) -> Option<&'a str> {
+    match utf8 {
+        Some((all, first)) => all.get(start - first..end - first),
+        None => std::str::from_utf8(bytes.get(start..end)?).ok(),
+    }
+}
+
+/// What a column of the file is for, given the projection and the prefilter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Use {
+    /// Nobody reads it: not checked, not built.
+    Skip,
+    /// Read by a later stage: built for the rows the prefilter keeps, checked for the others.
+    Read,
+    /// Read by the prefilter's condition: built first, for every row.
+    Filter,
+}
+
+/// Builds the records of one file's rows: its columns and their types, what each column is for, the
+/// prefilter's condition, and where errors are located.
+#[derive(Debug)]
+pub(super) struct RecordBuilder {
+    /// Column names and their types.
+    columns: Vec<(FieldName, FieldType)>,
+    /// What each column is for, with a projection or a prefilter; empty without them: every column is built.
+    plan: Vec<Use>,
+    /// The condition of the `filter` right after the source.
+    prefilter: Option<Arc<Condition>>,
+    /// Whether the prefilter's condition is false on an empty record: a rejected row is then an empty record
+    /// (no allocation), which the filter drops as surely.
+    rejects_empty: bool,
+    /// The record of the prefilter's columns, refilled in place for every row: a rejected row (most rows, for a
+    /// selective filter) then costs no allocation for a string column.
+    filtered: RefCell<Record>,
+    /// The file's name and the plugin, for located errors.
+    locator: Locator,
+}
+
+impl Clone for RecordBuilder {
+    /// The same builder, with a record of its own to refill.
+    fn clone(&self) -> Self {
+        Self {
+            columns: self.columns.clone(),
+            plan: self.plan.clone(),
+            prefilter: self.prefilter.clone(),
+            rejects_empty: self.rejects_empty,
+            filtered: RefCell::new(Record::new()),
+            locator: self.locator.clone(),
+        }
+    }
+}
+
+impl RecordBuilder {
+    /// A builder for a file of the columns `names`, typed by `types`; `projection` (the fields the pipeline
+    /// reads, `None`: every field) and `prefilter` (the condition of the `filter` right after the source) say
+    /// what each column is for.
+    pub(super) fn new(
+        names: Vec<String>,
+        types: impl Fn(&str) -> FieldType,
+        projection: Option<&[String]>,
+        prefilter: Option<&Arc<Condition>>,
+        locator: Locator,
+    ) -> Self {
+        let plan = if projection.is_none() && prefilter.is_none() {
+            Vec::new()
+        } else {
+            let filter = prefilter.map(|c| c.fields()).unwrap_or_default();
+            names
+                .iter()
+                .map(|name| {
+                    if filter.contains(&name.as_str()) {
+                        Use::Filter
+                    } else if projection.is_none_or(|p| p.contains(name)) {
+                        Use::Read
+                    } else {
+                        Use::Skip
+                    }
+                })
+                .collect()
+        };
+        Self {
+            columns: names
+                .iter()
+                .map(|n| (FieldName::interned(n), types(n)))
+                .collect(),
+            plan,
+            prefilter: prefilter.cloned(),
+            rejects_empty: prefilter.is_some_and(|c| matches!(c.eval(&Record::new()), Ok(false))),
+            filtered: RefCell::new(Record::new()),
+            locator,
+        }
+    }
+
+    /// The record of `row`, or the located error of its first bad field; `None` for a row the prefilter
+    /// rejects when `leave_out` (see [`planned_record`](Self::planned_record)).
+    pub(super) fn record(
+        &self,
+        row: &Row<'_>,
+        leave_out: bool,
+    ) -> Result<Option<Record>, PipeError> {
+        if row.len() != self.columns.len() {
+            let message = format!(
+                "expected {} fields, found {} (a missing delimiter, an extra one, or a quote in the wrong place)",
+                self.columns.len(),
+                row.len()
+            );
+            return Err(self
+                .locator
+                .bad(self.locator.at(row.line), message, &row.raw()));
+        }
+        if !self.plan.is_empty() {
+            return self.planned_record(row, leave_out);
+        }
+        let mut record = Record::with_capacity(self.columns.len());
+        for (i, (text, (name, ty))) in row.texts().zip(&self.columns).enumerate() {
+            let Some(text) = text else {
+                return Err(self.not_utf8(row, i));
+            };
+            let value = ty
+                .parse(text)
+                .map_err(|message| self.bad(row, i, message))?;
+            record.push(FieldName::clone(name), value);
+        }
+        Ok(Some(record))
+    }
+
+    /// The record of `row` under a projection or a prefilter (see [`Use`]): with a prefilter, the condition's
+    /// columns first. A row the condition rejects, once the columns read later are checked (so that a bad row
+    /// is the same error as without the prefilter), is left out (`None`) when `leave_out`, and otherwise gives
+    /// a record of the condition's columns only, or an empty one when the condition is false on that too (the
+    /// filter after the source drops it, counted `filtered`). Otherwise the columns read, in file order.
+    fn planned_record(&self, row: &Row<'_>, leave_out: bool) -> Result<Option<Record>, PipeError> {
+        if let Some(condition) = &self.prefilter
+            && let Ok(partial) = self.refill(row)
+            && matches!(condition.eval(&partial), Ok(false))
+        {
+            for (i, usage) in self.plan.iter().enumerate() {
+                if *usage == Use::Read {
+                    self.value(row, i, false)?;
+                }
+            }
+            return Ok(if leave_out {
+                None
+            } else if self.rejects_empty {
+                Some(Record::new())
+            } else {
+                Some(partial.clone())
+            });
+        }
+        // A row the condition keeps, or cannot decide (the filter then fails it, whole, for the error policy).
+        self.build(row, Use::Read).map(Some)
+    }
+
+    /// The prefilter's columns of `row`, in the record kept for them (see [`refill_in_place`]).
+    ///
+    /// [`refill_in_place`]: Self::refill_in_place
+    fn refill(&self, row: &Row<'_>) -> Result<std::cell::RefMut<'_, Record>, PipeError> {
+        let mut record = self.filtered.borrow_mut();
+        if record.is_empty() {
+            *record = self.build(row, Use::Filter)?;
+        } else {
+            self.refill_in_place(&mut record, row)?;
+        }
+        Ok(record)
+    }
+
+    /// Puts `row`'s values of the prefilter's columns into `record`, which holds the row before's (same
+    /// columns, same order, every row of a file): a string column's text goes into the string it held. On an
+    /// error the record is left half refilled; the next row refills it whole.
+    fn refill_in_place(&self, record: &mut Record, row: &Row<'_>) -> Result<(), PipeError> {
+        let mut slots = record.iter_mut().map(|(_, value)| value);
+        for (i, usage) in self.plan.iter().enumerate() {
+            if *usage != Use::Filter {
+                continue;
+            }
+            let Some(slot) = slots.next() else { break };
+            let string_column = matches!(self.columns.get(i), Some((_, FieldType::String)));
+            if string_column
+                && let Some(text) = row.text(i)
+                && let Value::String(kept) = slot
+            {
+                kept.clear();
+                kept.push_str(text);
+            } else {
+                // Any other column, or a bad one (its located error).
+                *slot = self.value(row, i, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The record of the columns used at least as `at_least`, in file order; the first bad one's error.
+    fn build(&self, row: &Row<'_>, at_least: Use) -> Result<Record, PipeError> {
+        let mut record =
+            Record::with_capacity(self.plan.iter().filter(|u| **u >= at_least).count());
+        for (i, (usage, (name, _))) in self.plan.iter().zip(&self.columns).enumerate() {
+            if *usage >= at_least {
+                let value = self.value(row, i, true)?;
+                record.push(FieldName::clone(name), value);
+            }
+        }
+        Ok(record)
+    }
+
+    /// Column `i`'s value, typed; with `build = false` only checked (nothing is allocated), `Null`.
+    fn value(&self, row: &Row<'_>, i: usize, build: bool) -> Result<Value, PipeError> {
+        let Some((_, ty)) = self.columns.get(i) else {
+            return Ok(Value::Null);
+        };
+        let Some(text) = row.text(i) else {
+            return Err(self.not_utf8(row, i));
+        };
+        if !build {
+            return ty
+                .check(text)
+                .map(|()| Value::Null)
+                .map_err(|message| self.bad(row, i, message));
+        }
+        ty.parse(text).map_err(|message| self.bad(row, i, message))
+    }
+
+    /// The error of column `i` of `row`, located: `file:line:column, field`.
+    fn bad(&self, row: &Row<'_>, i: usize, message: String) -> PipeError {
+        let mut at = self.locator.at(row.line).column(i as u64 + 1);
+        if let Some((name, _)) = self.columns.get(i) {
+            at = at.field(name.to_string());
+        }
+        self.locator.bad(at, message, &row.raw())
+    }
+
+    /// The error of column `i` of `row`, which is not UTF-8.
+    fn not_utf8(&self, row: &Row<'_>, i: usize) -> PipeError {
+        let bytes = row.fields().nth(i).unwrap_or_default();
+        let message = match std::str::from_utf8(bytes) {
+            Err(e) => format!("not valid UTF-8 ({e})"),
+            Ok(_) => "not valid UTF-8".to_owned(),
+        };
+        self.bad(row, i, message)
+    }
+}
