@@ -465,6 +465,9 @@ impl SyncSource for CsvSource {
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
+        // The workers stop now (after the batch each types), not when the source is dropped.
+        self.workers = None;
+        self.typed = None;
         match self.files.as_mut() {
             Some(files) => files.close(&mut self.text),
             None => self.text.close(),
