@@ -75,7 +75,8 @@ pub fn decoders(data: &[u8]) {
 }
 
 /// The CSV decoder, with options taken from the first byte: header or `columns`, delimiter, a small
-/// `max_record_bytes`, typed columns.
+/// `max_record_bytes`, typed columns; with bit 32, the same input is read again with two worker threads, which
+/// must give the same items.
 pub fn csv(data: &[u8]) {
     let Some((&options, input)) = data.split_first() else {
         return;
@@ -99,6 +100,27 @@ pub fn csv(data: &[u8]) {
     }
     if config.check().is_err() {
         return;
+    }
+    if options & 32 != 0 {
+        let items = |workers: usize| {
+            let mut config = config.clone();
+            config.workers = workers;
+            let reader = Box::new(Cursor::new(input.to_vec()));
+            let mut source = CsvSource::from_reader(config, "fuzz.csv", reader);
+            let opened = source.open().map_err(|e| e.to_string());
+            let items: Vec<String> = std::iter::from_fn(|| source.next())
+                .map(|item| match item {
+                    Ok(record) => format!("{record:?}"),
+                    Err(e) => format!("{e} {e:?}"),
+                })
+                .collect();
+            (opened, items)
+        };
+        assert_eq!(
+            items(0),
+            items(2),
+            "workers change what the csv source gives"
+        );
     }
     let reader = Box::new(Cursor::new(input.to_vec()));
     drain(CsvSource::from_reader(config, "fuzz.csv", reader), input);
