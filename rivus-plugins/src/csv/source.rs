@@ -1232,6 +1232,41 @@ mod tests {
         assert_eq!(items(&resumed), items(&all)[500..]);
     }
 
+    proptest::proptest! {
+        /// On text made of the bytes that matter (quotes, delimiters, both line endings, a byte that is not
+        /// UTF-8) and a small bound, in one batch or several, two workers give the items the source's thread
+        /// gives alone.
+        #[test]
+        fn workers_give_the_same_items_on_any_text(
+            text in proptest::collection::vec(
+                proptest::sample::select(b"a1,\"\n\r\xff ".to_vec()), 0..3000),
+            bound in 4usize..40,
+            typed in proptest::prelude::any::<bool>(),
+        ) {
+            let items = |workers: usize| {
+                let mut config = CsvSourceConfig::new("any.csv");
+                config.has_header = false;
+                config.columns = Some(vec!["a".into(), "b".into()]);
+                config.max_record_bytes = bound;
+                config.workers = workers;
+                if typed {
+                    config.types.insert("a".into(), FieldType::Int);
+                }
+                let reader = Box::new(std::io::Cursor::new(text.clone()));
+                let mut src = CsvSource::from_reader(config, "any.csv", reader);
+                src.open().unwrap();
+                let items: Vec<String> = std::iter::from_fn(|| src.next())
+                    .map(|item| match item {
+                        Ok(record) => format!("{record:?}"),
+                        Err(e) => format!("{e} {:?}", InputError::find(&e).and_then(|e| e.raw.clone())),
+                    })
+                    .collect();
+                items
+            };
+            proptest::prop_assert_eq!(items(0), items(2));
+        }
+    }
+
     #[test]
     fn too_many_workers_is_an_option_error() {
         let mut config = CsvSourceConfig::new("in.csv");
