@@ -32,6 +32,14 @@ impl Field {
         self.path.join(".")
     }
 
+    /// The field's name when its path is one step (a top-level field).
+    pub(crate) fn single(&self) -> Option<&str> {
+        match self.path.as_slice() {
+            [name] => Some(name),
+            _ => None,
+        }
+    }
+
     /// The top-level field the path starts at: the one a record must hold for the path to resolve.
     fn top(&self) -> Option<&str> {
         self.path.first().map(String::as_str)

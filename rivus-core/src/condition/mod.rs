@@ -80,6 +80,28 @@ impl ConditionError {
     }
 }
 
+/// A condition that compares one top-level field with a string: `status == 'paid'`, `status != 'new'` (or the
+/// literal first); see [`Condition::as_text_comparison`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TextComparison<'a> {
+    /// The top-level field.
+    pub field: &'a str,
+    /// The string it is compared with.
+    pub text: &'a str,
+    /// `true` for `==`, `false` for `!=`.
+    pub equal: bool,
+}
+
+impl TextComparison<'_> {
+    /// The condition's result on a record whose field holds the string `value` (present, not null): whether
+    /// `value` equals the text, for `==`, or differs from it, for `!=`.
+    #[inline]
+    pub fn holds_for(&self, value: &str) -> bool {
+        (value == self.text) == self.equal
+    }
+}
+
 /// A one-field test, the form `filter` took before conditions (`field`, `op`, `value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -184,6 +206,52 @@ impl Condition {
         let mut out = Vec::new();
         self.root.top_fields(&mut out);
         out
+    }
+
+    /// The condition as a [`TextComparison`], when it is one field compared with a string by `==` or `!=`. On a
+    /// record whose field holds a string, [`TextComparison::holds_for`] that string is what
+    /// [`eval`](Self::eval) gives; a field that is absent, null or of another kind is left to `eval`. What lets
+    /// a source that reads text (a CSV column of strings) decide the condition before it builds a value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::condition::Condition;
+    /// use rivus_core::value::{Record, Value};
+    ///
+    /// let paid = Condition::parse("status == 'paid'").unwrap();
+    /// let test = paid.as_text_comparison().unwrap();
+    /// assert_eq!((test.field, test.text, test.equal), ("status", "paid", true));
+    /// assert!(test.holds_for("paid") && !test.holds_for("new"));
+    /// let record: Record = [("status", Value::from("new"))].into_iter().collect();
+    /// assert_eq!(paid.eval(&record).unwrap(), test.holds_for("new"));
+    ///
+    /// assert!(Condition::parse("'new' != status").unwrap().as_text_comparison().is_some());
+    /// assert!(Condition::parse("amount == 1").unwrap().as_text_comparison().is_none());
+    /// assert!(Condition::parse("customer.tier == 'gold'").unwrap().as_text_comparison().is_none());
+    /// assert!(Condition::parse("status == 'paid' or a").unwrap().as_text_comparison().is_none());
+    /// ```
+    pub fn as_text_comparison(&self) -> Option<TextComparison<'_>> {
+        let Node::Compare { left, cmp, right } = &self.root else {
+            return None;
+        };
+        let equal = match cmp {
+            Cmp::Eq => true,
+            Cmp::Ne => false,
+            _ => return None,
+        };
+        let (field, text) = match (left, right) {
+            (Operand::Field(field), Operand::Literal(Value::String(text)))
+            | (Operand::Literal(Value::String(text)), Operand::Field(field)) => {
+                (field.single()?, text)
+            }
+            _ => return None,
+        };
+        Some(TextComparison {
+            field,
+            text: text.as_str(),
+            equal,
+        })
     }
 
     /// The text the condition was parsed from.

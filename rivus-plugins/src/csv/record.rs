@@ -155,6 +155,20 @@ pub(super) struct RecordBuilder {
     filtered: RefCell<Record>,
     /// The file's name and the plugin, for located errors.
     locator: Locator,
+    /// The prefilter's condition when it compares a column of strings with a string (`status == 'paid'`): it is
+    /// decided on the column's text, with no record to refill and no condition to walk.
+    text_test: Option<TextTest>,
+}
+
+/// A prefilter decided on one column's text (see [`rivus_core::condition::TextComparison`]).
+#[derive(Debug, Clone)]
+struct TextTest {
+    /// The column.
+    column: usize,
+    /// The string it is compared with.
+    text: Box<str>,
+    /// `==` (or `!=`).
+    equal: bool,
 }
 
 impl Clone for RecordBuilder {
@@ -167,6 +181,7 @@ impl Clone for RecordBuilder {
             rejects_empty: self.rejects_empty,
             filtered: RefCell::new(Record::new()),
             locator: self.locator.clone(),
+            text_test: self.text_test.clone(),
         }
     }
 }
@@ -199,16 +214,28 @@ impl RecordBuilder {
                 })
                 .collect()
         };
+        let columns: Vec<(FieldName, FieldType)> = names
+            .iter()
+            .map(|n| (FieldName::interned(n), types(n)))
+            .collect();
+        let text_test = prefilter
+            .and_then(|c| c.as_text_comparison())
+            .and_then(|test| {
+                let column = names.iter().position(|n| n == test.field)?;
+                (columns.get(column)?.1 == FieldType::String).then(|| TextTest {
+                    column,
+                    text: test.text.into(),
+                    equal: test.equal,
+                })
+            });
         Self {
-            columns: names
-                .iter()
-                .map(|n| (FieldName::interned(n), types(n)))
-                .collect(),
+            columns,
             plan,
             prefilter: prefilter.cloned(),
             rejects_empty: prefilter.is_some_and(|c| matches!(c.eval(&Record::new()), Ok(false))),
             filtered: RefCell::new(Record::new()),
             locator,
+            text_test,
         }
     }
 
@@ -251,25 +278,43 @@ impl RecordBuilder {
     /// a record of the condition's columns only, or an empty one when the condition is false on that too (the
     /// filter after the source drops it, counted `filtered`). Otherwise the columns read, in file order.
     fn planned_record(&self, row: &Row<'_>, leave_out: bool) -> Result<Option<Record>, PipeError> {
+        // A column of strings compared with a string: its text decides, as the condition would on its value
+        // (a string column's value is its text). A field that is not UTF-8 takes the path below, to its error.
+        if let Some(test) = &self.text_test
+            && let Some(text) = row.text(test.column)
+        {
+            if (text == &*test.text) == test.equal {
+                return self.build(row, Use::Read).map(Some);
+            }
+            return self.rejected(row, leave_out);
+        }
         if let Some(condition) = &self.prefilter
             && let Ok(partial) = self.refill(row)
             && matches!(condition.eval(&partial), Ok(false))
         {
-            for (i, usage) in self.plan.iter().enumerate() {
-                if *usage == Use::Read {
-                    self.value(row, i, false)?;
-                }
-            }
-            return Ok(if leave_out {
-                None
-            } else if self.rejects_empty {
-                Some(Record::new())
-            } else {
-                Some(partial.clone())
-            });
+            drop(partial);
+            return self.rejected(row, leave_out);
         }
         // A row the condition keeps, or cannot decide (the filter then fails it, whole, for the error policy).
         self.build(row, Use::Read).map(Some)
+    }
+
+    /// A row the condition rejects: once the columns read later are checked, left out (`None`) when
+    /// `leave_out`, otherwise a record of the condition's columns, or an empty one when the condition is false
+    /// on that too.
+    fn rejected(&self, row: &Row<'_>, leave_out: bool) -> Result<Option<Record>, PipeError> {
+        for (i, usage) in self.plan.iter().enumerate() {
+            if *usage == Use::Read {
+                self.value(row, i, false)?;
+            }
+        }
+        Ok(if leave_out {
+            None
+        } else if self.rejects_empty {
+            Some(Record::new())
+        } else {
+            Some(self.refill(row)?.clone())
+        })
     }
 
     /// The prefilter's columns of `row`, in the record kept for them (see [`refill_in_place`]).
@@ -386,5 +431,69 @@ mod tests {
         let row = Row::new(1, bytes, &[(0, 2), (3, 4)], bytes);
         assert_eq!(row.texts().collect::<Vec<_>>(), [Some("ok"), None]);
         assert_eq!(row.text(2), None);
+    }
+
+    #[test]
+    fn a_text_comparison_decides_as_the_condition_does() {
+        let locator =
+            crate::text::TextFile::stream("csv", "t.csv".into(), Box::new(std::io::empty()), 64)
+                .locator();
+        let values: [&[u8]; 6] = [b"paid", b"new", b"", b"pa id", b"\xff", b"Paid"];
+        let amounts: [&[u8]; 3] = [b"1", b"x", b""];
+        for text in [
+            "s == 'paid'",
+            "s != 'paid'",
+            "'paid' == s",
+            "s == ''",
+            "s != ''",
+        ] {
+            let condition = Arc::new(Condition::parse(text).unwrap());
+            let types = |name: &str| {
+                if name == "n" {
+                    FieldType::Int
+                } else {
+                    FieldType::String
+                }
+            };
+            let names = vec!["id".to_owned(), "s".to_owned(), "n".to_owned()];
+            let fast = RecordBuilder::new(
+                names,
+                types,
+                Some(&["id".into()]),
+                Some(&condition),
+                locator.clone(),
+            );
+            assert!(fast.text_test.is_some(), "{text}");
+            let mut slow = fast.clone();
+            slow.text_test = None;
+            for value in values {
+                for amount in amounts {
+                    let bytes = [b"7,", value, b",", amount].concat();
+                    let spans = [(0, 1), (2, 2 + value.len()), (3 + value.len(), bytes.len())];
+                    let row = Row::new(3, &bytes, &spans, &bytes);
+                    for leave_out in [true, false] {
+                        let shown = |builder: &RecordBuilder| {
+                            format!("{:?}", builder.record(&row, leave_out))
+                        };
+                        assert_eq!(shown(&fast), shown(&slow), "{text} on {bytes:?}");
+                    }
+                }
+            }
+        }
+        // Not a string column: the condition decides.
+        let condition = Arc::new(Condition::parse("n == '1'").unwrap());
+        let types = |name: &str| {
+            if name == "n" {
+                FieldType::Int
+            } else {
+                FieldType::String
+            }
+        };
+        let names = vec!["s".to_owned(), "n".to_owned()];
+        assert!(
+            RecordBuilder::new(names, types, None, Some(&condition), locator)
+                .text_test
+                .is_none()
+        );
     }
 }
