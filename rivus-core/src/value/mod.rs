@@ -241,14 +241,32 @@ impl Record {
         true
     }
 
-    /// Keeps only the named fields, in the given order.
+    /// Keeps only the named fields, in the given order (a name not in the record is skipped, one named twice
+    /// kept once).
+    ///
+    /// The fields are reordered in place and the rest dropped: no new vector.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::value::{Record, Value};
+    ///
+    /// let mut record: Record = [("a", Value::from(1)), ("b", Value::from(2)), ("c", Value::from(3))]
+    ///     .into_iter()
+    ///     .collect();
+    /// record.select(["c", "x", "a", "c"]);
+    /// assert_eq!(record.field_names().collect::<Vec<_>>(), ["c", "a"]);
+    /// ```
     pub fn select<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
-        let mut old = std::mem::take(&mut self.fields);
+        let mut kept = 0;
         for name in names {
-            if let Some(i) = old.iter().position(|(k, _)| &**k == name) {
-                self.fields.push(old.swap_remove(i));
+            let rest = self.fields.get(kept..).unwrap_or_default();
+            if let Some(i) = rest.iter().position(|(k, _)| &**k == name) {
+                self.fields.swap(kept, kept + i);
+                kept += 1;
             }
         }
+        self.fields.truncate(kept);
     }
 
     /// The field names, in order.
