@@ -214,6 +214,33 @@ fn a_filter_and_a_select_give_the_same_output_ledger_and_dead_letters_with_and_w
     );
 }
 
+/// The same pipeline with the CSV rows typed by two worker threads: the same ledger, output and dead letters.
+#[test]
+fn workers_give_the_same_output_ledger_and_dead_letters() {
+    const ROWS: u64 = 5_000;
+    let mut runs = Vec::new();
+    for workers in ["", "workers = 2\n"] {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        orders(&dir.join("in.csv"), ROWS);
+        let file = pipeline(dir, true, workers, "");
+        let stderr = run(dir, &file, 0);
+        let mut dead = jsonl(&dir.join("dead-true.jsonl"));
+        dead.sort_by_key(|d| {
+            d["line"]
+                .as_u64()
+                .unwrap_or_else(|| d["record"]["id"].as_u64().unwrap() + 2)
+        });
+        runs.push((
+            ledger_line(&stderr),
+            jsonl(&dir.join("out-true.jsonl")),
+            dead,
+        ));
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert!(runs[0].2.len() > 100, "{}", runs[0].2.len());
+}
+
 #[test]
 fn a_checkpointed_run_stopped_and_resumed_is_exact_with_and_without_pushdown() {
     const ROWS: u64 = 3_000;
