@@ -58,6 +58,9 @@ use eval::{Cmp, Field, Node, Operand};
 pub struct Condition {
     text: String,
     root: Node,
+    /// Whether [`as_text_comparison`](Self::as_text_comparison) gives one: decided once, so that `eval` of
+    /// any other condition pays one test for the fast path.
+    compares_text: bool,
 }
 
 /// A condition that does not parse: where (the 1-based column, in characters) and why.
@@ -136,10 +139,7 @@ impl Condition {
     pub fn parse(text: &str) -> Result<Self, ConditionError> {
         let tokens = lex::lex(text)?;
         let root = parse::Parser::new(tokens, text.chars().count() + 1).parse()?;
-        Ok(Self {
-            text: text.to_owned(),
-            root,
-        })
+        Ok(Self::new(text.to_owned(), root))
     }
 
     /// The condition `field <test> value` on the top-level field named `field` (dots and all).
@@ -175,7 +175,17 @@ impl Condition {
             FieldTest::Missing => format!("not exists(`{field}`)"),
             _ => format!("`{field}` {op} {value}"),
         };
-        Self { text, root }
+        Self::new(text, root)
+    }
+
+    fn new(text: String, root: Node) -> Self {
+        let mut condition = Self {
+            text,
+            root,
+            compares_text: false,
+        };
+        condition.compares_text = condition.as_text_comparison().is_some();
+        condition
     }
 
     /// Whether the condition holds for `record`.
@@ -186,6 +196,13 @@ impl Condition {
     /// string with a number, a regular expression on a number).
     #[inline]
     pub fn eval(&self, record: &Record) -> Result<bool, EvalError> {
+        // The common `status == 'paid'` on a string: one lookup and one comparison, not the tree's walk.
+        if self.compares_text
+            && let Some(test) = self.as_text_comparison()
+            && let Some(Value::String(value)) = record.get(test.field)
+        {
+            return Ok(test.holds_for(value));
+        }
         self.root.eval(record)
     }
 
