@@ -77,8 +77,9 @@ pub struct CsvSourceConfig {
     /// Threads that type the rows (UTF-8 checks, numbers, the pushed-down filter, the records) while the
     /// source's own thread splits the file into rows and hands the records out, in file order. Rows go to them
     /// in batches of up to 512 rows or 64 KiB, at most two batches per thread at a time. `0`: the source's
-    /// thread does it all. More threads than the machine has cores, less one for the sink, only add overhead.
-    /// At most 64. Default: 0.
+    /// thread does it all. Worth it when that thread is the pipeline's slowest and cores are free: on 2 cores,
+    /// where the sink and the transforms use the second one, workers made runs slower (measured: see the
+    /// [module docs](super#worker-threads)). At most 64. Default: 0.
     #[serde(default = "default_workers")]
     pub workers: usize,
 }
