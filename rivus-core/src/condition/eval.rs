@@ -208,6 +208,44 @@ impl Node {
         }
     }
 
+    /// Whether the node is `field <cmp> number` on a top-level field (`amount > 10`): what
+    /// [`number_shortcut`](Self::number_shortcut) decides.
+    pub(crate) fn is_number_comparison(&self) -> bool {
+        matches!(
+            self,
+            Self::Compare { left: Operand::Field(field), cmp, right: Operand::Number(..) }
+                if *cmp != Cmp::Contains && field.single().is_some()
+        )
+    }
+
+    /// For `field <cmp> number`, the result on a record whose field holds a number, as [`eval`](Self::eval)
+    /// gives it, with one lookup and one comparison; `None` for anything else (absent, null, another kind, a
+    /// number with no `f64`), which `eval` decides.
+    #[inline]
+    pub(crate) fn number_shortcut(&self, record: &Record) -> Option<bool> {
+        let Self::Compare {
+            left: Operand::Field(field),
+            cmp,
+            right: Operand::Number(number, _),
+        } = self
+        else {
+            return None;
+        };
+        let Some(Value::Number(value)) = record.get(field.single()?) else {
+            return None;
+        };
+        let order = value.as_f64()?.partial_cmp(number)?;
+        Some(match cmp {
+            Cmp::Eq => order == Ordering::Equal,
+            Cmp::Ne => order != Ordering::Equal,
+            Cmp::Lt => order == Ordering::Less,
+            Cmp::Le => order != Ordering::Greater,
+            Cmp::Gt => order == Ordering::Greater,
+            Cmp::Ge => order != Ordering::Less,
+            Cmp::Contains => return None,
+        })
+    }
+
     /// Whether the node holds for `record`.
     pub(crate) fn eval(&self, record: &Record) -> Result<bool, EvalError> {
         match self {

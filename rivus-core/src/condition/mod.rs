@@ -58,9 +58,19 @@ use eval::{Cmp, Field, Node, Operand};
 pub struct Condition {
     text: String,
     root: Node,
-    /// Whether [`as_text_comparison`](Self::as_text_comparison) gives one: decided once, so that `eval` of
-    /// any other condition pays one test for the fast path.
-    compares_text: bool,
+    /// Whether `eval` can take a shortcut: decided once, so that other conditions pay one test for it.
+    shortcut: Shortcut,
+}
+
+/// The shortcut [`Condition::eval`] takes for the two commonest conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shortcut {
+    /// None: the tree is walked.
+    Walk,
+    /// A string comparison ([`Condition::as_text_comparison`]).
+    Text,
+    /// A top-level field compared with a number (`amount > 10`).
+    Number,
 }
 
 /// A condition that does not parse: where (the 1-based column, in characters) and why.
@@ -182,9 +192,15 @@ impl Condition {
         let mut condition = Self {
             text,
             root,
-            compares_text: false,
+            shortcut: Shortcut::Walk,
         };
-        condition.compares_text = condition.as_text_comparison().is_some();
+        condition.shortcut = if condition.as_text_comparison().is_some() {
+            Shortcut::Text
+        } else if condition.root.is_number_comparison() {
+            Shortcut::Number
+        } else {
+            Shortcut::Walk
+        };
         condition
     }
 
@@ -196,12 +212,22 @@ impl Condition {
     /// string with a number, a regular expression on a number).
     #[inline]
     pub fn eval(&self, record: &Record) -> Result<bool, EvalError> {
-        // The common `status == 'paid'` on a string: one lookup and one comparison, not the tree's walk.
-        if self.compares_text
-            && let Some(test) = self.as_text_comparison()
-            && let Some(Value::String(value)) = record.get(test.field)
-        {
-            return Ok(test.holds_for(value));
+        // The common `status == 'paid'` on a string, or `amount > 10` on a number: one lookup and one comparison,
+        // not the tree's walk. Anything else (absent, another kind) is the walk's to decide, with its error.
+        match self.shortcut {
+            Shortcut::Text => {
+                if let Some(test) = self.as_text_comparison()
+                    && let Some(Value::String(value)) = record.get(test.field)
+                {
+                    return Ok(test.holds_for(value));
+                }
+            }
+            Shortcut::Number => {
+                if let Some(holds) = self.root.number_shortcut(record) {
+                    return Ok(holds);
+                }
+            }
+            Shortcut::Walk => {}
         }
         self.root.eval(record)
     }

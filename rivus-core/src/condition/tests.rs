@@ -134,3 +134,51 @@ fn fields_are_the_top_level_names_read() {
     let test = Condition::field_test("a.b", FieldTest::Exists, Value::Null);
     assert_eq!(test.fields(), ["a.b"]);
 }
+
+#[test]
+fn shortcuts_decide_as_the_walk_does() {
+    let conditions = [
+        "s == 'paid'",
+        "s != 'paid'",
+        "'paid' == s",
+        "s == ''",
+        "n == 2",
+        "n != 2",
+        "n < 2",
+        "n <= 2",
+        "n > 2",
+        "n >= 2.5",
+        "n > -1e300",
+    ];
+    let values = [
+        Value::from("paid"),
+        Value::from(""),
+        Value::from("2"),
+        Value::from(2),
+        Value::from(2.5),
+        Value::from(-3),
+        Value::from(u64::MAX),
+        Value::Bool(true),
+        Value::Null,
+        serde_json::json!([1, 2]).into(),
+        serde_json::json!({"a": 1}).into(),
+    ];
+    for text in conditions {
+        let condition = Condition::parse(text).unwrap();
+        assert_ne!(condition.shortcut, Shortcut::Walk, "{text}");
+        for field in ["s", "n"] {
+            for value in &values {
+                let record: Record = [(field, value.clone())].into_iter().collect();
+                assert_eq!(
+                    condition.eval(&record),
+                    condition.root.eval(&record),
+                    "{text} on {record:?}"
+                );
+            }
+            assert_eq!(condition.eval(&Record::new()), condition.root.eval(&Record::new()));
+        }
+    }
+    for text in ["n.x > 2", "n contains 2", "2 < n", "s == 'a' and n > 1"] {
+        assert_eq!(Condition::parse(text).unwrap().shortcut, Shortcut::Walk, "{text}");
+    }
+}
