@@ -96,6 +96,18 @@ fn pipeline(dir: &Path, pushdown: bool, extra_source: &str, sink: &str) -> PathB
     path
 }
 
+/// The dead letters of `path` in row order: the source's and the filter's come from two tasks, whose
+/// interleaving is not fixed.
+fn dead_letters_in_row_order(path: &Path) -> Vec<Value> {
+    let mut dead = jsonl(path);
+    dead.sort_by_key(|d| {
+        d["line"]
+            .as_u64()
+            .unwrap_or_else(|| d["record"]["id"].as_u64().unwrap() + 2)
+    });
+    dead
+}
+
 /// A dead letter without its `record` (which pushdown narrows to the fields read), and that record.
 fn split(mut letter: Value) -> (Value, Value) {
     let record = letter
@@ -116,14 +128,7 @@ fn a_filter_and_a_select_give_the_same_output_ledger_and_dead_letters_with_and_w
     for pushdown in [true, false] {
         let file = pipeline(dir, pushdown, "", "");
         let stderr = run(dir, &file, 0);
-        // The source's and the filter's dead letters come from two tasks: their interleaving is not fixed, so
-        // they are compared in row order.
-        let mut dead = jsonl(&dir.join(format!("dead-{pushdown}.jsonl")));
-        dead.sort_by_key(|d| {
-            d["line"]
-                .as_u64()
-                .unwrap_or_else(|| d["record"]["id"].as_u64().unwrap() + 2)
-        });
+        let dead = dead_letters_in_row_order(&dir.join(format!("dead-{pushdown}.jsonl")));
         runs.push((
             ledger_line(&stderr),
             jsonl(&dir.join(format!("out-{pushdown}.jsonl"))),
@@ -225,12 +230,7 @@ fn workers_give_the_same_output_ledger_and_dead_letters() {
         orders(&dir.join("in.csv"), ROWS);
         let file = pipeline(dir, true, workers, "");
         let stderr = run(dir, &file, 0);
-        let mut dead = jsonl(&dir.join("dead-true.jsonl"));
-        dead.sort_by_key(|d| {
-            d["line"]
-                .as_u64()
-                .unwrap_or_else(|| d["record"]["id"].as_u64().unwrap() + 2)
-        });
+        let dead = dead_letters_in_row_order(&dir.join("dead-true.jsonl"));
         runs.push((
             ledger_line(&stderr),
             jsonl(&dir.join("out-true.jsonl")),

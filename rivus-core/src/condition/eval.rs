@@ -69,6 +69,22 @@ pub(crate) enum Cmp {
     Contains,
 }
 
+impl Cmp {
+    /// Whether two values in `order` compare so; `None` for `contains`, which is no ordering.
+    #[inline]
+    fn holds(self, order: Ordering) -> Option<bool> {
+        Some(match self {
+            Self::Eq => order == Ordering::Equal,
+            Self::Ne => order != Ordering::Equal,
+            Self::Lt => order == Ordering::Less,
+            Self::Le => order != Ordering::Greater,
+            Self::Gt => order == Ordering::Greater,
+            Self::Ge => order != Ordering::Less,
+            Self::Contains => return None,
+        })
+    }
+}
+
 /// The compiled condition.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
@@ -235,15 +251,7 @@ impl Node {
             return None;
         };
         let order = value.as_f64()?.partial_cmp(number)?;
-        Some(match cmp {
-            Cmp::Eq => order == Ordering::Equal,
-            Cmp::Ne => order != Ordering::Equal,
-            Cmp::Lt => order == Ordering::Less,
-            Cmp::Le => order != Ordering::Greater,
-            Cmp::Gt => order == Ordering::Greater,
-            Cmp::Ge => order != Ordering::Less,
-            Cmp::Contains => return None,
-        })
+        cmp.holds(order)
     }
 
     /// Whether the node holds for `record`.
@@ -335,13 +343,5 @@ fn compare(left: &Operand, cmp: Cmp, right: &Operand, record: &Record) -> Result
     let Some(order) = order else {
         return Err(mismatch(left, l, r));
     };
-    Ok(match cmp {
-        Cmp::Eq => order == Ordering::Equal,
-        Cmp::Ne => order != Ordering::Equal,
-        Cmp::Lt => order == Ordering::Less,
-        Cmp::Le => order != Ordering::Greater,
-        Cmp::Gt => order == Ordering::Greater,
-        Cmp::Ge => order != Ordering::Less,
-        Cmp::Contains => false,
-    })
+    Ok(cmp.holds(order).unwrap_or(false))
 }

@@ -175,10 +175,17 @@ fn shortcuts_decide_as_the_walk_does() {
                     "{text} on {record:?}"
                 );
             }
-            assert_eq!(condition.eval(&Record::new()), condition.root.eval(&Record::new()));
+            assert_eq!(
+                condition.eval(&Record::new()),
+                condition.root.eval(&Record::new())
+            );
         }
     }
     for text in ["n.x > 2", "n contains 2", "2 < n", "s == 'a' and n > 1"] {
-        assert_eq!(Condition::parse(text).unwrap().shortcut, Shortcut::Walk, "{text}");
+        assert_eq!(
+            Condition::parse(text).unwrap().shortcut,
+            Shortcut::Walk,
+            "{text}"
+        );
     }
 }
