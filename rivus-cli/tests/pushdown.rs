@@ -242,15 +242,16 @@ fn workers_give_the_same_output_ledger_and_dead_letters() {
 }
 
 #[test]
-fn a_checkpointed_run_stopped_and_resumed_is_exact_with_and_without_pushdown() {
+fn a_checkpointed_run_stopped_and_resumed_is_exact_with_and_without_pushdown_and_with_workers() {
     const ROWS: u64 = 3_000;
     let mut results = Vec::new();
-    for pushdown in [true, false] {
+    // Pushdown on, off, and on with the rows typed by two worker threads.
+    for (pushdown, workers) in [(true, ""), (false, ""), (true, "workers = 2\n")] {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
         orders(&dir.join("in.csv"), ROWS);
-        let state = "checkpoint = \"in.checkpoint\"\n";
-        let file = pipeline(dir, pushdown, state, "append = true\n");
+        let state = format!("checkpoint = \"in.checkpoint\"\n{workers}");
+        let file = pipeline(dir, pushdown, &state, "append = true\n");
         // First run: fail fast on the first bad row (row 88's amount), after committing what reached an end.
         let text = std::fs::read_to_string(&file).unwrap();
         let fail_fast = dir.join("fail-fast.toml");
@@ -274,6 +275,7 @@ fn a_checkpointed_run_stopped_and_resumed_is_exact_with_and_without_pushdown() {
     }
     let (on, off) = (&results[0], &results[1]);
     assert_eq!(on, off, "pushdown on and off differ");
+    assert_eq!(on, &results[2], "workers change the runs");
     assert!(on.0.contains("+ failed 1 +"), "{}", on.0);
     let ids: Vec<i64> = on.2.iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert!(
