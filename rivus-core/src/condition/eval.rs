@@ -224,30 +224,33 @@ impl Node {
         }
     }
 
-    /// Whether the node is `field <cmp> number` on a top-level field (`amount > 10`): what
+    /// The field, when the node is `field <cmp> number` on a top-level field (`amount > 10`): what
     /// [`number_shortcut`](Self::number_shortcut) decides.
-    pub(crate) fn is_number_comparison(&self) -> bool {
-        matches!(
-            self,
-            Self::Compare { left: Operand::Field(field), cmp, right: Operand::Number(..) }
-                if *cmp != Cmp::Contains && field.single().is_some()
-        )
+    pub(crate) fn number_comparison_field(&self) -> Option<&str> {
+        match self {
+            Self::Compare {
+                left: Operand::Field(field),
+                cmp,
+                right: Operand::Number(..),
+            } if *cmp != Cmp::Contains => field.single(),
+            _ => None,
+        }
     }
 
-    /// For `field <cmp> number`, the result on a record whose field holds a number, as [`eval`](Self::eval)
-    /// gives it, with one lookup and one comparison; `None` for anything else (absent, null, another kind, a
-    /// number with no `f64`), which `eval` decides.
+    /// For `field <cmp> number`, the result on a record whose field holds `value` when it is a number, as
+    /// [`eval`](Self::eval) gives it, with one comparison; `None` for anything else (absent, null, another kind,
+    /// a number with no `f64`), which `eval` decides.
     #[inline]
-    pub(crate) fn number_shortcut(&self, record: &Record) -> Option<bool> {
+    pub(crate) fn number_shortcut(&self, value: Option<&Value>) -> Option<bool> {
         let Self::Compare {
-            left: Operand::Field(field),
+            left: Operand::Field(_),
             cmp,
             right: Operand::Number(number, _),
         } = self
         else {
             return None;
         };
-        let Some(Value::Number(value)) = record.get(field.single()?) else {
+        let Some(Value::Number(value)) = value else {
             return None;
         };
         let order = value.as_f64()?.partial_cmp(number)?;

@@ -49,7 +49,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::value::{Record, Value};
+use crate::value::{FieldName, Record, Value};
 pub use eval::EvalError;
 use eval::{Cmp, Field, Node, Operand};
 
@@ -62,15 +62,19 @@ pub struct Condition {
     shortcut: Shortcut,
 }
 
-/// The shortcut [`Condition::eval`] takes for the two commonest conditions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The shortcut [`Condition::eval`] takes for the two commonest conditions, with the field it looks up.
+///
+/// The field's name is interned ([`FieldName::interned`]): the sources that intern theirs (`csv`, `generator`)
+/// make records whose field names are the same strings, which a lookup matches by address before it compares
+/// bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Shortcut {
     /// None: the tree is walked.
     Walk,
     /// A string comparison ([`Condition::as_text_comparison`]).
-    Text,
+    Text(FieldName),
     /// A top-level field compared with a number (`amount > 10`).
-    Number,
+    Number(FieldName),
 }
 
 /// A condition that does not parse: where (the 1-based column, in characters) and why.
@@ -194,10 +198,10 @@ impl Condition {
             root,
             shortcut: Shortcut::Walk,
         };
-        condition.shortcut = if condition.as_text_comparison().is_some() {
-            Shortcut::Text
-        } else if condition.root.is_number_comparison() {
-            Shortcut::Number
+        condition.shortcut = if let Some(test) = condition.as_text_comparison() {
+            Shortcut::Text(FieldName::interned(test.field))
+        } else if let Some(field) = condition.root.number_comparison_field() {
+            Shortcut::Number(FieldName::interned(field))
         } else {
             Shortcut::Walk
         };
@@ -214,16 +218,16 @@ impl Condition {
     pub fn eval(&self, record: &Record) -> Result<bool, EvalError> {
         // The common `status == 'paid'` on a string, or `amount > 10` on a number: one lookup and one comparison,
         // not the tree's walk. Anything else (absent, another kind) is the walk's to decide, with its error.
-        match self.shortcut {
-            Shortcut::Text => {
+        match &self.shortcut {
+            Shortcut::Text(field) => {
                 if let Some(test) = self.as_text_comparison()
-                    && let Some(Value::String(value)) = record.get(test.field)
+                    && let Some(Value::String(value)) = record.get(field)
                 {
                     return Ok(test.holds_for(value));
                 }
             }
-            Shortcut::Number => {
-                if let Some(holds) = self.root.number_shortcut(record) {
+            Shortcut::Number(field) => {
+                if let Some(holds) = self.root.number_shortcut(record.get(field)) {
                     return Ok(holds);
                 }
             }

@@ -166,6 +166,12 @@ fn shortcuts_decide_as_the_walk_does() {
     for text in conditions {
         let condition = Condition::parse(text).unwrap();
         assert_ne!(condition.shortcut, Shortcut::Walk, "{text}");
+        // Records whose names are interned, as the condition's, or not: the same results.
+        let interned = |field: &str, value: &Value| {
+            let mut record = Record::new();
+            record.push(FieldName::interned(field), value.clone());
+            record
+        };
         for field in ["s", "n"] {
             for value in &values {
                 let record: Record = [(field, value.clone())].into_iter().collect();
@@ -173,6 +179,11 @@ fn shortcuts_decide_as_the_walk_does() {
                     condition.eval(&record),
                     condition.root.eval(&record),
                     "{text} on {record:?}"
+                );
+                assert_eq!(
+                    condition.eval(&interned(field, value)),
+                    condition.root.eval(&record),
+                    "{text} on {record:?}, interned"
                 );
             }
             assert_eq!(
