@@ -58,6 +58,13 @@ impl Meta {
         }
     }
 
+    /// Makes room for the bookkeeping of `n` more items (tags, when the items carry them).
+    fn reserve(&mut self, n: usize) {
+        if !self.tags.is_empty() {
+            self.tags.reserve(n);
+        }
+    }
+
     /// Appends the bookkeeping `other` of `len_other` items after `len` items.
     pub(crate) fn append(&mut self, len: usize, len_other: usize, mut other: Self) {
         if !self.weights.is_empty() || !other.weights.is_empty() {
@@ -189,6 +196,11 @@ impl<T> Chunk<T> {
             items: std::mem::replace(&mut self.items, rest_items),
             meta: std::mem::replace(&mut self.meta, rest_meta),
         }
+    }
+    /// Makes room for `n` more items.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.items.reserve(n);
+        self.meta.reserve(n);
     }
     /// Moves the items of `other` (and their bookkeeping) to the end of this chunk.
     pub(crate) fn append(&mut self, mut other: Self) {
@@ -356,6 +368,10 @@ impl<T> ChunkRx<T> {
     }
     pub(crate) fn is_empty(&self) -> bool {
         self.inner.is_empty()
+    }
+    /// How many chunks wait in the channel.
+    pub(crate) fn waiting(&self) -> usize {
+        self.inner.len()
     }
     /// The weight waiting in the channel, shared with the queue gauge.
     pub(crate) fn depth(&self) -> Arc<AtomicI64> {
