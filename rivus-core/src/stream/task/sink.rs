@@ -41,6 +41,11 @@ impl<T> Unflushed<T> {
             copies: Vec::new(),
         }
     }
+    /// Room for `n` more items' bookkeeping at once: emptied at every flush, the list otherwise grew again by
+    /// doubling, copying itself several times per flush.
+    fn reserve(&mut self, n: usize) {
+        self.metas.reserve(n);
+    }
     fn add(&mut self, meta: ItemMeta, copy: Option<T>) {
         self.metas.push(meta);
         self.copies.extend(copy);
@@ -270,6 +275,7 @@ pub(crate) async fn sink_task<D>(
             } else {
                 d.write_many(batch, limit).await
             };
+            unflushed.reserve(written.count);
             for _ in 0..written.count {
                 if let Some(meta) = metas.next() {
                     unflushed.add(meta, copies.pop_front());
