@@ -14,6 +14,7 @@ use std::future::Future;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use crate::ack::Position;
 use crate::compose::{AsyncMode, Composable};
@@ -280,6 +281,8 @@ pub type BoxSyncSink<I> = Box<dyn SyncSink<In = I> + Send>;
 pub trait DynAsyncSource<O>: Send {
     /// [`AsyncSource::next`].
     fn dyn_next(&mut self) -> BoxFuture<'_, Option<Result<O, PipeError>>>;
+    /// [`AsyncSource::try_next`].
+    fn dyn_try_next(&mut self) -> Poll<Option<Result<O, PipeError>>>;
     /// [`AsyncSource::position`].
     fn dyn_position(&self) -> Option<Position>;
     /// [`AsyncSource::project`].
@@ -301,6 +304,9 @@ pub trait DynAsyncSource<O>: Send {
 impl<T: AsyncSource> DynAsyncSource<T::Out> for T {
     fn dyn_next(&mut self) -> BoxFuture<'_, Option<Result<T::Out, PipeError>>> {
         Box::pin(self.next())
+    }
+    fn dyn_try_next(&mut self) -> Poll<Option<Result<T::Out, PipeError>>> {
+        self.try_next()
     }
     fn dyn_position(&self) -> Option<Position> {
         self.position()
@@ -342,6 +348,9 @@ impl<O: Send> AsyncSource for BoxAsyncSource<O> {
     type Out = O;
     fn next(&mut self) -> impl Future<Output = Option<Result<O, PipeError>>> + Send {
         self.0.dyn_next()
+    }
+    fn try_next(&mut self) -> Poll<Option<Result<O, PipeError>>> {
+        self.0.dyn_try_next()
     }
     fn position(&self) -> Option<Position> {
         self.0.dyn_position()

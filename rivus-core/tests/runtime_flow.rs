@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,6 +17,8 @@ use rivus_core::prelude::*;
 struct Counting {
     next: u64,
     pulled: Arc<AtomicUsize>,
+    /// Whether it answers `try_next` (items at once, without a future).
+    ready: bool,
 }
 
 impl AsyncSource for Counting {
@@ -24,6 +27,14 @@ impl AsyncSource for Counting {
         self.pulled.fetch_add(1, Ordering::SeqCst);
         self.next += 1;
         Some(Ok(self.next))
+    }
+    fn try_next(&mut self) -> Poll<Option<Result<u64, PipeError>>> {
+        if !self.ready {
+            return Poll::Pending;
+        }
+        self.pulled.fetch_add(1, Ordering::SeqCst);
+        self.next += 1;
+        Poll::Ready(Some(Ok(self.next)))
     }
 }
 
@@ -39,11 +50,19 @@ impl AsyncSink for Stuck {
 
 #[tokio::test(start_paused = true)]
 async fn backpressure_bounds_what_is_pulled() {
+    // By `next`, and by `try_next` (a source always ready must be held back the same).
+    for ready in [false, true] {
+        backpressure_bounds_what_is_pulled_from(ready).await;
+    }
+}
+
+async fn backpressure_bounds_what_is_pulled_from(ready: bool) {
     let pulled = Arc::new(AtomicUsize::new(0));
     let buffer = 4;
     let pipeline = Pipeline::from_source(Counting {
         next: 0,
         pulled: Arc::clone(&pulled),
+        ready,
     })
     .with_config(
         StreamConfig::default()
@@ -67,6 +86,63 @@ async fn backpressure_bounds_what_is_pulled() {
         later >= 2 * buffer,
         "pulled {later}: the buffers did not fill"
     );
+}
+
+/// Items `0..n`, every third one bad; `try_next` answers for some (ready at once) and leaves the others to `next`
+/// (which waits a little), in a pattern that mixes both paths.
+struct Mixed {
+    i: u64,
+    n: u64,
+}
+
+impl Mixed {
+    fn item(&mut self) -> Option<Result<u64, PipeError>> {
+        let i = self.i;
+        self.i += 1;
+        (i < self.n).then(|| {
+            if i % 3 == 2 {
+                Err(PipeError::permanent("mixed", format!("bad {i}")))
+            } else {
+                Ok(i)
+            }
+        })
+    }
+}
+
+impl AsyncSource for Mixed {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        self.item()
+    }
+    fn try_next(&mut self) -> Poll<Option<Result<u64, PipeError>>> {
+        if self.i % 5 < 3 {
+            Poll::Ready(self.item())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn items_ready_at_once_and_waited_for_keep_their_order_and_ledger() {
+    let n = 1000;
+    let out = sink::collect();
+    let report = Pipeline::from_source(Mixed { i: 0, n })
+        .with_config(
+            StreamConfig::default()
+                .with_chunk_size(7)
+                .with_error_policy(ErrorPolicy::Skip),
+        )
+        .sink(out.clone())
+        .run()
+        .await
+        .unwrap();
+    let want: Vec<u64> = (0..n).filter(|i| i % 3 != 2).collect();
+    assert_eq!(out.items(), want);
+    assert_eq!(report.items_read(), n);
+    assert_eq!(report.items_written(), want.len() as u64);
+    assert_eq!(report.skipped(), n - want.len() as u64);
 }
 
 /// Sleeps `20 - x` ms (later items finish first) and tracks how many calls run at once.

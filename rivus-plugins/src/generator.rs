@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use rivus_core::condition::Condition;
@@ -197,6 +198,25 @@ impl Part {
 }
 
 impl GeneratorSource {
+    /// The next record: `Some` with what `next` gives (the record, or `None` past `count`), `None` when the
+    /// prefilter left it out (`left_out` counts those of one call, at most [`MAX_LEFT_OUT_PER_CALL`]).
+    fn step(&mut self, left_out: &mut u32) -> Option<Option<Result<Record, PipeError>>> {
+        if self.count.is_some_and(|count| self.next >= count) {
+            return Some(None);
+        }
+        let i = self.next;
+        self.next += 1;
+        if *left_out < MAX_LEFT_OUT_PER_CALL
+            && let Some(prefilter) = &mut self.prefilter
+            && prefilter.rejects(&self.template, i)
+        {
+            *left_out += 1;
+            self.left_out += 1;
+            return None;
+        }
+        Some(Some(Ok(self.render(i))))
+    }
+
     /// Record number `i`. The template's names are distinct (it is a map), so fields are pushed unchecked.
     fn render(&self, i: u64) -> Record {
         // Room for one more field: a transform that adds one (`set`, a script) then does not grow the vector.
@@ -266,23 +286,29 @@ impl AsyncSource for GeneratorSource {
     async fn next(&mut self) -> Option<Result<Record, PipeError>> {
         let mut left_out = 0;
         loop {
-            if self.count.is_some_and(|count| self.next >= count) {
-                return None;
-            }
             if let Some(interval) = self.interval.as_mut() {
+                if self.count.is_some_and(|count| self.next >= count) {
+                    return None;
+                }
+                // Every record takes a tick, a left-out one too.
                 interval.tick().await;
             }
-            let i = self.next;
-            self.next += 1;
-            if left_out < MAX_LEFT_OUT_PER_CALL
-                && let Some(prefilter) = &mut self.prefilter
-                && prefilter.rejects(&self.template, i)
-            {
-                left_out += 1;
-                self.left_out += 1;
-                continue;
+            if let Some(next) = self.step(&mut left_out) {
+                return next;
             }
-            return Some(Ok(self.render(i)));
+        }
+    }
+
+    /// Without a `rate`, records are made at once.
+    fn try_next(&mut self) -> Poll<Option<Result<Record, PipeError>>> {
+        if self.interval.is_some() {
+            return Poll::Pending;
+        }
+        let mut left_out = 0;
+        loop {
+            if let Some(next) = self.step(&mut left_out) {
+                return Poll::Ready(next);
+            }
         }
     }
 
@@ -395,6 +421,41 @@ mod tests {
             assert_eq!(kept, expected, "{condition:?}");
             assert_eq!(g.take_filtered(), 12 - expected.len() as u64);
         }
+    }
+
+    #[tokio::test]
+    async fn try_next_gives_what_next_gives_and_waits_for_a_rate() {
+        let config = || -> GeneratorConfig {
+            serde_json::from_value(serde_json::json!({
+                "count": 3000, "template": { "n": "{i}", "name": "n{i}" }
+            }))
+            .unwrap()
+        };
+        let condition = Arc::new(Condition::parse("n < 10 or n >= 2500").unwrap());
+        let mut by_next = GeneratorSource::try_from(config()).unwrap();
+        let mut at_once = GeneratorSource::try_from(config()).unwrap();
+        for g in [&mut by_next, &mut at_once] {
+            assert!(g.prefilter(&condition));
+            g.open().await.unwrap();
+        }
+        loop {
+            let a = by_next.next().await.map(Result::unwrap);
+            let Poll::Ready(b) = at_once.try_next() else {
+                panic!("no rate: ready at once")
+            };
+            assert_eq!(a, b.map(Result::unwrap));
+            assert_eq!(by_next.take_filtered(), at_once.take_filtered());
+            if a.is_none() {
+                break;
+            }
+        }
+        let mut paced = GeneratorSource::try_from(GeneratorConfig {
+            rate: Some(10.0),
+            ..config()
+        })
+        .unwrap();
+        paced.open().await.unwrap();
+        assert!(paced.try_next().is_pending());
     }
 
     #[test]

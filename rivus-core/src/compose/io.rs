@@ -200,6 +200,11 @@ where
         std::future::ready(self.0.next())
     }
 
+    /// The sync source's `next`, as `next` calls it.
+    fn try_next(&mut self) -> std::task::Poll<Option<Result<S::Out, PipeError>>> {
+        std::task::Poll::Ready(self.0.next())
+    }
+
     fn name(&self) -> Cow<'static, str> {
         self.0.name()
     }

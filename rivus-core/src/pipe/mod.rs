@@ -22,6 +22,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::task::Poll;
 
 pub use fns::{
     AsyncFilter, AsyncFilterMap, AsyncFlatMap, AsyncMap, AsyncTryMap, Filter, FilterMap, FlatMap,
@@ -429,6 +430,49 @@ pub trait AsyncSource: Send {
 
     /// The next item; `None` once the source is exhausted. See [`SyncSource::next`] for `Err`.
     fn next(&mut self) -> impl Future<Output = Option<Result<Self::Out, PipeError>>> + Send;
+
+    /// The next item when the source has it at once, without waiting: `Poll::Ready` with what
+    /// [`next`](Self::next) would give (an item, an error, or `None` at the end), or `Poll::Pending` when it
+    /// would have to wait, or cannot tell (the default): the runtime then calls `next`.
+    ///
+    /// A source that makes or holds its items in memory answers here, so that the runtime takes them without
+    /// a future per item (for a type-erased source, a boxed one). Positions, left-out rows and commits are as
+    /// after `next`: the runtime asks [`position`](Self::position) and [`take_filtered`](Self::take_filtered)
+    /// after either.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::Poll;
+    ///
+    /// use rivus_core::{AsyncSource, PipeError};
+    ///
+    /// /// The numbers below `end`, ready at once.
+    /// struct Count { next: u64, end: u64 }
+    ///
+    /// impl AsyncSource for Count {
+    ///     type Out = u64;
+    ///     async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+    ///         match self.try_next() {
+    ///             Poll::Ready(next) => next,
+    ///             Poll::Pending => unreachable!("always ready"),
+    ///         }
+    ///     }
+    ///     fn try_next(&mut self) -> Poll<Option<Result<u64, PipeError>>> {
+    ///         let n = self.next;
+    ///         self.next += 1;
+    ///         Poll::Ready((n < self.end).then_some(Ok(n)))
+    ///     }
+    /// }
+    ///
+    /// let mut count = Count { next: 0, end: 2 };
+    /// assert!(matches!(count.try_next(), Poll::Ready(Some(Ok(0)))));
+    /// assert!(matches!(count.try_next(), Poll::Ready(Some(Ok(1)))));
+    /// assert!(matches!(count.try_next(), Poll::Ready(None)));
+    /// ```
+    fn try_next(&mut self) -> Poll<Option<Result<Self::Out, PipeError>>> {
+        Poll::Pending
+    }
 
     /// See [`SyncSource::project`]: the fields the rest of the pipeline reads. Ignored by default.
     fn project(&mut self, fields: &[String]) -> bool {

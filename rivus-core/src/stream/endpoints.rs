@@ -55,6 +55,9 @@ pub mod source {
         fn next(&mut self) -> impl Future<Output = Option<Result<I::Item, PipeError>>> + Send {
             std::future::ready(self.0.next().map(Ok))
         }
+        fn try_next(&mut self) -> std::task::Poll<Option<Result<I::Item, PipeError>>> {
+            std::task::Poll::Ready(self.0.next().map(Ok))
+        }
     }
 
     impl<I> Composable for Iter<I> {

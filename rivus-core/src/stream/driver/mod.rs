@@ -12,6 +12,7 @@ use std::future::Future;
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -38,6 +39,9 @@ pub(crate) trait SourceDriver: Send + 'static {
     ///
     /// Cancel safe: an item is never lost when the future is dropped.
     fn next(&mut self) -> impl Future<Output = Option<Result<Self::Out, PipeError>>> + Send;
+    /// What `next` would give when it is there at once ([`AsyncSource::try_next`]; for a source on a thread,
+    /// an item already handed over); `Pending`: call `next`.
+    fn try_next(&mut self) -> Poll<Option<Result<Self::Out, PipeError>>>;
     /// The position of the item `next` gave last; after a `None` that followed rows the source left out
     /// (see [`take_filtered`](Self::take_filtered)), the position after them.
     fn position(&self) -> Option<Position>;
@@ -174,6 +178,9 @@ where
     }
     fn next(&mut self) -> impl Future<Output = Option<Result<S::Out, PipeError>>> + Send {
         self.0.next()
+    }
+    fn try_next(&mut self) -> Poll<Option<Result<S::Out, PipeError>>> {
+        self.0.try_next()
     }
     fn position(&self) -> Option<Position> {
         self.0.position()
@@ -400,6 +407,14 @@ where
             self.reading = false;
         }
         self.take_next()
+    }
+
+    fn try_next(&mut self) -> Poll<Option<Result<S::Out, PipeError>>> {
+        if self.taken.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(self.take_next())
+        }
     }
 
     fn position(&self) -> Option<Position> {

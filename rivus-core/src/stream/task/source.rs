@@ -8,6 +8,8 @@
 //! * Rows the source left out under its prefilter ([`take_filtered`](crate::SyncSource::take_filtered)) are
 //!   counted read and filtered here; the next item's position covers them, and rows left out after the last
 //!   item are committed at the position the source gives after its end.
+//! * An item the source has at once ([`AsyncSource::try_next`](crate::AsyncSource::try_next); for a source on
+//!   a thread, one already handed over) is taken without a `next` future.
 //! * Commits are made between two `next` calls, and also while `next` waits for an item (the pending call is
 //!   dropped, the commit made, `next` called again), so that a quiet source still learns what reached an end.
 
@@ -131,41 +133,45 @@ pub(crate) async fn source_task<D: SourceDriver>(mut d: D, tx: ChunkTx<D::Out>, 
             p.commit_below(&mut d, ctx.tracker().low_watermark(), &ctx)
                 .await;
         }
-        let next = loop {
-            let waited = {
-                let fut = d.next();
-                tokio::pin!(fut);
-                if let Poll::Ready(next) = futures::poll!(fut.as_mut()) {
+        // An item there at once is taken without a future (a type-erased source boxes one per call).
+        let next = match d.try_next() {
+            Poll::Ready(next) => next,
+            Poll::Pending => loop {
+                let waited = {
+                    let fut = d.next();
+                    tokio::pin!(fut);
+                    if let Poll::Ready(next) = futures::poll!(fut.as_mut()) {
+                        break next;
+                    }
+                    // Nothing ready: let the next stage work on what we have while we wait.
+                    if !ctx.send(&tx, &mut chunk).await {
+                        break 'run End::Stopped;
+                    }
+                    let run = Arc::clone(&ctx.run);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            () = ctx.state_changed() => {
+                                if ctx.run.state().stops_source() {
+                                    break 'run End::Stopped;
+                                }
+                            }
+                            next = &mut fut => break Some(next),
+                            () = acknowledged(tracking.positions.as_ref(), &run.tracker) => break None,
+                        }
+                    }
+                };
+                if let Some(next) = waited {
                     break next;
                 }
-                // Nothing ready: let the next stage work on what we have while we wait.
-                if !ctx.send(&tx, &mut chunk).await {
-                    break 'run End::Stopped;
+                // Items were acknowledged while the source waits for its next item: commit now, not after that
+                // item (a webhook holds its callers' answers until the commit). The pending `next` was dropped,
+                // which sources allow (cancel safety), and is called again.
+                if let Some(p) = &mut tracking.positions {
+                    p.commit_below(&mut d, ctx.tracker().low_watermark(), &ctx)
+                        .await;
                 }
-                let run = Arc::clone(&ctx.run);
-                loop {
-                    tokio::select! {
-                        biased;
-                        () = ctx.state_changed() => {
-                            if ctx.run.state().stops_source() {
-                                break 'run End::Stopped;
-                            }
-                        }
-                        next = &mut fut => break Some(next),
-                        () = acknowledged(tracking.positions.as_ref(), &run.tracker) => break None,
-                    }
-                }
-            };
-            if let Some(next) = waited {
-                break next;
-            }
-            // Items were acknowledged while the source waits for its next item: commit now, not after that
-            // item (a webhook holds its callers' answers until the commit). The pending `next` was dropped,
-            // which sources allow (cancel safety), and is called again.
-            if let Some(p) = &mut tracking.positions {
-                p.commit_below(&mut d, ctx.tracker().low_watermark(), &ctx)
-                    .await;
-            }
+            },
         };
         let left_out = count_left_out(&mut d, &ctx);
         let Some(next) = next else {
