@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use rivus_core::ack::Position;
@@ -200,11 +201,10 @@ impl AsyncSource for WebhookSource {
 
     async fn next(&mut self) -> Option<Result<Record, PipeError>> {
         loop {
-            let running = self.running.as_mut()?;
-            if let Some(record) = self.current.next() {
-                self.taken += 1;
-                return Some(Ok(record));
+            if let Poll::Ready(next) = self.try_next() {
+                return next;
             }
+            let running = self.running.as_mut()?;
             // The only await: a request is either still queued or taken whole below.
             let accepted = running.queue.recv().await?;
             // Its places in the queue are free again: its records are held here until the pipeline takes
@@ -217,6 +217,21 @@ impl AsyncSource for WebhookSource {
                 });
             }
             self.current = accepted.records.into_iter();
+        }
+    }
+
+    /// The next record of a request already taken from the queue, at once; `Pending` when none is left (the
+    /// next request is awaited by `next`).
+    fn try_next(&mut self) -> Poll<Option<Result<Record, PipeError>>> {
+        if self.running.is_none() {
+            return Poll::Pending;
+        }
+        match self.current.next() {
+            Some(record) => {
+                self.taken += 1;
+                Poll::Ready(Some(Ok(record)))
+            }
+            None => Poll::Pending,
         }
     }
 

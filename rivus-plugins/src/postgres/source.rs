@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -302,9 +303,8 @@ impl AsyncSource for PostgresSource {
 
     async fn next(&mut self) -> Option<Result<Record, PipeError>> {
         loop {
-            if let Some((record, cursor)) = self.page.pop_front() {
-                self.last = Some(cursor);
-                return Some(Ok(record));
+            if let Poll::Ready(next) = self.try_next() {
+                return next;
             }
             if self.done {
                 return None;
@@ -334,6 +334,18 @@ impl AsyncSource for PostgresSource {
                     return Some(Err(e));
                 }
             }
+        }
+    }
+
+    /// The next row of the page already fetched, at once; `Pending` when the page is used up (the next one is
+    /// fetched by `next`).
+    fn try_next(&mut self) -> Poll<Option<Result<Record, PipeError>>> {
+        match self.page.pop_front() {
+            Some((record, cursor)) => {
+                self.last = Some(cursor);
+                Poll::Ready(Some(Ok(record)))
+            }
+            None => Poll::Pending,
         }
     }
 
