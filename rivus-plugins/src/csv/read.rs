@@ -63,8 +63,8 @@ pub(super) struct RecordReader {
     /// Whether a plain row is split here rather than by `csv_core` (see [`split_plain`](Self::split_plain)); off
     /// only in tests, to compare the two, and for a line break as the delimiter or the quote.
     plain_rows: bool,
-    /// The length of the last record's text when `fields` holds it as it is (a plain row).
-    verbatim: Option<usize>,
+    /// Whether the last record's fields are spans of its text (a plain row), not of `fields`.
+    verbatim: bool,
     /// What ends an unquoted field: the delimiter, the quote, `\n` and `\r`.
     unquoted_end: Needles,
     /// What ends a quoted field: the quote, `\n` and `\r` (a line break inside quotes is left to `csv_core`).
@@ -127,22 +127,23 @@ impl RecordReader {
             plain_rows: ![delimiter, quote]
                 .iter()
                 .any(|b| matches!(b, b'\n' | b'\r')),
-            verbatim: None,
+            verbatim: false,
             unquoted_end: Needles::new(&[delimiter, quote, b'\n', b'\r']),
             quoted_end: Needles::new(&[quote, b'\n', b'\r']),
         }
     }
 
     /// The last [`Framed::Record`], which starts on `line` and whose text is `text` (`Input::bytes(start,
-    /// end)`).
+    /// end)`, which a plain row's fields point into).
     pub(super) fn row<'a>(&'a self, line: u64, text: &'a [u8]) -> Row<'a> {
-        Row::new(line, &self.fields, &self.spans, text)
+        let bytes = if self.verbatim { text } else { &self.fields };
+        Row::new(line, bytes, &self.spans, text)
     }
 
-    /// The text of the last [`Framed::Record`] (without its line ending), when its fields point into it: a
-    /// plain row (see [`split_plain`](Self::split_plain)) is copied as it is.
-    pub(super) fn verbatim(&self) -> Option<&[u8]> {
-        self.verbatim.map(|len| &self.fields[..len])
+    /// Whether the fields of the last [`Framed::Record`] point into its text (a plain row, see
+    /// [`split_plain`](Self::split_plain)).
+    pub(super) fn verbatim(&self) -> bool {
+        self.verbatim
     }
 
     /// The number of fields of the last [`Framed::Record`].
@@ -170,7 +171,7 @@ impl RecordReader {
             }
         }
         let line = input.line();
-        self.verbatim = None;
+        self.verbatim = false;
         if self.plain_rows
             && let Some((consumed, lines)) = self.split_plain(input.data())
         {
@@ -237,22 +238,24 @@ impl RecordReader {
     /// Splits the row at the start of `data` when it is plain: it ends (`\n` or `\r\n`) within `data`, and each
     /// field is either unquoted, without a quote or a `\r`, or quoted whole, without a quote (no doubled quote)
     /// or a line break inside, and followed by the delimiter or the row's end. `csv_core` would give the same
-    /// fields, with nothing to unescape. Looking for the four bytes that matter eight bytes at a time
-    /// ([`Needles`]) and copying the row once costs about 690 instructions for a row of the orders bench against
-    /// about 1,130 in `csv_core` (callgrind); a loop over the row's words that ends a field at every delimiter
-    /// before the word's first quote or line break was tried and cost as much.
+    /// fields, with nothing to unescape; the spans are of the row's own text, which is not copied. Looking for
+    /// the four bytes that matter eight bytes at a time ([`Needles`]) costs about 650 instructions for a row of
+    /// the orders bench against about 1,130 in `csv_core` (callgrind); a loop over the row's words that ends a
+    /// field at every delimiter before the word's first quote or line break was tried and cost as much, and so
+    /// did exact marks of all four bytes for a whole word at a time, found by bit (each word's four exact tests
+    /// cost more than the first match of a search).
     ///
     /// Returns the bytes the row takes and the lines it ends, as `csv_core` counts them: a `\n` ending is taken
     /// (one line), of a `\r\n` ending only the `\r` (the `\n` is then skipped as a blank line). `None` leaves the
     /// row to `csv_core` (a doubled quote, a quote inside an unquoted field, a line break inside quotes, a lone
     /// `\r`, a row that runs past what is buffered or ends the input without a line ending), which reads it from
-    /// the start: its state is untouched here, and `fields` is written only for a row split here.
+    /// the start: its state is untouched here.
     fn split_plain(&mut self, data: &[u8]) -> Option<(usize, u64)> {
         let (quote, delimiter) = (self.quote, self.delimiter);
         let spans = &mut self.spans;
         spans.clear();
         let mut at = 0;
-        let (row, ending) = loop {
+        let ending = loop {
             let (field, after) = if data.get(at) == Some(&quote) {
                 let close = self.quoted_end.find(data, at + 1)?;
                 if data[close] != quote {
@@ -266,21 +269,15 @@ impl RecordReader {
             spans.push(field);
             match data.get(after) {
                 Some(&b) if b == delimiter => at = after + 1,
-                Some(b'\n') => break (after, (after + 1, 1)),
-                Some(b'\r') if data.get(after + 1) == Some(&b'\n') => {
-                    break (after, (after + 1, 0));
-                }
+                Some(b'\n') => break (after + 1, 1),
+                Some(b'\r') if data.get(after + 1) == Some(&b'\n') => break (after + 1, 0),
                 // A quote in or after a field, a lone `\r`, or the end of what is buffered. (`spans` is read
                 // only after a record, which sets it.)
                 _ => return None,
             }
         };
-        // The row as it is: the spans point into it.
-        if self.fields.len() < row {
-            self.fields.resize(row.next_power_of_two(), 0);
-        }
-        self.fields[..row].copy_from_slice(&data[..row]);
-        self.verbatim = Some(row);
+        // The spans point into the row as it is in the input, which `row` is given: not copied.
+        self.verbatim = true;
         Some(ending)
     }
 
@@ -381,10 +378,10 @@ mod tests {
         let mut out = Vec::new();
         while let Some(framed) = reader.next(&mut input).unwrap() {
             let got = match framed {
-                Framed::Record { line, .. } => Ok((
+                Framed::Record { line, start, end } => Ok((
                     line,
                     reader
-                        .row(line, &[])
+                        .row(line, input.bytes(start, end))
                         .fields()
                         .map(|f| String::from_utf8_lossy(f).into_owned())
                         .collect(),

@@ -271,7 +271,11 @@ impl CsvSource {
                     .as_ref()
                     .ok_or_else(|| PipeError::msg("no reader"))?;
                 let mut names = Vec::with_capacity(reader.len());
-                for (i, name) in reader.row(line, &[]).fields().enumerate() {
+                for (i, name) in reader
+                    .row(line, self.text.bytes_at(start, end))
+                    .fields()
+                    .enumerate()
+                {
                     let name = std::str::from_utf8(name).map_err(|e| {
                         let at = self.text.at(line).column(i as u64 + 1);
                         let raw = self.raw(start, end);
@@ -594,11 +598,9 @@ impl CsvSource {
                             self.framed_all = true;
                             break;
                         };
-                        let verbatim = reader.verbatim();
-                        let text = verbatim.unwrap_or_else(|| self.text.bytes_at(start, end));
                         batch.push_row(
-                            &reader.row(line, text),
-                            verbatim.is_some(),
+                            &reader.row(line, self.text.bytes_at(start, end)),
+                            reader.verbatim(),
                             self.text.place(),
                         );
                     }
