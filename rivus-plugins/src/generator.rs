@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use rivus_core::condition::Condition;
 use rivus_core::registry::OptionError;
-
 use rivus_core::value::{FieldName, Fields, Record, Text, Value};
 use rivus_core::{AsyncSource, PipeError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::MAX_LEFT_OUT_PER_CALL;
 
 /// Configuration of [`GeneratorSource`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
@@ -51,10 +52,6 @@ pub struct GeneratorSource {
     /// Records the prefilter left out since [`AsyncSource::take_filtered`] was last called.
     left_out: u64,
 }
-
-/// The most records one `next` call leaves out: the next rejected one is returned (the filter drops it), so
-/// that the task gets to run between calls.
-const MAX_LEFT_OUT_PER_CALL: u32 = 1024;
 
 /// The slowest `rate`: one record every 11.6 days (a longer period is a stalled source, not a generator).
 pub const MIN_RATE: f64 = 1e-6;

@@ -93,6 +93,12 @@
 //! checks that the input is the same file (device, inode, and the bytes before the offset), and says so when it
 //! is not. A finished run's checkpoint makes the next run read only what was appended since.
 
+/// The most rows (or records) a source that takes a prefilter leaves out in one `next` call: after as many
+/// rejected ones in a row, the next rejected one is yielded (the filter after the source drops it), so that a call
+/// never scans a whole file of rejected rows and the runtime can commit and stop between calls. The `csv`
+/// source's and the `generator`'s.
+const MAX_LEFT_OUT_PER_CALL: u32 = 1024;
+
 /// Makes sure that this crate, and with it every plugin it defines, is linked into the program.
 ///
 /// Calling it does nothing at run time; naming the crate is what matters. `use rivus_plugins as _;` has the same

@@ -16,6 +16,7 @@ use super::read::{Framed, RecordReader, Unclosed};
 use super::record::RecordBuilder;
 use super::workers::{Batch, Workers};
 use super::{FieldType, ascii, default_delimiter, default_quote, default_true};
+use crate::MAX_LEFT_OUT_PER_CALL;
 use crate::checkpoint::Resume;
 use crate::compression::Compression;
 use crate::files::FileSet;
@@ -152,11 +153,6 @@ pub struct CsvSource {
     /// The most rows one `next` call leaves out ([`MAX_LEFT_OUT_PER_CALL`]; fewer in tests).
     max_left_out: u32,
 }
-
-/// The most rows one `next` call leaves out: after as many rejected rows in a row, the next rejected one is
-/// yielded as a record (which the filter drops), so that a call never scans a whole file of rejected rows
-/// and the runtime can commit and stop between calls.
-const MAX_LEFT_OUT_PER_CALL: u32 = 1024;
 
 impl CsvSource {
     /// A source for `config`; the file is opened by [`SyncSource::open`].
