@@ -510,14 +510,22 @@ impl SyncSource for LeavesOut {
     }
 }
 
-/// The same, as an async source (read on the source's task).
-struct AsyncLeavesOut(LeavesOut);
+/// The same, as an async source (read on the source's task); with `ready`, it also gives every other item by
+/// `try_next`, at once.
+struct AsyncLeavesOut(LeavesOut, bool);
 
 impl AsyncSource for AsyncLeavesOut {
     type Out = u64;
     async fn next(&mut self) -> Option<Result<u64, PipeError>> {
         tokio::task::yield_now().await;
         self.0.read()
+    }
+    fn try_next(&mut self) -> std::task::Poll<Option<Result<u64, PipeError>>> {
+        if self.1 && self.0.next.is_multiple_of(2) {
+            std::task::Poll::Ready(self.0.read())
+        } else {
+            std::task::Poll::Pending
+        }
     }
     fn take_filtered(&mut self) -> u64 {
         std::mem::take(&mut self.0.left_out)
@@ -535,7 +543,8 @@ impl AsyncSource for AsyncLeavesOut {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_a_source_leaves_out_are_counted_filtered_and_committed() {
     for (end, chunk) in [(10, 256), (13, 1), (3_001, 7)] {
-        for sync in [true, false] {
+        // A sync source, an async one by `next`, and one that gives some items by `try_next`.
+        for (sync, ready) in [(true, false), (false, false), (false, true)] {
             let commits = Arc::new(Mutex::new(Vec::new()));
             let out = sink::collect();
             let config = StreamConfig::default().with_chunk_size(chunk);
@@ -543,7 +552,7 @@ async fn rows_a_source_leaves_out_are_counted_filtered_and_committed() {
             let pipeline = if sync {
                 Pipeline::from_source(source)
             } else {
-                Pipeline::from_source(AsyncLeavesOut(source))
+                Pipeline::from_source(AsyncLeavesOut(source, ready))
             };
             let report = pipeline
                 .with_config(config)
@@ -557,7 +566,7 @@ async fn rows_a_source_leaves_out_are_counted_filtered_and_committed() {
             assert_eq!(
                 (ledger.read, ledger.written, ledger.filtered),
                 (end, end - left_out, left_out),
-                "end {end}, sync {sync}: {ledger:?}"
+                "end {end}, sync {sync}, ready {ready}: {ledger:?}"
             );
             assert!(ledger.is_balanced());
             let source = &report.stages[0];
@@ -573,4 +582,51 @@ async fn rows_a_source_leaves_out_are_counted_filtered_and_committed() {
             assert!(commits.windows(2).all(|w| w[0] < w[1]), "{commits:?}");
         }
     }
+}
+
+/// A source that always has its next item at once (`try_next`), without end.
+struct Endless(u64);
+
+impl AsyncSource for Endless {
+    type Out = u64;
+    async fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        unreachable!("always ready")
+    }
+    fn try_next(&mut self) -> std::task::Poll<Option<Result<u64, PipeError>>> {
+        self.0 += 1;
+        std::task::Poll::Ready(Some(Ok(self.0)))
+    }
+}
+
+/// A source that never has to wait still stops on a graceful shutdown, with every item it read accounted for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_always_ready_stops_on_shutdown_and_its_ledger_adds_up() {
+    let token = CancellationToken::new();
+    let written = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&written);
+    let run = tokio::spawn(
+        Pipeline::from_source(Endless(0))
+            .pipe(pipe::map(|x: u64| x + 1))
+            .sink(sink::for_each(move |_: u64| {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }))
+            .shutdown_on(token.clone())
+            .run(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    token.cancel();
+    let report = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the run stopped")
+        .unwrap()
+        .unwrap();
+    assert!(report.cancelled);
+    let ledger = report.ledger();
+    assert!(ledger.read > 0, "{ledger:?}");
+    assert!(ledger.is_balanced(), "{ledger:?}");
+    assert_eq!(ledger.written, written.load(Ordering::Relaxed) as u64);
+    assert_eq!(
+        ledger.written, ledger.read,
+        "a graceful stop writes what was read"
+    );
 }
