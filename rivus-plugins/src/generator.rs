@@ -143,12 +143,8 @@ impl Prefilter {
 
     /// Whether the condition is false on record number `i` (an error is the filter's to report: not rejected).
     fn rejects(&mut self, template: &[(FieldName, Part)], i: u64) -> bool {
-        let mut digits = itoa::Buffer::new();
-        let digits = if self.needs_digits {
-            digits.format(i)
-        } else {
-            ""
-        };
+        let mut buffer = itoa::Buffer::new();
+        let digits = digits(&mut buffer, i, self.needs_digits);
         for ((_, value), &at) in self.probe.iter_mut().zip(&self.reads) {
             *value = template[at].1.value(i, digits);
         }
@@ -218,18 +214,18 @@ impl GeneratorSource {
     fn render(&self, i: u64) -> Record {
         // Room for one more field: a transform that adds one (`set`, a script) then does not grow the vector.
         let mut record = Record::with_capacity(self.template.len() + 1);
-        // The number's digits without `fmt` (itoa), when a field holds them as text.
-        let mut digits = itoa::Buffer::new();
-        let digits = if self.needs_digits {
-            digits.format(i)
-        } else {
-            ""
-        };
+        let mut buffer = itoa::Buffer::new();
+        let digits = digits(&mut buffer, i, self.needs_digits);
         for (name, part) in &self.template {
             record.push(FieldName::clone(name), part.value(i, digits));
         }
         record
     }
+}
+
+/// The digits of `i` without `fmt` (itoa), when `needed` (a field holds the number as text); else nothing.
+fn digits(buffer: &mut itoa::Buffer, i: u64, needed: bool) -> &str {
+    if needed { buffer.format(i) } else { "" }
 }
 
 /// `pieces` joined by `digits`. Up to 24 bytes (`order 123456`) it is built on the stack and stored inline in

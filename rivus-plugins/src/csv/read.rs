@@ -53,12 +53,12 @@ pub(super) struct RecordReader {
     core: csv_core::Reader,
     quote: u8,
     delimiter: u8,
-    /// The fields of the last record: unescaped, one after another (from `csv_core`), or the row as it is
-    /// (a plain row, see [`split_plain`](Self::split_plain)).
+    /// The fields of the last record read by `csv_core`: unescaped, one after another (a plain row's fields
+    /// are spans of its own text instead, see [`split_plain`](Self::split_plain)).
     fields: Vec<u8>,
     /// Where each field of the last record ends in `fields`, as `csv_core` writes them.
     ends: Vec<usize>,
-    /// Where each field of the last record starts and ends in `fields`.
+    /// Where each field of the last record starts and ends in `fields`, or in its text when `verbatim`.
     spans: Vec<(usize, usize)>,
     /// Whether a plain row is split here rather than by `csv_core` (see [`split_plain`](Self::split_plain)); off
     /// only in tests, to compare the two, and for a line break as the delimiter or the quote.
