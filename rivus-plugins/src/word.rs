@@ -1,5 +1,5 @@
-//! Eight bytes at a time in a `u64`: what the CSV splitter and the JSON writer use to find the few bytes they
-//! stop at, where a call of `memchr` on short fields costs more than it saves.
+//! Eight bytes at a time in a `u64`: what the JSON writer uses to find the few bytes it escapes, where a call of
+//! `memchr` on short strings costs more than it saves (and the CSV splitter's marks where SSE2 is missing).
 //!
 //! `(x - 0x01…01 * n) & !x & 0x80…80` marks the bytes of `x` below `n` (for `n` up to 0x80), in their high bit;
 //! a byte equal to `c` is a zero byte of `x ^ (0x01…01 * c)`, that is below 1. A byte's borrow may also mark a
@@ -43,15 +43,14 @@ pub(crate) fn load(eight: &[u8]) -> u64 {
     u64::from_le_bytes(word)
 }
 
-/// The index of the lowest byte marked in `marks`.
-#[inline]
-pub(crate) const fn first(marks: u64) -> usize {
-    (marks.trailing_zeros() / 8) as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The index of the lowest byte marked in `marks`.
+    const fn first(marks: u64) -> usize {
+        (marks.trailing_zeros() / 8) as usize
+    }
 
     #[test]
     fn marks_find_the_first_match_at_every_place_beside_every_byte() {

@@ -35,6 +35,7 @@
 //! See [`CsvSinkConfig`]: by default the file is replaced when the sink closes (one-shot runs); with
 //! `append = true` it is appended to, and a row torn by a killed run is cut off on open.
 
+mod marks;
 mod read;
 mod record;
 mod sink;
