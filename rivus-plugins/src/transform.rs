@@ -192,9 +192,12 @@ impl SyncPipe for Set {
     type In = Record;
     type Out = Record;
     fn process(&self, mut record: Record) -> Result<Record, PipeError> {
+        // One search per field: the field is found and set in place, or appended (it is not there).
         for (field, value) in &self.fields {
-            if self.overwrite || record.get(field).is_none_or(Value::is_null) {
-                record.insert(FieldName::clone(field), value.clone());
+            match record.get_mut(field) {
+                Some(old) if self.overwrite || old.is_null() => *old = value.clone(),
+                Some(_) => {}
+                None => record.push(FieldName::clone(field), value.clone()),
             }
         }
         Ok(record)
@@ -492,9 +495,34 @@ mod tests {
             .into(),
             overwrite: false,
         });
-        let t = set.process(r).unwrap();
+        let t = set.process(r.clone()).unwrap();
         assert_eq!(t.get("a"), Some(&Value::from(1)));
         assert_eq!(t.get("z"), Some(&Value::from(0)));
+        assert_eq!(t.field_names().collect::<Vec<_>>(), ["a", "b", "c", "z"]);
+        // A null is set in its place; with `overwrite`, any value is.
+        let mut with_null = r.clone();
+        with_null.insert("b", Value::Null);
+        let t = set_fields(&[("b", "x"), ("z", "y")], false)
+            .process(with_null)
+            .unwrap();
+        assert_eq!(t.field_names().collect::<Vec<_>>(), ["a", "b", "c", "z"]);
+        assert_eq!(
+            (t.get("b"), t.get("z")),
+            (Some(&"x".into()), Some(&"y".into()))
+        );
+        let t = set_fields(&[("a", "x")], true).process(r).unwrap();
+        assert_eq!(t.field_names().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(t.get("a"), Some(&"x".into()));
+    }
+
+    fn set_fields(fields: &[(&str, &str)], overwrite: bool) -> Set {
+        Set::from(SetConfig {
+            fields: fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+                .collect(),
+            overwrite,
+        })
     }
 
     #[test]
