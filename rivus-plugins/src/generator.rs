@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rivus_core::condition::Condition;
 use rivus_core::registry::OptionError;
-use rivus_core::value::{FieldName, Fields, Record, Text, Value};
+use rivus_core::value::{FieldName, Fields, Number, Record, Text, Value};
 use rivus_core::{AsyncSource, PipeError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -146,7 +146,11 @@ impl Prefilter {
         let mut buffer = itoa::Buffer::new();
         let digits = digits(&mut buffer, i, self.needs_digits);
         for ((_, value), &at) in self.probe.iter_mut().zip(&self.reads) {
-            *value = template[at].1.value(i, digits);
+            match (&template[at].1, &mut *value) {
+                // The number set in place: no `Value` dropped (a call per record; callgrind, the generator bench).
+                (Part::Number, Value::Number(number)) => *number = Number::from(i),
+                (part, value) => *value = part.value(i, digits),
+            }
         }
         matches!(self.condition.eval(&self.probe), Ok(false))
     }
