@@ -118,6 +118,10 @@ struct Prefilter {
     probe: Record,
     /// Whether one of those fields is text holding `{i}` (else the number's digits are not written).
     needs_digits: bool,
+    /// Whether the condition compares the record's number (a `"{i}"` field) with a number
+    /// ([`Condition::as_number_comparison`]): then it is decided on the number, with no probe record filled and
+    /// no field looked up (about 80 instructions a record; callgrind, the generator bench).
+    on_number: bool,
 }
 
 impl Prefilter {
@@ -133,8 +137,14 @@ impl Prefilter {
         for &at in &reads {
             probe.push(FieldName::clone(&template[at].0), Value::Null);
         }
+        let on_number = condition.as_number_comparison().is_some_and(|test| {
+            template
+                .iter()
+                .any(|(name, part)| name.as_str() == test.field && matches!(part, Part::Number))
+        });
         Self {
             condition: Arc::clone(condition),
+            on_number,
             needs_digits: reads.iter().any(|&at| template[at].1.needs_digits()),
             probe,
             reads,
@@ -143,6 +153,12 @@ impl Prefilter {
 
     /// Whether the condition is false on record number `i` (an error is the filter's to report: not rejected).
     fn rejects(&mut self, template: &[(FieldName, Part)], i: u64) -> bool {
+        if self.on_number
+            && let Some(test) = self.condition.as_number_comparison()
+            && let Some(holds) = test.holds_for(&Value::from(i))
+        {
+            return !holds;
+        }
         let mut buffer = itoa::Buffer::new();
         let digits = digits(&mut buffer, i, self.needs_digits);
         for ((_, value), &at) in self.probe.iter_mut().zip(&self.reads) {
@@ -399,7 +415,15 @@ mod tests {
             "exists(missing) or id == 4",
             "not exists(name) or id > 8",
             "long == '3: a text longer than the 24 bytes held inline'",
+            // Decided on the record's number alone (`Condition::as_number_comparison`).
+            "id >= 5",
+            "id < 3",
+            "id == 4",
+            "id != 4",
+            "id > 7.5",
+            "id <= -1",
             // An error on every record: none is left out, the filter reports them.
+            "tier >= 1",
             "name > 3",
             "tier != 'gold'",
         ] {

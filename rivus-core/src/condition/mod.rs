@@ -119,6 +119,27 @@ impl TextComparison<'_> {
     }
 }
 
+/// A condition that compares one top-level field with a number: `amount > 10`, `id >= 1000000` (the field
+/// first); see [`Condition::as_number_comparison`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct NumberComparison<'a> {
+    /// The top-level field.
+    pub field: &'a str,
+    /// The comparison (the condition's root).
+    node: &'a Node,
+}
+
+impl NumberComparison<'_> {
+    /// The condition's result on a record whose field holds `value`, as [`Condition::eval`] gives it, with
+    /// one comparison; `None` when `value` is not a number that has an `f64` (absent, null, a string, a number
+    /// past `f64`), which `eval` decides (or reports as an error).
+    #[inline]
+    pub fn holds_for(&self, value: &Value) -> Option<bool> {
+        self.node.number_shortcut(Some(value))
+    }
+}
+
 /// A one-field test, the form `filter` took before conditions (`field`, `op`, `value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -298,6 +319,38 @@ impl Condition {
             field,
             text: text.as_str(),
             equal,
+        })
+    }
+
+    /// The condition as a [`NumberComparison`], when it is one top-level field compared with a number by
+    /// `==`, `!=`, `<`, `<=`, `>` or `>=`. On a record whose field holds a number, [`NumberComparison::holds_for`]
+    /// that number is what [`eval`](Self::eval) gives. What lets a source that makes numbers (the `generator`'s
+    /// record number) decide the condition before it builds a record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rivus_core::condition::Condition;
+    /// use rivus_core::value::{Record, Value};
+    ///
+    /// let big = Condition::parse("id >= 1000").unwrap();
+    /// let test = big.as_number_comparison().unwrap();
+    /// assert_eq!(test.field, "id");
+    /// assert_eq!(test.holds_for(&Value::from(1000)), Some(true));
+    /// assert_eq!(test.holds_for(&Value::from(999.5)), Some(false));
+    /// assert_eq!(test.holds_for(&Value::from("1000")), None); // `eval`'s to decide: an error
+    /// let record: Record = [("id", Value::from(7))].into_iter().collect();
+    /// assert_eq!(big.eval(&record).ok(), test.holds_for(&Value::from(7)));
+    ///
+    /// assert!(Condition::parse("id == 'a'").unwrap().as_number_comparison().is_none());
+    /// assert!(Condition::parse("order.id > 1").unwrap().as_number_comparison().is_none());
+    /// assert!(Condition::parse("id > 1 and id < 5").unwrap().as_number_comparison().is_none());
+    /// ```
+    pub fn as_number_comparison(&self) -> Option<NumberComparison<'_>> {
+        let field = self.root.number_comparison_field()?;
+        Some(NumberComparison {
+            field,
+            node: &self.root,
         })
     }
 
