@@ -45,7 +45,7 @@ impl Stops {
                 word.copy_from_slice(eight);
                 i64::from_le_bytes(word)
             };
-            // Two halves, not an unaligned load from a pointer: no `unsafe` here, and the same instruction.
+            // Two halves, not an unaligned load from a pointer: no `unsafe` here, for two more instructions.
             let x = _mm_set_epi64x(half(&block[8..]), half(&block[..8]));
             let equal = |stop: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(stop.cast_signed()));
             let any = _mm_or_si128(
