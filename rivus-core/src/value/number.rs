@@ -238,6 +238,7 @@ macro_rules! from_signed {
 from_signed!(i8 i16 i32 i64 u8 u16 u32);
 
 impl From<u64> for Number {
+    #[inline]
     fn from(u: u64) -> Self {
         match i64::try_from(u) {
             Ok(i) => Self(Repr::Int(i)),
