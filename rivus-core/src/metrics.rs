@@ -383,12 +383,16 @@ impl Ledger {
         self.total() == self.accounted()
     }
 
-    fn add_outcomes(&mut self, s: &StageReport) {
-        // Items given back were never read: they leave the ledger on both sides. Outputs of a flat-map given
-        // back can outnumber the items read so far: the rest leave `expanded`.
-        let unread = s.returned.min(self.read);
+    /// Items given back (`returned`, after a fail-fast error) were never read: they leave the ledger on both
+    /// sides. Outputs of a flat-map given back can outnumber the items read so far: the rest leave `expanded`.
+    fn give_back(&mut self, returned: u64) {
+        let unread = returned.min(self.read);
         self.read -= unread;
-        self.expanded -= (s.returned - unread).min(self.expanded);
+        self.expanded -= (returned - unread).min(self.expanded);
+    }
+
+    fn add_outcomes(&mut self, s: &StageReport) {
+        self.give_back(s.returned);
         self.filtered += s.filtered;
         self.skipped += s.skipped;
         self.dead_lettered += s.dead_lettered;
@@ -567,7 +571,7 @@ impl RunReport {
             match s.kind {
                 StageKind::Sink => {}
                 StageKind::FanOut => {
-                    upstream.read = upstream.read.saturating_sub(s.returned);
+                    upstream.give_back(s.returned);
                     upstream.not_processed += s.not_processed;
                     handed = Some(s.items_in.saturating_sub(s.not_processed + s.returned));
                 }
@@ -805,6 +809,41 @@ mod tests {
         for (name, l) in report.sink_ledgers() {
             assert!(l.is_balanced(), "{name}: {l:?}");
             assert_eq!(l.read, 10);
+        }
+    }
+
+    /// A fail-fast run (the runtime's property test found it): every item read was given back before the
+    /// fan-out, so the item the fan-out gave back was a flat-map's output. It leaves `expanded` in each sink's
+    /// ledger, as it does in the run's; it used to be taken from `read` (already 0) and lost.
+    #[test]
+    fn a_flat_map_output_given_back_at_the_fan_out_leaves_expanded_in_every_sink_ledger() {
+        let counts = |kind, name, items_in, items_out, expanded, returned, failed| {
+            let mut s = stage(kind, name);
+            (s.items_in, s.items_out, s.expanded, s.returned, s.failed) =
+                (items_in, items_out, expanded, returned, failed);
+            s
+        };
+        let report = RunReport {
+            stages: vec![
+                counts(StageKind::Source, "src", 242, 242, 0, 0, 0),
+                counts(StageKind::Pipe, "s0", 242, 8, 0, 234, 0),
+                counts(StageKind::Pipe, "flat-map", 8, 9, 3, 2, 0),
+                counts(StageKind::Pipe, "s2", 9, 9, 0, 0, 0),
+                counts(StageKind::Pipe, "s3", 9, 3, 0, 6, 0),
+                counts(StageKind::FanOut, "fan-out", 3, 6, 4, 1, 0),
+                counts(StageKind::Sink, "k0", 2, 2, 0, 0, 0),
+                counts(StageKind::Sink, "k1", 2, 0, 0, 0, 2),
+                counts(StageKind::Sink, "k2", 2, 0, 0, 0, 2),
+            ],
+            elapsed: Duration::ZERO,
+            cancelled: false,
+            aborted: false,
+        };
+        let total = report.ledger();
+        assert!(total.is_balanced(), "{total:?}");
+        for (name, l) in report.sink_ledgers() {
+            assert!(l.is_balanced(), "{name}: {l:?}");
+            assert_eq!((l.read, l.expanded), (0, 2), "{name}");
         }
     }
 }
