@@ -115,6 +115,9 @@ fn a_source_with_pipes_is_a_source_and_buffers_fan_out() {
     assert_eq!(s.name(), "Items >> flat_map >> filter");
     s.open().unwrap();
     assert_eq!(drain(&mut s), [Ok(0), Ok(0), Ok(0), Ok(2)]);
+    // Of the flat-map's six outputs, the filter dropped two (the `1`s).
+    assert_eq!(s.take_filtered(), 2);
+    assert_eq!(s.take_filtered(), 0);
     s.close().unwrap();
     assert_eq!(*l.lock().unwrap(), ["open source", "close source"]);
 }
@@ -220,6 +223,10 @@ async fn source_then_pipes_then_sink_runs_on_the_runtime() {
         >> sink;
     let report = pipeline.run().await.unwrap();
     assert_eq!(report.items_written(), 4);
+    // The item the composed source's filter dropped is read and filtered, at the source's stage.
+    let ledger = report.ledger();
+    assert_eq!((ledger.read, ledger.filtered, ledger.written), (5, 1, 4));
+    assert!(ledger.is_balanced(), "{ledger:?}");
     let log = seen.lock().unwrap().clone();
     let items: Vec<&str> = log
         .iter()

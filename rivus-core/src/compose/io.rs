@@ -80,10 +80,17 @@ fn joined(a: Cow<'static, str>, b: Cow<'static, str>) -> Cow<'static, str> {
 }
 
 /// A sync source followed by a sync pipe: `source >> pipe`, again a [`SyncSource`].
+///
+/// An item the pipe drops (a filter: no output, no error) is counted by
+/// [`take_filtered`](SyncSource::take_filtered), with the rows the source itself left out: the runtime counts
+/// it read and `filtered` at the source's stage, so the ledger still adds up. Positions are not passed on (an
+/// output is not an item of the source), so a composed source commits nothing.
 pub struct SourceThen<S, P: SyncPipe> {
     source: S,
     pipe: P,
     ready: Queue<P::Out>,
+    /// Items the pipe dropped since [`take_filtered`](SyncSource::take_filtered) was last asked.
+    dropped: u64,
 }
 
 impl<S, P> SyncSource for SourceThen<S, P>
@@ -104,10 +111,15 @@ where
                     if let Err(e) = self.pipe.process_each(item.feed(), &mut self.ready) {
                         return Some(Err(e));
                     }
+                    self.dropped += u64::from(self.ready.0.is_empty());
                 }
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+
+    fn take_filtered(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped) + self.source.take_filtered()
     }
 
     fn name(&self) -> Cow<'static, str> {
@@ -133,10 +145,14 @@ impl<S, P: SyncPipe> Composable for SourceThen<S, P> {
 crate::__impl_shr!([S, P: SyncPipe,] SourceThen<S, P>);
 
 /// An async source followed by an async pipe: `source >> pipe` with an async part, an [`AsyncSource`].
+///
+/// Items the pipe drops are counted as [`SourceThen`]'s are.
 pub struct AsyncSourceThen<S, P: AsyncPipe> {
     source: S,
     pipe: P,
     ready: Queue<P::Out>,
+    /// Items the pipe dropped since [`take_filtered`](AsyncSource::take_filtered) was last asked.
+    dropped: u64,
 }
 
 impl<S, P> AsyncSource for AsyncSourceThen<S, P>
@@ -157,10 +173,15 @@ where
                     if let Err(e) = self.pipe.process_each(item.feed(), &mut self.ready).await {
                         return Some(Err(e));
                     }
+                    self.dropped += u64::from(self.ready.0.is_empty());
                 }
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+
+    fn take_filtered(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped) + self.source.take_filtered()
     }
 
     fn name(&self) -> Cow<'static, str> {
@@ -203,6 +224,10 @@ where
     /// The sync source's `next`, as `next` calls it.
     fn try_next(&mut self) -> std::task::Poll<Option<Result<S::Out, PipeError>>> {
         std::task::Poll::Ready(self.0.next())
+    }
+
+    fn take_filtered(&mut self) -> u64 {
+        self.0.take_filtered()
     }
 
     fn name(&self) -> Cow<'static, str> {
@@ -383,6 +408,7 @@ fn source_then<S, P: SyncPipe>(source: S, pipe: P) -> SourceThen<S, P> {
         source,
         pipe,
         ready: Queue(VecDeque::new()),
+        dropped: 0,
     }
 }
 
@@ -391,6 +417,7 @@ fn async_source_then<S, P: AsyncPipe>(source: S, pipe: P) -> AsyncSourceThen<S, 
         source,
         pipe,
         ready: Queue(VecDeque::new()),
+        dropped: 0,
     }
 }
 
