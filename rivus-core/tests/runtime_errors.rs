@@ -496,3 +496,182 @@ async fn a_run_of_writes_fails_item_by_item() {
         assert!(sink.runs.load(Ordering::SeqCst) >= 1);
     }
 }
+
+/// A sync pipe that always fails with a transient error, counting its calls.
+fn always_busy(
+    calls: &Arc<AtomicUsize>,
+) -> impl SyncPipe<In = u32, Out = u32> + Send + Sync + 'static {
+    let calls = Arc::clone(calls);
+    pipe::try_map(move |_: u32| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Err::<u32, _>(PipeError::transient("", "busy"))
+    })
+}
+
+fn retrying_for_ever(delay: Duration) -> RetryPolicy {
+    RetryPolicy::new(u32::MAX)
+        .with_initial_delay(delay)
+        .with_factor(1.0)
+        .with_max_delay(delay)
+}
+
+/// A sync pipe on workers (async tasks or the blocking pool) that is waiting out a retry's backoff when the run
+/// is aborted stops there: the run returns at once, the item is not processed (not skipped: its retries did not
+/// run out), and the pipe is never called again once the run has returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_ends_a_retry_backoff_on_workers_and_no_call_comes_after_the_run() {
+    for blocking in [false, true] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let abort = tokio_util::sync::CancellationToken::new();
+        let run = tokio::spawn(
+            Pipeline::from_iter([1u32])
+                .pipe_with(
+                    always_busy(&calls),
+                    PipeConfig::named("busy")
+                        .with_concurrency(2, true)
+                        .with_blocking(blocking)
+                        .with_error_policy(ErrorPolicy::Skip)
+                        .with_retry(retrying_for_ever(Duration::from_millis(20))),
+                )
+                .sink(sink::discard())
+                .abort_on(abort.clone())
+                .run(),
+        );
+        while calls.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        abort.cancel();
+        let err = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("an abort does not wait out a retry")
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, PipelineError::Aborted { .. }), "{err}");
+        let after = calls.load(Ordering::SeqCst);
+        // Ten backoffs' time: a worker left retrying would have called the pipe again.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            after,
+            "blocking {blocking}: the pipe was called after the run returned"
+        );
+        let report = err.report().unwrap();
+        let ledger = report.ledger();
+        assert_eq!(
+            (ledger.read, ledger.skipped, ledger.not_processed),
+            (1, 0, 1),
+            "blocking {blocking}: {ledger:?}"
+        );
+        assert!(ledger.is_balanced(), "blocking {blocking}: {ledger:?}");
+    }
+}
+
+/// A sync pipe on workers (async tasks or the blocking pool) in the middle of a chunk when the run is aborted
+/// stops before its next item: no call comes after the run returned. (Four runtime threads: the two async
+/// workers block theirs in each call.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abort_stops_a_worker_between_two_items_of_its_chunk() {
+    for blocking in [false, true] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let slow = pipe::map(move |x: u32| {
+            c.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(5));
+            x
+        });
+        let abort = tokio_util::sync::CancellationToken::new();
+        let run = tokio::spawn(
+            Pipeline::from_iter(0..1000u32)
+                .with_config(StreamConfig::default().with_chunk_size(500))
+                .pipe_with(
+                    slow,
+                    PipeConfig::named("slow")
+                        .with_concurrency(2, true)
+                        .with_blocking(blocking),
+                )
+                .sink(sink::discard())
+                .abort_on(abort.clone())
+                .run(),
+        );
+        while calls.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        abort.cancel();
+        let err = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("an abort does not wait for a chunk")
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, PipelineError::Aborted { .. }), "{err}");
+        // A call in progress when the run returned may still end; none starts after it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let after = calls.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            after,
+            "blocking {blocking}: the pipe was called after the run returned"
+        );
+        assert!(after < 1000, "blocking {blocking}: every item was worked");
+        let ledger = err.report().unwrap().ledger();
+        assert!(ledger.is_balanced(), "blocking {blocking}: {ledger:?}");
+    }
+}
+
+/// Fails item 1 with a transient error, counting those calls; passes item 0.
+fn busy_on_one(calls: &Arc<AtomicUsize>, x: u32) -> Result<u32, PipeError> {
+    if x == 0 {
+        return Ok(x);
+    }
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(PipeError::transient("", "busy"))
+}
+
+/// A fail-fast error downstream halts a stage that is waiting out a retry's backoff (a sync pipe inline or on
+/// workers, an async pipe one item at a time or several): the run ends at once with that error, without waiting
+/// for the backoff, and the retrying item is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_fast_cut_ends_a_retry_backoff_upstream() {
+    for (is_async, concurrency) in [(false, 1), (false, 2), (true, 1), (true, 2)] {
+        let case = format!("async {is_async}, concurrency {concurrency}");
+        let calls = Arc::new(AtomicUsize::new(0));
+        // Item 1 is retried a minute apart for ever; item 0 passes, and fails the stage after.
+        let cfg = PipeConfig::named("busy")
+            .with_concurrency(concurrency, true)
+            .with_retry(retrying_for_ever(Duration::from_secs(60)));
+        let pipeline =
+            Pipeline::from_iter([0u32, 1]).with_config(StreamConfig::default().with_chunk_size(1));
+        let c = Arc::clone(&calls);
+        let pipeline = if is_async {
+            pipeline.pipe_with(
+                pipe::async_try_map(move |x: u32| std::future::ready(busy_on_one(&c, x))),
+                cfg,
+            )
+        } else {
+            pipeline.pipe_with(pipe::try_map(move |x: u32| busy_on_one(&c, x)), cfg)
+        };
+        let no_zero = pipe::try_map(|x: u32| if x == 0 { Err("no zero") } else { Ok(x) });
+        let run = pipeline
+            .pipe(no_zero.named("no_zero"))
+            .sink(sink::discard())
+            .run();
+        let err = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .unwrap_or_else(|_| panic!("{case}: a fail-fast cut waits out a retry upstream"))
+            .unwrap_err();
+        assert!(err.to_string().contains("no zero"), "{case}: {err}");
+        let ledger = err.report().unwrap().ledger();
+        // Item 1 is given back unread (a restart reads it again), as any item a fail-fast cut stops.
+        assert_eq!(
+            (ledger.read, ledger.failed, ledger.written),
+            (1, 1, 0),
+            "{case}: {ledger:?}"
+        );
+        assert!(ledger.is_balanced(), "{case}: {ledger:?}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "{case}: one attempt, no retry"
+        );
+    }
+}

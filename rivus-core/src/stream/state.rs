@@ -119,6 +119,16 @@ impl Run {
         self.state.subscribe()
     }
 
+    /// Completes once the stage at `index` must stop where it is (see [`State::halts`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub(crate) async fn until_halted(&self, index: usize) {
+        // `self` holds the sender, so the wait ends only by a change of state.
+        let _ = self.state.subscribe().wait_for(|s| s.halts(index)).await;
+    }
+
     /// A graceful stop: the source stops, the rest drains.
     pub(crate) fn request_stop(&self) {
         self.state.send_if_modified(|s| match *s {

@@ -26,7 +26,7 @@ use super::state::{Run, State};
 use crate::config::ErrorPolicy;
 use crate::error::{ErrorKind, PipeError, panic_message};
 use crate::metrics::{Delta, StageStats};
-use crate::retry::RetryPolicy;
+use crate::retry::{Backoff, RetryPolicy};
 
 /// A call that panicked, as a permanent error of the stage `name` (named later when empty).
 pub(crate) fn panic_error(payload: &(dyn std::any::Any + Send), name: &str) -> PipeError {
@@ -131,6 +131,25 @@ impl StagePolicy {
             }
             ErrorPolicy::DeadLetter => Judged::Letter(DeadLetter::new(err, copy)),
         }
+    }
+}
+
+/// Waits out `backoff` after `error`: `Some(true)` when another attempt is due, `Some(false)` when the retries
+/// are over, `None` when the stage at `index` of `run` was halted first (an abort, or a fail-fast cut after
+/// it): a stopping run does not wait out a backoff, and makes no more attempts.
+///
+/// # Cancel safety
+///
+/// Cancel safe.
+pub(crate) async fn wait_unless_halted(
+    backoff: &mut Backoff<'_>,
+    error: &PipeError,
+    (run, index): (&Run, usize),
+) -> Option<bool> {
+    tokio::select! {
+        biased;
+        () = run.until_halted(index) => None,
+        again = backoff.wait(error) => Some(again),
     }
 }
 

@@ -11,12 +11,13 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
-use super::{StageCtx, StagePolicy, open_or_return, panic_error};
+use super::{StageCtx, StagePolicy, open_or_return, panic_error, wait_unless_halted};
 use crate::error::{ErrorKind, PipeError};
 use crate::metrics::Delta;
 use crate::pipe::{AsyncPipe, Outputs};
 use crate::stream::Item;
 use crate::stream::channel::{Chunk, ChunkRx, ChunkTx, ItemMeta, Settled};
+use crate::stream::state::Run;
 
 /// One call of an async pipe, with the stage's time limit and panic capture.
 async fn attempt<P: AsyncPipe>(
@@ -51,13 +52,17 @@ async fn attempt<P: AsyncPipe>(
 struct Outcome<I, O> {
     result: Result<Outputs<O>, PipeError>,
     copy: Option<I>,
+    /// The stage was halted while the item waited to be retried: it is not judged (its retries did not run
+    /// out), but stopped with.
+    halted: bool,
 }
 
-/// Calls the pipe with the stage's retry policy.
+/// Calls the pipe with the stage's retry policy; `stage` is the run and the stage's place in it.
 async fn call<P>(
     pipe: &P,
     item: P::In,
     policy: &StagePolicy,
+    stage: (&Run, usize),
     delta: &mut Delta,
 ) -> Outcome<P::In, P::Out>
 where
@@ -66,17 +71,28 @@ where
 {
     let copy = policy.keeps_copies().then(|| item.clone());
     let mut result = attempt(pipe, item, policy).await;
+    let mut halted = false;
     if result.is_err() && copy.is_some() {
         let mut backoff = policy.retry.backoff();
-        while let Err(e) = &result
-            && backoff.wait(e).await
-            && let Some(again) = copy.clone()
-        {
+        while let Err(e) = &result {
+            match wait_unless_halted(&mut backoff, e, stage).await {
+                Some(true) => {}
+                Some(false) => break,
+                None => {
+                    halted = true;
+                    break;
+                }
+            }
+            let Some(again) = copy.clone() else { break };
             result = attempt(pipe, again, policy).await;
         }
         delta.retries += u64::from(backoff.retries());
     }
-    Outcome { result, copy }
+    Outcome {
+        result,
+        copy,
+        halted,
+    }
 }
 
 /// Puts one item's outputs into `out`, or hands it to the error policy; `false` when the stage must stop.
@@ -87,6 +103,10 @@ async fn settle<I: Item, O>(
     out: &mut Chunk<O>,
     delta: &mut Delta,
 ) -> bool {
+    if outcome.halted {
+        ctx.stopped_into(delta, meta.weight);
+        return false;
+    }
     match outcome.result {
         Ok(outputs) => {
             let before = out.len();
@@ -169,7 +189,7 @@ async fn sequential<P>(
         let mut items = chunk.into_pairs();
         for (item, meta) in items.by_ref() {
             let done = {
-                let fut = call(pipe, item, &ctx.policy, &mut delta);
+                let fut = call(pipe, item, &ctx.policy, (&ctx.run, ctx.index), &mut delta);
                 tokio::pin!(fut);
                 match futures::poll!(fut.as_mut()) {
                     Poll::Ready(done) => done,
@@ -224,12 +244,13 @@ async fn concurrent<P>(
     let max = tx.chunk_max();
     let policy = std::sync::Arc::clone(&ctx.policy);
     let stats = std::sync::Arc::clone(&ctx.stats);
+    let (run, index) = (std::sync::Arc::clone(&ctx.run), ctx.index);
     let call = |seq: u64, item: P::In, meta: ItemMeta| {
-        let (policy, stats) = (&policy, &stats);
+        let (policy, stats, run) = (&policy, &stats, &run);
         async move {
             let started = Instant::now();
             let mut delta = Delta::default();
-            let done = call(pipe, item, policy, &mut delta).await;
+            let done = call(pipe, item, policy, (run, index), &mut delta).await;
             stats.record_latency(started.elapsed(), 1);
             (seq, done, meta, delta)
         }

@@ -5,6 +5,10 @@
 //! send, the failing item) without touching the run: the stage applies reports in order, so a fail-fast stop
 //! is the same whatever the workers' timing — the outputs before the failing item go on, the rest of the
 //! chunk and every later chunk are not processed.
+//!
+//! A retry's backoff ends when the stage is halted (an abort, or a fail-fast cut after it), and a worker looks
+//! before each item whether it was: a stopping run does not wait out a backoff, and a worker that an aborted
+//! run left behind (its task is aborted with the stage's, but a blocking thread cannot be) makes no more calls.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -12,15 +16,17 @@ use std::sync::Arc;
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
-use super::{Remains, StageCtx, StagePolicy, open_or_return, panic_error};
+use super::{Remains, StageCtx, StagePolicy, open_or_return, panic_error, wait_unless_halted};
 use crate::error::PipeError;
 use crate::metrics::Delta;
 use crate::pipe::SyncPipe;
 use crate::stream::Item;
-use crate::stream::acks::{AckTracker, Tag};
+use crate::stream::acks::Tag;
 use crate::stream::channel::{Chunk, ChunkRx, ChunkTx, Settled};
 use crate::stream::dead_letter::DeadLetter;
+use crate::stream::state::Run;
 
 /// What one chunk did.
 pub(crate) struct Report {
@@ -31,6 +37,9 @@ pub(crate) struct Report {
     letters: Vec<(DeadLetter, crate::stream::channel::ItemMeta)>,
     /// The error that stops the run, and the weight of the inputs after the failing one.
     fatal: Option<(PipeError, u64)>,
+    /// The stage was halted before an item ended (a worker looks between items; a retry's backoff ends): the
+    /// weight of that item and the ones after it, not processed here.
+    halted: Option<u64>,
 }
 
 /// One call, with panic capture; outputs go to `out`.
@@ -42,12 +51,14 @@ fn call<P: SyncPipe>(pipe: &P, item: P::In, out: &mut Vec<P::Out>) -> Result<(),
     }
 }
 
-/// Runs `pipe` over `chunk`, pushing outputs to `out`; see the [module docs](self).
+/// Runs `pipe` over `chunk` for the stage at `index` of `run`, pushing outputs to `out`; see the
+/// [module docs](self). A worker (`on_worker`) looks before each item whether the stage was halted: its chunk
+/// may outlive its stage's task (an abort), and the inline stage's hot path does not pay for the look.
 pub(crate) async fn process_chunk<P>(
     pipe: &P,
     chunk: Chunk<P::In>,
     policy: &StagePolicy,
-    tracker: &AckTracker,
+    (run, index, on_worker): (&Run, usize, bool),
     out: &mut Chunk<P::Out>,
 ) -> Report
 where
@@ -62,11 +73,17 @@ where
         acks: Vec::new(),
         letters: Vec::new(),
         fatal: None,
+        halted: None,
     };
     let len = chunk.len();
     let mut metas = chunk.meta.into_items(len);
     for item in chunk.items {
         let Some(meta) = metas.next() else { break };
+        if on_worker && run.state().halts(index) {
+            let (rest, _tags) = metas.rest();
+            report.halted = Some(meta.weight + rest);
+            break;
+        }
         let before = out.len();
         let copy = if keep { Some(item.clone()) } else { None };
         let mut result = call(pipe, item, &mut out.items);
@@ -74,17 +91,30 @@ where
             // Retries (rare) go through a buffer of their own, so a failed attempt leaves nothing behind.
             out.items.truncate(before);
             let mut backoff = policy.retry.backoff();
-            while let Err(e) = &result
-                && backoff.wait(e).await
-                && let Some(again) = copy.clone()
-            {
+            let mut halted = false;
+            while let Err(e) = &result {
+                match wait_unless_halted(&mut backoff, e, (run, index)).await {
+                    Some(true) => {}
+                    Some(false) => break,
+                    None => {
+                        halted = true;
+                        break;
+                    }
+                }
+                let Some(again) = copy.clone() else { break };
                 let mut outputs = Vec::new();
                 result = call(pipe, again, &mut outputs).map(|()| out.items.extend(outputs));
             }
             report.delta.retries += u64::from(backoff.retries());
+            if halted {
+                // Not judged: its retries did not run out. Its tag and the later ones stay unacknowledged.
+                let (rest, _tags) = metas.rest();
+                report.halted = Some(meta.weight + rest);
+                break;
+            }
         }
         match result {
-            Ok(()) => match out.settle_outputs(before, meta, Some(tracker)) {
+            Ok(()) => match out.settle_outputs(before, meta, Some(&run.tracker)) {
                 Settled::Filtered(meta) => {
                     report.delta.filtered += meta.weight;
                     report.acks.extend(meta.tag);
@@ -119,11 +149,15 @@ async fn apply(ctx: &StageCtx, report: Report) -> bool {
         acks,
         letters,
         fatal,
+        halted,
         ..
     } = report;
     let mut delta = delta;
     if let Some((_, rest)) = &fatal {
         ctx.stopped_into(&mut delta, *rest);
+    }
+    if let Some(rest) = halted {
+        ctx.stopped_into(&mut delta, rest);
     }
     ctx.stats.apply(&delta);
     ctx.ack(acks);
@@ -134,7 +168,7 @@ async fn apply(ctx: &StageCtx, report: Report) -> bool {
     }
     match fatal {
         Some((err, _)) => ctx.carry_out(Remains::Fatal(err)).await,
-        None => true,
+        None => halted.is_none(),
     }
 }
 
@@ -166,12 +200,24 @@ pub(crate) async fn inline_stage<P>(
     while let Some(chunk) = ctx.recv(&mut rx).await {
         let n = chunk.len();
         let started = Instant::now();
-        let report = process_chunk(&pipe, chunk, &ctx.policy, ctx.tracker(), &mut out).await;
+        let report = process_chunk(
+            &pipe,
+            chunk,
+            &ctx.policy,
+            (&ctx.run, ctx.index, false),
+            &mut out,
+        )
+        .await;
         ctx.stats.record_latency(started.elapsed(), n);
         let fatal = report.fatal.is_some();
+        // Halted: what is ready is not sent (`finish` counts it).
+        let halted = report.halted.is_some();
         let go_on = apply(&ctx, report).await;
         // Outputs before a failing item still go on: they come before it.
-        if (fatal || out.len() >= max || rx.is_empty()) && !ctx.send_all(&tx, &mut out).await {
+        if !halted
+            && (fatal || out.len() >= max || rx.is_empty())
+            && !ctx.send_all(&tx, &mut out).await
+        {
             break;
         }
         if !go_on {
@@ -199,10 +245,11 @@ pub(crate) async fn worker_stage<P>(
 {
     open_or_return!(ctx, pipe.open(), pipe.close());
     let pipe = Arc::new(pipe);
-    let (policy, run, stats) = (
+    let (policy, run, stats, index) = (
         Arc::clone(&ctx.policy),
         Arc::clone(&ctx.run),
         Arc::clone(&ctx.stats),
+        ctx.index,
     );
     let spawn = |chunk: Chunk<P::In>| {
         let pipe = Arc::clone(&pipe);
@@ -213,16 +260,18 @@ pub(crate) async fn worker_stage<P>(
             let n = chunk.len();
             let started = Instant::now();
             let mut out = Chunk::with_capacity(n);
-            let report = process_chunk(&*pipe, chunk, &policy, &run.tracker, &mut out).await;
+            let report = process_chunk(&*pipe, chunk, &policy, (&run, index, true), &mut out).await;
             stats.record_latency(started.elapsed(), n);
             (out, report)
         };
-        if blocking {
+        // Aborted when dropped: an aborted run drops its stage's task, and with it the workers' handles; a
+        // worker still queued then never starts, one in a retry's backoff stops there (see process_chunk).
+        AbortOnDropHandle::new(if blocking {
             let handle = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || handle.block_on(work))
         } else {
             tokio::spawn(work)
-        }
+        })
     };
     let mut out = Chunk::with_capacity(tx.chunk_max());
     if ordered {
