@@ -134,22 +134,53 @@ impl StagePolicy {
     }
 }
 
-/// Waits out `backoff` after `error`: `Some(true)` when another attempt is due, `Some(false)` when the retries
-/// are over, `None` when the stage at `index` of `run` was halted first (an abort, or a fail-fast cut after
-/// it): a stopping run does not wait out a backoff, and makes no more attempts.
-///
-/// # Cancel safety
-///
-/// Cancel safe.
-pub(crate) async fn wait_unless_halted(
-    backoff: &mut Backoff<'_>,
-    error: &PipeError,
-    (run, index): (&Run, usize),
-) -> Option<bool> {
-    tokio::select! {
-        biased;
-        () = run.until_halted(index) => None,
-        again = backoff.wait(error) => Some(again),
+/// The retries of one failed item at one stage: a [`Backoff`] that a halted stage (an abort, or a fail-fast cut
+/// after it) stops waiting out, so a stopping run makes no further attempt and does not wait for one.
+pub(crate) struct Retrying<'a> {
+    backoff: Backoff<'a>,
+    run: &'a Run,
+    index: usize,
+    halted: bool,
+}
+
+impl<'a> Retrying<'a> {
+    /// The retries under `policy` of an item at the stage at `index` of `run`.
+    pub(crate) fn new(policy: &'a RetryPolicy, (run, index): (&'a Run, usize)) -> Self {
+        Self {
+            backoff: policy.backoff(),
+            run,
+            index,
+            halted: false,
+        }
+    }
+
+    /// After a failed attempt with `error`: `true` once the backoff is waited out and another attempt is due;
+    /// `false` when the error is permanent, the retries are used up, or the stage was halted first
+    /// ([`halted`](Self::halted)).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub(crate) async fn again(&mut self, error: &PipeError) -> bool {
+        tokio::select! {
+            biased;
+            () = self.run.until_halted(self.index) => {
+                self.halted = true;
+                false
+            }
+            again = self.backoff.wait(error) => again,
+        }
+    }
+
+    /// The attempts made after the first.
+    pub(crate) fn retries(&self) -> u32 {
+        self.backoff.retries()
+    }
+
+    /// Whether the retries ended because the stage was halted: the item is then not judged (its retries did
+    /// not run out) but stopped with, like the items after it.
+    pub(crate) fn halted(&self) -> bool {
+        self.halted
     }
 }
 

@@ -11,7 +11,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
-use super::{StageCtx, StagePolicy, open_or_return, panic_error, wait_unless_halted};
+use super::{Retrying, StageCtx, StagePolicy, open_or_return, panic_error};
 use crate::error::{ErrorKind, PipeError};
 use crate::metrics::Delta;
 use crate::pipe::{AsyncPipe, Outputs};
@@ -73,20 +73,15 @@ where
     let mut result = attempt(pipe, item, policy).await;
     let mut halted = false;
     if result.is_err() && copy.is_some() {
-        let mut backoff = policy.retry.backoff();
-        while let Err(e) = &result {
-            match wait_unless_halted(&mut backoff, e, stage).await {
-                Some(true) => {}
-                Some(false) => break,
-                None => {
-                    halted = true;
-                    break;
-                }
-            }
-            let Some(again) = copy.clone() else { break };
+        let mut retrying = Retrying::new(&policy.retry, stage);
+        while let Err(e) = &result
+            && retrying.again(e).await
+            && let Some(again) = copy.clone()
+        {
             result = attempt(pipe, again, policy).await;
         }
-        delta.retries += u64::from(backoff.retries());
+        delta.retries += u64::from(retrying.retries());
+        halted = retrying.halted();
     }
     Outcome {
         result,

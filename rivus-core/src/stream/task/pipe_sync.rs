@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::{Remains, StageCtx, StagePolicy, open_or_return, panic_error, wait_unless_halted};
+use super::{Remains, Retrying, StageCtx, StagePolicy, open_or_return, panic_error};
 use crate::error::PipeError;
 use crate::metrics::Delta;
 use crate::pipe::SyncPipe;
@@ -90,24 +90,17 @@ where
         if result.is_err() && copy.is_some() {
             // Retries (rare) go through a buffer of their own, so a failed attempt leaves nothing behind.
             out.items.truncate(before);
-            let mut backoff = policy.retry.backoff();
-            let mut halted = false;
-            while let Err(e) = &result {
-                match wait_unless_halted(&mut backoff, e, (run, index)).await {
-                    Some(true) => {}
-                    Some(false) => break,
-                    None => {
-                        halted = true;
-                        break;
-                    }
-                }
-                let Some(again) = copy.clone() else { break };
+            let mut retrying = Retrying::new(&policy.retry, (run, index));
+            while let Err(e) = &result
+                && retrying.again(e).await
+                && let Some(again) = copy.clone()
+            {
                 let mut outputs = Vec::new();
                 result = call(pipe, again, &mut outputs).map(|()| out.items.extend(outputs));
             }
-            report.delta.retries += u64::from(backoff.retries());
-            if halted {
-                // Not judged: its retries did not run out. Its tag and the later ones stay unacknowledged.
+            report.delta.retries += u64::from(retrying.retries());
+            if retrying.halted() {
+                // Its tag and the later ones stay unacknowledged.
                 let (rest, _tags) = metas.rest();
                 report.halted = Some(meta.weight + rest);
                 break;
