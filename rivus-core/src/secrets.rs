@@ -1,5 +1,5 @@
 //! Secrets: the values that `${VAR}` brought into a pipeline file from the environment, masked as `***`
-//! wherever Rivus shows text (errors, log lines, summaries, `validate`, dead letters' `error`).
+//! wherever Rivus shows text (errors, log lines, summaries, `validate`, dead letters' `error` and `file`).
 //!
 //! A value is known only as text once it is in an option, and a plugin may quote an option in any message
 //! (a path it cannot open, a filter value it cannot compare, a script it cannot compile), so masking happens

@@ -28,7 +28,8 @@ fn fuse(pipes: Vec<BoxSyncPipe<Record, Record>>) -> Option<BoxSyncPipe<Record, R
 /// fields (null for a bad source item, which never became a record).
 ///
 /// A bad source item whose error is an [`InputError`] adds where it was and what it was, so that it can be
-/// fixed and replayed: `file`, `line`, `column`, `field` (each when known), and the raw input as `input` (its
+/// fixed and replayed: `file`, `line`, `column`, `field` (each when known; secrets masked in `error` and `file`,
+/// see [`secrets`](crate::secrets)), and the raw input as `input` (its
 /// text) or, when it is not UTF-8, `input_base64` (standard base64), with `input_truncated: true` when the input
 /// was longer than the source's bound and only its start is kept.
 pub fn dead_letter_record(letter: &DeadLetter) -> Record {
@@ -52,7 +53,9 @@ fn add_input(record: &mut Record, error: &PipeError) {
     };
     let at = &input.location;
     if let Some(file) = &at.file {
-        record.insert("file", file.as_str());
+        // A path may hold a `${VAR}` value (`path = "${DATA}/orders.csv"`), masked as in `error`; the raw input is
+        // data, not configuration, and stays as it was.
+        record.insert("file", crate::secrets::redact(file).into_owned());
     }
     if let Some(line) = at.line {
         record.insert("line", line);
