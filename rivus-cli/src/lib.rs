@@ -108,7 +108,10 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", rivus_core::secrets::redact(&e.to_string()));
+            output::print_stderr(&format!(
+                "error: {}\n",
+                rivus_core::secrets::redact(&e.to_string())
+            ));
             e.exit_code()
         }
     }

@@ -59,6 +59,14 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), crate::CliError> {
     }
 }
 
+/// Writes `text` to stderr, ignoring a failed write: `eprint!` would panic (exit 101) when stderr is full or
+/// closed, and there is nowhere left to say so; the exit code still tells how the command ended.
+pub(crate) fn print_stderr(text: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
 /// `println!` for what a subcommand prints on stdout: when the reader went away (`rivus describe script | head
 /// -1`), the output ends quietly, as Unix tools do, instead of a panic. In a function that returns
 /// `Result<_, CliError>`; another write error is returned.

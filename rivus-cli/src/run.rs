@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::CliError;
 use crate::cli::{FileArgs, RunArgs};
-use crate::output::{outln, table};
+use crate::output::{outln, print_stderr, table};
 
 pub(crate) fn validate(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
     let file = crate::load::pipeline(&args.file)?;
@@ -138,20 +138,25 @@ pub(crate) fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
         {
             let mut value = ledger_json(&name, report, Some(&e.to_string()));
             value["status"] = json!("stdout_closed");
-            print_json(&value, true);
+            print_json(&value, true)?;
         }
         return Ok(());
     }
     let failure = result.as_ref().err().map(ToString::to_string);
+    // A ledger asked for and not written is an error of the command, unless the run's own error says more.
+    let mut printed = Ok(());
     if let Some(report) = report {
         if args.json {
-            print_json(
+            printed = print_json(
                 &ledger_json(&name, report, failure.as_deref()),
                 writes_stdout,
             );
         } else if !quiet {
-            eprint!("{}", redact(&summary(&name, report, failure.as_deref())));
+            print_stderr(&redact(&summary(&name, report, failure.as_deref())));
         }
+    }
+    if result.is_ok() {
+        printed?;
     }
     match result {
         Ok(report) if report.cancelled => Err(CliError::Interrupted(format!(
@@ -197,13 +202,18 @@ fn closed_by_reader(error: &PipelineError) -> bool {
 }
 
 /// `--json`: one line on stdout, or on stderr when a sink writes to stdout (the ledger never mixes with data).
-fn print_json(value: &serde_json::Value, to_stderr: bool) {
-    let text = redact(&value.to_string()).into_owned();
+///
+/// # Errors
+///
+/// Stdout could not be written (`/dev/full`); a reader that closed it (`| head -c0`) ends the output quietly,
+/// and stderr has nowhere left to say it failed.
+fn print_json(value: &serde_json::Value, to_stderr: bool) -> Result<(), CliError> {
+    let text = format!("{}\n", redact(&value.to_string()));
     if to_stderr {
-        eprintln!("{text}");
+        print_stderr(&text);
+        Ok(())
     } else {
-        // A closed stdout here has nobody left to tell.
-        let _ = crate::output::print_stdout(&format!("{text}\n"));
+        crate::output::print_stdout(&text)
     }
 }
 

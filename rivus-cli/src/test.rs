@@ -23,9 +23,10 @@ pub(crate) fn test(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
     let mut failed = Vec::new();
     let say = |line: String| {
-        if !quiet {
-            println!("{}", redact(&line));
+        if quiet {
+            return Ok(());
         }
+        crate::output::print_stdout(&format!("{}\n", redact(&line)))
     };
     for case in &file.doc.tests {
         // Each test gets freshly built plugins, so state cannot leak from one test into the next.
@@ -60,15 +61,15 @@ pub(crate) fn test(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
         )?);
         let records_differ = json(&outcome.records) != json(&expected);
         if problems.is_empty() && !records_differ {
-            say(format!("ok     {}", case.name));
+            say(format!("ok     {}", case.name))?;
             continue;
         }
-        say(format!("FAILED {}", case.name));
+        say(format!("FAILED {}", case.name))?;
         for problem in &problems {
-            say(format!("  {problem}"));
+            say(format!("  {problem}"))?;
         }
         if records_differ && !quiet {
-            print!("{}", redact(&diff(&expected, &outcome.records)));
+            crate::output::print_stdout(&redact(&diff(&expected, &outcome.records)))?;
         }
         failed.push(case.name.clone());
     }
@@ -77,7 +78,7 @@ pub(crate) fn test(args: &FileArgs, quiet: bool) -> Result<(), CliError> {
         "{} passed, {} failed",
         total - failed.len(),
         failed.len()
-    ));
+    ))?;
     if failed.is_empty() {
         Ok(())
     } else {

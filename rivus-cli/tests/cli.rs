@@ -437,3 +437,62 @@ fn scrape(addr: &str) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A full disk behind stdout or stderr (`/dev/full`) changes no exit code and panics nothing: a run that
+/// succeeded exits 0 even when its summary could not be written, a configuration error 2, a failed run 1; a
+/// ledger asked for with `--json` that could not be written, or `rivus test`'s report, is an error (1), said on
+/// stderr.
+#[test]
+fn a_full_stdout_or_stderr_keeps_the_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = "[[sinks]]\nplugin = \"blackhole\"\n";
+    let files = [
+        ("ok.toml", format!("[source]\nplugin = \"generator\"\ncount = 3\n{sink}")),
+        ("bad.toml", format!("[source]\nplugin = \"generator\"\ncount = \"x\"\n{sink}")),
+        (
+            "fails.toml",
+            "[source]\nplugin = \"generator\"\ncount = 3\n[[sinks]]\nplugin = \"jsonl\"\npath = \"/dev/full\"\n"
+                .to_owned(),
+        ),
+    ];
+    for (name, text) in &files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let full = || {
+        std::fs::File::options()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let run = |args: &[&std::ffi::OsStr], full_stdout: bool| {
+        let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("rivus"));
+        cmd.current_dir(dir.path()).args(args);
+        if full_stdout {
+            cmd.stdout(full()).stderr(Stdio::piped());
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(full());
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    // stderr full: the codes of the outcome, no panic (101).
+    assert_eq!(run(&[os("run"), os("ok.toml")], false).0, Some(0));
+    assert_eq!(run(&[os("run"), os("bad.toml")], false).0, Some(2));
+    assert_eq!(run(&[os("run"), os("fails.toml")], false).0, Some(1));
+    assert_eq!(run(&[os("validate"), os("ok.toml")], false).0, Some(0));
+    // stdout full: what the command is for was not written.
+    let (code, err) = run(&[os("run"), os("ok.toml"), os("--json")], true);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("cannot write to stdout: No space left on device"),
+        "{err}"
+    );
+    let orders = root().join("examples/pipelines/orders.toml");
+    let (code, err) = run(&[os("test"), orders.as_os_str()], true);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot write to stdout"), "{err}");
+}
