@@ -384,6 +384,51 @@ fn a_stdout_sink_into_a_closed_pipe_ends_quietly() {
     assert_eq!(text(&out.stderr), "", "quietly, as Unix tools end");
 }
 
+/// Errors of standard input and output name the plugins the file names (`stdin`, `stdout`), not the `jsonl`
+/// reader and writer behind them.
+#[test]
+fn stdin_and_stdout_errors_name_their_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "io.toml",
+        "[source]\nplugin = \"stdin\"\n[[sinks]]\nplugin = \"stdout\"\n",
+    );
+    let out = rivus_in(dir.path())
+        .arg("run")
+        .arg(&file)
+        .write_stdin("{\"a\":1}\nnot json\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("pipe `stdin` failed (permanent): <stdin>:2:2: expected ident"),
+        "{}",
+        text(&out.stderr)
+    );
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let input = write(dir.path(), "in.jsonl", "{\"a\":1}\n");
+    let out = StdCommand::new(assert_cmd::cargo::cargo_bin("rivus"))
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .arg("run")
+        .arg(&file)
+        .stdin(std::fs::File::open(input).unwrap())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("pipe `stdout` failed (permanent): flush: <stdout>: cannot write"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn listings_into_a_closed_pipe_end_quietly() {
     // `rivus describe script | true`: the reader is gone before the first line is written.

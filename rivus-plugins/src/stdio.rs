@@ -105,6 +105,7 @@ impl rivus_core::SyncSource for StdinSource {
             StdinInner::Jsonl(s) => s.open(),
             StdinInner::Lines(s) => s.open(),
         }
+        .map_err(named_stdin)
     }
 
     fn next(&mut self) -> Option<Result<Self::Out, PipeError>> {
@@ -112,6 +113,7 @@ impl rivus_core::SyncSource for StdinSource {
             StdinInner::Jsonl(s) => s.next(),
             StdinInner::Lines(s) => s.next(),
         }
+        .map(|r| r.map_err(named_stdin))
     }
 
     fn close(&mut self) -> Result<(), PipeError> {
@@ -119,6 +121,7 @@ impl rivus_core::SyncSource for StdinSource {
             StdinInner::Jsonl(s) => s.close(),
             StdinInner::Lines(s) => s.close(),
         }
+        .map_err(named_stdin)
     }
 }
 
@@ -179,6 +182,13 @@ impl rivus_core::SyncSink for StdoutSink {
     }
 }
 
+/// An error of the reader behind [`StdinSource`], named as the plugin the pipeline file names (`stdin`, not the
+/// `jsonl` or `lines` reader it wraps).
+fn named_stdin(e: PipeError) -> PipeError {
+    e.with_pipe("stdin")
+}
+
+/// An error of the writer behind [`StdoutSink`]: named `stdout` (not the `jsonl` or `lines` writer it wraps).
 /// A write into a pipe whose reader has gone (`rivus run x.toml | head -2`) is permanent: retrying cannot bring
 /// the reader back. The error keeps an `io::Error` of kind `BrokenPipe` in its chain, which the `rivus` command
 /// looks for to end such a run quietly, as Unix tools do.
@@ -199,5 +209,5 @@ fn closed_by_reader(e: PipeError) -> PipeError {
         }
         cause = err.source();
     }
-    e
+    e.with_pipe("stdout")
 }
