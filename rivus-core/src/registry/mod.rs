@@ -52,8 +52,10 @@
 //!
 //! Generic structs register only when every parameter has a default (`struct Csv<D = Comma>`); the default form
 //! is registered. Mistakes (a name that is not a literal, a trait that is not implemented, an enum, a repeated
-//! attribute, an unknown option, `#[derive]`s above the attribute) are compile errors at the user's tokens, all of
-//! them in one compile.
+//! attribute, an unknown option, `#[derive]`s with a `#[serde]` or `#[schemars]` helper above the attribute) are
+//! compile errors at the user's tokens, all of them in one compile. The attribute goes above the derives: it
+//! cannot see a `#[derive(Deserialize)]` written above it, and when no helper betrays one, the first error is
+//! serde's own (`can't find crate for serde`, in a crate that does not depend on serde).
 //!
 //! # Building
 //!
