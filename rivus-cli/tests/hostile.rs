@@ -296,11 +296,11 @@ fn secrets_never_appear_in_any_output() {
     let cases: Vec<(&str, String)> = vec![
         (
             "a source path a bad row is dead-lettered from",
-            format!(
-                "[pipeline]\non_error = \"dead_letter\"\n[source]\nplugin = \"csv\"\n\
-            types = {{ amount = \"int\" }}\npath = \"${{RIVUS_SECRET}}/in.csv\"\n\
-            [[sinks]]\nplugin = \"jsonl\"\npath = \"out.jsonl\"\n[dead_letter]\nplugin = \"jsonl\"\npath = \"dead.jsonl\"\n"
-            ),
+            "[pipeline]\non_error = \"dead_letter\"\n[source]\nplugin = \"csv\"\n\
+            types = { amount = \"int\" }\npath = \"${RIVUS_SECRET}/in.csv\"\n\
+            [[sinks]]\nplugin = \"jsonl\"\npath = \"out.jsonl\"\n[dead_letter]\nplugin = \"jsonl\"\n\
+            path = \"dead.jsonl\"\n"
+                .to_owned(),
         ),
         (
             "a source path",
