@@ -1,5 +1,8 @@
 //! `source >> pipe` and `pipe >> sink` (compose::io): buffering of fan-out, errors, lifting between sync and
-//! async, and the open/close order.
+//! async, the open/close order, and the positions a composed source passes on.
+
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 
@@ -248,4 +251,139 @@ async fn source_then_pipes_then_sink_runs_on_the_runtime() {
         .await
         .unwrap();
     assert_eq!(*total.lock().unwrap(), 5);
+}
+
+/// The numbers after `at` up to `to`, each at its own number as position; records what it is asked to commit.
+#[sync_source]
+struct Numbered {
+    at: u64,
+    to: u64,
+    commits: Arc<Mutex<Vec<u64>>>,
+}
+
+impl SyncSource for Numbered {
+    type Out = u64;
+    fn next(&mut self) -> Option<Result<u64, PipeError>> {
+        (self.at < self.to).then(|| {
+            self.at += 1;
+            Ok(self.at)
+        })
+    }
+    fn position(&self) -> Option<rivus_core::ack::Position> {
+        Some(rivus_core::ack::Position::new(self.at))
+    }
+    fn commit(&mut self, upto: rivus_core::ack::Position) -> Result<(), PipeError> {
+        self.commits
+            .lock()
+            .unwrap()
+            .push(upto.get::<u64>().unwrap());
+        Ok(())
+    }
+}
+
+/// Keeps what it is given; fails on `fail_on`.
+#[sync_sink]
+struct Gather {
+    written: Arc<Mutex<Vec<u64>>>,
+    fail_on: Option<u64>,
+}
+
+impl SyncSink for Gather {
+    type In = u64;
+    fn write(&mut self, x: u64) -> Result<(), PipeError> {
+        if Some(x) == self.fail_on {
+            return Err(PipeError::msg(format!("refused {x}")));
+        }
+        self.written.lock().unwrap().push(x);
+        Ok(())
+    }
+}
+
+/// Two outputs per input (`10x` and `10x + 1`), none for a multiple of three.
+fn twice_but_threes(x: u64) -> Vec<u64> {
+    if x.is_multiple_of(3) {
+        Vec::new()
+    } else {
+        vec![10 * x, 10 * x + 1]
+    }
+}
+
+/// A resumable source composed with a pipe keeps its commits: through `>>` on the runtime, sync and async, the
+/// source is committed up to its last item (one the pipe dropped included), once per input, in order.
+#[tokio::test]
+async fn a_composed_source_passes_its_positions_on() {
+    for is_async in [false, true] {
+        let (commits, written) = (Arc::<Mutex<Vec<u64>>>::default(), Arc::default());
+        let source = Numbered {
+            at: 0,
+            to: 12,
+            commits: Arc::clone(&commits),
+        };
+        let sink = Gather {
+            written: Arc::clone(&written),
+            fail_on: None,
+        };
+        let report = if is_async {
+            (source
+                >> pipe::async_flat_map(|x: u64| std::future::ready(twice_but_threes(x)))
+                >> sink)
+                .run()
+                .await
+        } else {
+            (source >> pipe::flat_map(twice_but_threes) >> sink)
+                .run()
+                .await
+        }
+        .unwrap();
+        assert_eq!(report.items_written(), 16, "async {is_async}");
+        let commits = commits.lock().unwrap().clone();
+        assert_eq!(commits.last(), Some(&12), "async {is_async}: {commits:?}");
+        assert!(
+            commits.windows(2).all(|w| w[0] < w[1]),
+            "async {is_async}: {commits:?}"
+        );
+    }
+}
+
+/// A composed source never commits an input before every output of it reached an end: a run that fails on the
+/// second output of input 7 commits at most input 6, and a run resumed from that commit writes what the first
+/// one did not, so the two together hold every output (at least once).
+#[tokio::test]
+async fn a_composed_source_commits_an_input_only_after_all_its_outputs() {
+    let expected: Vec<u64> = (1..=12).flat_map(twice_but_threes).collect();
+    let (commits, written) = (
+        Arc::<Mutex<Vec<u64>>>::default(),
+        Arc::<Mutex<Vec<u64>>>::default(),
+    );
+    let first = Numbered {
+        at: 0,
+        to: 12,
+        commits: Arc::clone(&commits),
+    } >> pipe::flat_map(twice_but_threes)
+        >> Gather {
+            written: Arc::clone(&written),
+            fail_on: Some(71),
+        };
+    let err = first.run().await.unwrap_err();
+    assert!(err.to_string().contains("refused 71"), "{err}");
+    let committed = commits.lock().unwrap().last().copied().unwrap_or(0);
+    assert!(
+        committed < 7,
+        "input 7 committed though its output 71 failed: {committed}"
+    );
+    let again = Numbered {
+        at: committed,
+        to: 12,
+        commits: Arc::clone(&commits),
+    } >> pipe::flat_map(twice_but_threes)
+        >> Gather {
+            written: Arc::clone(&written),
+            fail_on: None,
+        };
+    again.run().await.unwrap();
+    let mut all = written.lock().unwrap().clone();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all, expected);
+    assert_eq!(commits.lock().unwrap().last(), Some(&12));
 }

@@ -41,7 +41,9 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::num::NonZeroUsize;
 
+use super::positions::Positions;
 use super::{Composable, Feeds, Join, Lift};
+use crate::ack::Position;
 use crate::compose::{AsyncMode, SyncMode};
 use crate::error::PipeError;
 use crate::pipe::{
@@ -83,14 +85,18 @@ fn joined(a: Cow<'static, str>, b: Cow<'static, str>) -> Cow<'static, str> {
 ///
 /// An item the pipe drops (a filter: no output, no error) is counted by
 /// [`take_filtered`](SyncSource::take_filtered), with the rows the source itself left out: the runtime counts
-/// it read and `filtered` at the source's stage, so the ledger still adds up. Positions are not passed on (an
-/// output is not an item of the source), so a composed source commits nothing.
+/// it read and `filtered` at the source's stage, so the ledger still adds up. The source's positions are passed
+/// on, so a resumable source keeps its commits: an output carries its input's position when it is the last
+/// output of that input, and the input before's otherwise, so that a commit never passes an input before all
+/// its outputs reached an end. The positions it hands out are its own, and [`commit`](SyncSource::commit)
+/// gives the source its own position, once per input.
 pub struct SourceThen<S, P: SyncPipe> {
     source: S,
     pipe: P,
     ready: Queue<P::Out>,
     /// Items the pipe dropped since [`take_filtered`](SyncSource::take_filtered) was last asked.
     dropped: u64,
+    positions: Positions,
 }
 
 impl<S, P> SyncSource for SourceThen<S, P>
@@ -104,22 +110,44 @@ where
     fn next(&mut self) -> Option<Result<P::Out, PipeError>> {
         loop {
             if let Some(item) = self.ready.0.pop_front() {
+                self.positions.hand_out(self.ready.0.is_empty());
                 return Some(Ok(item));
             }
-            match self.source.next()? {
+            let Some(read) = self.source.next() else {
+                self.positions.ended();
+                return None;
+            };
+            self.positions.read(self.source.position());
+            match read {
                 Ok(item) => {
                     if let Err(e) = self.pipe.process_each(item.feed(), &mut self.ready) {
+                        // Outputs made before the error follow it: it is not its input's last.
+                        self.positions.hand_out(self.ready.0.is_empty());
                         return Some(Err(e));
                     }
                     self.dropped += u64::from(self.ready.0.is_empty());
                 }
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    self.positions.hand_out(true);
+                    return Some(Err(e));
+                }
             }
         }
     }
 
     fn take_filtered(&mut self) -> u64 {
         std::mem::take(&mut self.dropped) + self.source.take_filtered()
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.positions.position()
+    }
+
+    fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        match self.positions.commit_of(&upto) {
+            Some(inner) => self.source.commit(inner),
+            None => Ok(()),
+        }
     }
 
     fn name(&self) -> Cow<'static, str> {
@@ -146,13 +174,14 @@ crate::__impl_shr!([S, P: SyncPipe,] SourceThen<S, P>);
 
 /// An async source followed by an async pipe: `source >> pipe` with an async part, an [`AsyncSource`].
 ///
-/// Items the pipe drops are counted as [`SourceThen`]'s are.
+/// Items the pipe drops are counted, and the source's positions passed on, as [`SourceThen`]'s are.
 pub struct AsyncSourceThen<S, P: AsyncPipe> {
     source: S,
     pipe: P,
     ready: Queue<P::Out>,
     /// Items the pipe dropped since [`take_filtered`](AsyncSource::take_filtered) was last asked.
     dropped: u64,
+    positions: Positions,
 }
 
 impl<S, P> AsyncSource for AsyncSourceThen<S, P>
@@ -166,22 +195,44 @@ where
     async fn next(&mut self) -> Option<Result<P::Out, PipeError>> {
         loop {
             if let Some(item) = self.ready.0.pop_front() {
+                self.positions.hand_out(self.ready.0.is_empty());
                 return Some(Ok(item));
             }
-            match self.source.next().await? {
+            let Some(read) = self.source.next().await else {
+                self.positions.ended();
+                return None;
+            };
+            self.positions.read(self.source.position());
+            match read {
                 Ok(item) => {
                     if let Err(e) = self.pipe.process_each(item.feed(), &mut self.ready).await {
+                        // Outputs made before the error follow it: it is not its input's last.
+                        self.positions.hand_out(self.ready.0.is_empty());
                         return Some(Err(e));
                     }
                     self.dropped += u64::from(self.ready.0.is_empty());
                 }
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    self.positions.hand_out(true);
+                    return Some(Err(e));
+                }
             }
         }
     }
 
     fn take_filtered(&mut self) -> u64 {
         std::mem::take(&mut self.dropped) + self.source.take_filtered()
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.positions.position()
+    }
+
+    async fn commit(&mut self, upto: Position) -> Result<(), PipeError> {
+        match self.positions.commit_of(&upto) {
+            Some(inner) => self.source.commit(inner).await,
+            None => Ok(()),
+        }
     }
 
     fn name(&self) -> Cow<'static, str> {
@@ -228,6 +279,14 @@ where
 
     fn take_filtered(&mut self) -> u64 {
         self.0.take_filtered()
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.0.position()
+    }
+
+    fn commit(&mut self, upto: Position) -> impl Future<Output = Result<(), PipeError>> + Send {
+        std::future::ready(self.0.commit(upto))
     }
 
     fn name(&self) -> Cow<'static, str> {
@@ -409,6 +468,7 @@ fn source_then<S, P: SyncPipe>(source: S, pipe: P) -> SourceThen<S, P> {
         pipe,
         ready: Queue(VecDeque::new()),
         dropped: 0,
+        positions: Positions::default(),
     }
 }
 
@@ -418,6 +478,7 @@ fn async_source_then<S, P: AsyncPipe>(source: S, pipe: P) -> AsyncSourceThen<S, 
         pipe,
         ready: Queue(VecDeque::new()),
         dropped: 0,
+        positions: Positions::default(),
     }
 }
 

@@ -35,6 +35,7 @@ use crate::error::PipeError;
 use crate::pipe::{AsyncPipe, Emit, Outputs, OutputsIter, SyncPipe};
 
 pub mod io;
+mod positions;
 
 pub use io::{
     AsyncPipeSink, AsyncSinkMode, AsyncSourceMode, AsyncSourceThen, Connected, LiftSink,
