@@ -114,7 +114,11 @@ where
                 return Some(Ok(item));
             }
             let Some(read) = self.source.next() else {
-                self.positions.ended();
+                // Rows the source left out after its last item are covered by its position after them.
+                let left_out = self.source.take_filtered();
+                self.dropped += left_out;
+                self.positions
+                    .ended((left_out > 0).then(|| self.source.position()).flatten());
                 return None;
             };
             self.positions.read(self.source.position());
@@ -199,7 +203,11 @@ where
                 return Some(Ok(item));
             }
             let Some(read) = self.source.next().await else {
-                self.positions.ended();
+                // Rows the source left out after its last item are covered by its position after them.
+                let left_out = self.source.take_filtered();
+                self.dropped += left_out;
+                self.positions
+                    .ended((left_out > 0).then(|| self.source.position()).flatten());
                 return None;
             };
             self.positions.read(self.source.position());

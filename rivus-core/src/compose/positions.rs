@@ -70,8 +70,12 @@ impl Positions {
     }
 
     /// The source has no more items: the position after the last input covers the inputs the pipe dropped at
-    /// the end.
-    pub(super) fn ended(&mut self) {
+    /// the end; `after` is the source's position when it left rows out after its last item (its prefilter),
+    /// which covers them.
+    pub(super) fn ended(&mut self, after: Option<Position>) {
+        if after.is_some() {
+            self.read(after);
+        }
         if self.inputs > 0 {
             self.hand_out(true);
         }
@@ -121,8 +125,11 @@ mod tests {
         p.hand_out(true);
         assert_eq!(at(&p.position()), Some((3, Some(30))));
         p.read(Some(Position::new(40u64)));
-        p.ended();
+        p.ended(None);
         assert_eq!(at(&p.position()), Some((4, Some(40))));
+        // Rows the source left out after its last item: the position after them.
+        p.ended(Some(Position::new(45u64)));
+        assert_eq!(at(&p.position()), Some((5, Some(45))));
     }
 
     #[test]
@@ -154,7 +161,7 @@ mod tests {
         p.read(None);
         p.hand_out(true);
         p.read(None);
-        p.ended();
+        p.ended(None);
         assert!(p.position().is_none());
     }
 }
