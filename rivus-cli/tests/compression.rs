@@ -115,36 +115,45 @@ fn the_option_names_the_codec_when_the_extension_does_not() {
 
 #[test]
 fn checkpoint_and_append_do_not_go_with_compression() {
+    // Configuration errors at the option's line, from `validate` as from `run` (exit 2), before any file is
+    // opened or made.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cp.toml");
-    std::fs::write(
-        &file,
+    let checks = |toml: String, wanted: &str| {
+        std::fs::write(&file, toml).unwrap();
+        for command in ["validate", "run"] {
+            let err = run(rivus().arg(command).arg(&file), 2);
+            assert!(err.contains(wanted), "{command}: {err}");
+        }
+    };
+    checks(
         format!(
             "[source]\nplugin = \"csv\"\npath = \"{}\"\ncheckpoint = \"{}\"\n\
              [[sinks]]\nplugin = \"blackhole\"\n",
             root().join("examples/data/orders_archive.csv.gz").display(),
             dir.path().join("cp.state").display()
         ),
-    )
-    .unwrap();
-    let err = run(rivus().arg("run").arg(&file), 1);
-    assert!(
-        err.contains("a `checkpoint` needs an uncompressed file"),
-        "{err}"
+        "cp.toml:4:1: `source.checkpoint`: plugin `csv`: a `checkpoint` needs an uncompressed file: a gzip stream",
     );
-    std::fs::write(
-        &file,
+    checks(
+        format!(
+            "[source]\nplugin = \"lines\"\npath = \"{}\"\ncheckpoint = \"{}\"\n\
+             [[sinks]]\nplugin = \"blackhole\"\n",
+            root().join("examples/data/*.csv").display(),
+            dir.path().join("cp.state").display()
+        ),
+        "cp.toml:4:1: `source.checkpoint`: plugin `lines`: a `checkpoint` follows one file",
+    );
+    let out = dir.path().join("out.jsonl.gz");
+    checks(
         format!(
             "[source]\nplugin = \"generator\"\ncount = 1\n[[sinks]]\nplugin = \"jsonl\"\npath = \"{}\"\nappend = true\n",
-            dir.path().join("out.jsonl.gz").display()
+            out.display()
         ),
-    )
-    .unwrap();
-    let err = run(rivus().arg("run").arg(&file), 1);
-    assert!(
-        err.contains("`append` cannot go with gzip compression"),
-        "{err}"
+        "cp.toml:7:1: `sinks[0].append`: plugin `jsonl`: `append` cannot go with gzip compression",
     );
+    assert!(!out.exists(), "nothing made");
+    assert!(!dir.path().join("out.jsonl").exists(), "nothing made");
 }
 
 #[test]

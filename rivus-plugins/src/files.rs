@@ -19,7 +19,7 @@ use crate::fs::{Action, FileError};
 use crate::text::TextFile;
 
 /// Whether `path` is a glob pattern: it has `*`, `?` or `[`, and no file has that very name.
-fn is_glob(path: &Path) -> bool {
+pub(crate) fn is_glob(path: &Path) -> bool {
     path.to_str().is_some_and(|p| p.contains(['*', '?', '['])) && !path.exists()
 }
 
@@ -110,7 +110,7 @@ impl FileSet {
                 return Err(FileError::msg(
                     path,
                     Action::Open,
-                    "a `checkpoint` follows one file: leave it out to read a glob or a directory",
+                    crate::check::CHECKPOINT_OF_ONE_FILE,
                 )
                 .of(plugin));
             }

@@ -191,6 +191,7 @@ impl JsonlSourceConfig {
     pub fn check(&self) -> Result<(), OptionError> {
         crate::check::path(&self.path, "path")?;
         crate::check::optional_path(self.checkpoint.as_deref(), "checkpoint")?;
+        crate::check::checkpoint(&self.path, self.checkpoint.as_deref(), self.compression)?;
         crate::check::positive(self.max_record_bytes, "max_record_bytes")
     }
 }
@@ -386,7 +387,8 @@ impl JsonlSinkConfig {
     ///
     /// The first option that does not fit, named.
     pub fn check(&self) -> Result<(), OptionError> {
-        crate::check::path(&self.path, "path")
+        crate::check::path(&self.path, "path")?;
+        crate::check::append(&self.path, self.append, self.compression)
     }
 }
 

@@ -130,6 +130,7 @@ impl LinesSourceConfig {
     pub fn check(&self) -> Result<(), OptionError> {
         crate::check::path(&self.path, "path")?;
         crate::check::optional_path(self.checkpoint.as_deref(), "checkpoint")?;
+        crate::check::checkpoint(&self.path, self.checkpoint.as_deref(), self.compression)?;
         crate::check::positive(self.max_record_bytes, "max_record_bytes")
     }
 }
@@ -322,7 +323,8 @@ impl LinesSinkConfig {
     ///
     /// The first option that does not fit, named.
     pub fn check(&self) -> Result<(), OptionError> {
-        crate::check::path(&self.path, "path")
+        crate::check::path(&self.path, "path")?;
+        crate::check::append(&self.path, self.append, self.compression)
     }
 }
 

@@ -104,11 +104,7 @@ impl Output {
             return Err(FileError::msg(
                 path,
                 Action::Open,
-                format!(
-                    "`append` cannot go with {} compression: a torn compressed tail cannot be cut back to a whole \
-                     record (leave out `append`: the file is then written whole and renamed into place)",
-                    codec.name()
-                ),
+                crate::check::append_uncompressed(codec),
             )
             .of(plugin));
         }

@@ -158,11 +158,7 @@ impl TextFile {
                     return Err(FileError::msg(
                         &self.path,
                         Action::Open,
-                        format!(
-                            "a `checkpoint` needs an uncompressed file: a {} stream cannot be positioned in \
-                             (leave out `checkpoint`, or decompress the file first)",
-                            codec.name()
-                        ),
+                        crate::check::checkpoint_uncompressed(codec),
                     )
                     .of(self.plugin));
                 }

@@ -184,6 +184,7 @@ impl CsvSinkConfig {
     /// The first option that does not fit, named.
     pub fn check(&self) -> Result<(), OptionError> {
         crate::check::path(&self.path, "path")?;
+        crate::check::append(&self.path, self.append, self.compression)?;
         crate::check::ascii(self.delimiter, "delimiter").map(drop)
     }
 }

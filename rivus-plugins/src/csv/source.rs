@@ -319,6 +319,7 @@ impl CsvSourceConfig {
     pub fn check(&self) -> Result<(), OptionError> {
         crate::check::path(&self.path, "path")?;
         crate::check::optional_path(self.checkpoint.as_deref(), "checkpoint")?;
+        crate::check::checkpoint(&self.path, self.checkpoint.as_deref(), self.compression)?;
         let delimiter = crate::check::ascii(self.delimiter, "delimiter")?;
         let quote = crate::check::ascii(self.quote, "quote")?;
         if delimiter == quote {
