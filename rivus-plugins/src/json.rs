@@ -42,6 +42,72 @@ pub(crate) fn parse_record(text: &[u8], duplicates: DuplicateKeys) -> serde_json
     Ok(record)
 }
 
+/// The records of a body of several: a JSON array of objects, or JSON objects one after the other (JSON lines,
+/// or a single object), after an optional UTF-8 byte order mark. Each object as [`parse_record`] reads it: key
+/// order, exact numbers, a key twice as `duplicates` says.
+///
+/// # Errors
+///
+/// What is wrong and where: serde_json's line and column, and for objects one after the other the record's
+/// number.
+pub(crate) fn parse_records(body: &[u8], duplicates: DuplicateKeys) -> Result<Vec<Record>, String> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Ok(Vec::new()),
+        Some(b'[') => RecordsSeed(duplicates)
+            .deserialize(&mut de)
+            .and_then(|records| de.end().map(|()| records))
+            .map_err(|e| format!("the body is not a JSON array of objects: {e}")),
+        Some(_) => {
+            let mut records = Vec::new();
+            // `end` fails while anything but whitespace is left: another object.
+            while de.end().is_err() {
+                match RecordSeed(duplicates).deserialize(&mut de) {
+                    Ok(r) => records.push(r),
+                    Err(e) => {
+                        return Err(format!(
+                            "record {}: not a JSON object: {e}",
+                            records.len() + 1
+                        ));
+                    }
+                }
+            }
+            Ok(records)
+        }
+    }
+}
+
+/// Deserializes a JSON array of objects into records.
+struct RecordsSeed(DuplicateKeys);
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed {
+    type Value = Vec<Record>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Vec<Record>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed {
+    type Value = Vec<Record>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Record>, A::Error> {
+        let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(record) = seq.next_element_seed(RecordSeed(self.0))? {
+            records.push(record);
+        }
+        Ok(records)
+    }
+}
+
 /// Parses one JSON object into a record of only the keys `read` holds: the values of the other keys are
 /// checked as JSON (the line is still one object) but not built, and not checked for repeated keys.
 ///

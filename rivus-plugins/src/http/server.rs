@@ -107,32 +107,14 @@ fn authorized(expected: &[u8], headers: &HeaderMap) -> bool {
 }
 
 /// The records of a body: a JSON array of objects, or JSON objects one after the other (JSON lines, or a
-/// single object).
+/// single object), read as the `jsonl` source reads a line (a key twice is an error, a byte order mark is
+/// skipped).
 ///
 /// # Errors
 ///
 /// What is wrong and where (record number, line and column).
 fn parse(body: &[u8]) -> Result<Vec<Record>, String> {
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => Ok(Vec::new()),
-        Some(b'[') => serde_json::from_slice::<Vec<Record>>(body)
-            .map_err(|e| format!("the body is not a JSON array of objects: {e}")),
-        Some(_) => {
-            let mut records = Vec::new();
-            for item in serde_json::Deserializer::from_slice(body).into_iter::<Record>() {
-                match item {
-                    Ok(r) => records.push(r),
-                    Err(e) => {
-                        return Err(format!(
-                            "record {}: not a JSON object: {e}",
-                            records.len() + 1
-                        ));
-                    }
-                }
-            }
-            Ok(records)
-        }
-    }
+    crate::json::parse_records(body, crate::json::DuplicateKeys::Error)
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -262,6 +244,23 @@ mod tests {
         let err = parse(b"[{\"a\":1}, 5]").unwrap_err();
         assert!(err.contains("column"), "{err}");
         assert!(parse(b"{\"a\":1}\n7\n").is_err());
+        // As the `jsonl` source reads a line: a key twice is an error, a byte order mark is skipped, numbers and
+        // key order are kept.
+        let err = parse(b"{\"id\":10,\"id\":11}").unwrap_err();
+        assert!(
+            err.contains("record 1") && err.contains("duplicate key `id`"),
+            "{err}"
+        );
+        let err = parse(b"[{\"id\":10,\"id\":11}]").unwrap_err();
+        assert!(err.contains("duplicate key `id`"), "{err}");
+        assert_eq!(v("\u{feff}{\"a\":1}\n{\"a\":2}"), Ok(2));
+        assert_eq!(v("\u{feff}[{\"a\":1}]"), Ok(1));
+        let r = parse(b"{\"z\":1,\"a\":123456789012345678901234567890}").unwrap();
+        assert_eq!(
+            serde_json::to_string(&r[0]).unwrap(),
+            "{\"z\":1,\"a\":123456789012345678901234567890}"
+        );
+        assert!(parse(b"[{\"a\":1}] x").is_err(), "trailing text");
     }
 
     #[test]

@@ -28,7 +28,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// # Requests and answers
 ///
 /// A body holds one JSON object, a JSON array of objects, or JSON lines (objects one after the other); each
-/// object becomes a [`Record`] with its fields in order. The answers, each with a JSON body
+/// object becomes a [`Record`] with its fields in order and its numbers exact, as the `jsonl` source reads a line
+/// (a key twice in one object is an error, a UTF-8 byte order mark at the start is skipped). The answers, each
+/// with a JSON body
 /// (`{"records": n}` or `{"error": "..."}`):
 ///
 /// | status | when |
