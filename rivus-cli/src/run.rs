@@ -353,7 +353,8 @@ pub(crate) fn summary(name: &str, report: &RunReport, failure: Option<&str>) -> 
     let returned: u64 = report.stages.iter().map(|s| s.returned).sum();
     if returned > 0 {
         out.push_str(&format!(
-            "  {returned} read ahead after the failing one, given back unread (not committed: a restart reads them)\n"
+            "  {returned} taken after the failing one and given back: not in the counts above, not committed (a restart \
+             reads them again)\n"
         ));
     }
     let sinks = report.sink_ledgers();
