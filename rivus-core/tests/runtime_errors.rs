@@ -515,6 +515,26 @@ fn retrying_for_ever(delay: Duration) -> RetryPolicy {
         .with_max_delay(delay)
 }
 
+/// Aborts `run` once the pipe was called three times; returns the run's error once it returned (within a
+/// limit: an abort never waits for the pipe) and the calls made by then, a call in progress left to end.
+async fn abort_after_three_calls(
+    calls: &AtomicUsize,
+    abort: &tokio_util::sync::CancellationToken,
+    run: tokio::task::JoinHandle<Result<RunReport, PipelineError>>,
+) -> (PipelineError, usize) {
+    while calls.load(Ordering::SeqCst) < 3 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    abort.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("an abort does not wait for the pipe")
+        .unwrap()
+        .unwrap_err();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    (err, calls.load(Ordering::SeqCst))
+}
+
 /// A sync pipe on workers (async tasks or the blocking pool) that is waiting out a retry's backoff when the run
 /// is aborted stops there: the run returns at once, the item is not processed (not skipped: its retries did not
 /// run out), and the pipe is never called again once the run has returned.
@@ -537,17 +557,8 @@ async fn an_abort_ends_a_retry_backoff_on_workers_and_no_call_comes_after_the_ru
                 .abort_on(abort.clone())
                 .run(),
         );
-        while calls.load(Ordering::SeqCst) < 3 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        abort.cancel();
-        let err = tokio::time::timeout(Duration::from_secs(10), run)
-            .await
-            .expect("an abort does not wait out a retry")
-            .unwrap()
-            .unwrap_err();
+        let (err, after) = abort_after_three_calls(&calls, &abort, run).await;
         assert!(matches!(err, PipelineError::Aborted { .. }), "{err}");
-        let after = calls.load(Ordering::SeqCst);
         // Ten backoffs' time: a worker left retrying would have called the pipe again.
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
@@ -593,19 +604,9 @@ async fn an_abort_stops_a_worker_between_two_items_of_its_chunk() {
                 .abort_on(abort.clone())
                 .run(),
         );
-        while calls.load(Ordering::SeqCst) < 3 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        abort.cancel();
-        let err = tokio::time::timeout(Duration::from_secs(10), run)
-            .await
-            .expect("an abort does not wait for a chunk")
-            .unwrap()
-            .unwrap_err();
-        assert!(matches!(err, PipelineError::Aborted { .. }), "{err}");
         // A call in progress when the run returned may still end; none starts after it.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let after = calls.load(Ordering::SeqCst);
+        let (err, after) = abort_after_three_calls(&calls, &abort, run).await;
+        assert!(matches!(err, PipelineError::Aborted { .. }), "{err}");
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
             calls.load(Ordering::SeqCst),
